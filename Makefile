@@ -1,0 +1,41 @@
+# The two commands of the README:
+#   make smoke   set up .venv and run every stage of the study on tiny synthetic data
+#   make test    set up .venv and run the test suite (it starts a local SLURM cluster)
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# rules call the `twbyol` console script, and SLURM jobs inherit this PATH
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+CORES ?= 2
+
+.PHONY: setup smoke synthetic test lint cluster-up cluster-down clean-smoke
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+smoke: setup
+	snakemake --cores $(CORES) smoke
+
+synthetic: setup
+	snakemake --cores $(CORES) synthetic
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	snakemake --lint
+	$(PY) -m ruff check twbyol tests benchmarks
+
+cluster-up:
+	bash tests/cluster/up.sh
+
+cluster-down:
+	bash tests/cluster/down.sh
+
+clean-smoke:
+	rm -rf results/smoke

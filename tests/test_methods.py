@@ -1,0 +1,105 @@
+"""Every method of the study: its loss falls on a fixed batch; DDP equals one process."""
+
+import os
+import socket
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from twbyol.methods import build_method
+from twbyol.methods.contrastive import multi_positive_info_nce
+
+
+def cfg(method, **kw):
+    base = dict(method=method, backbone=dict(name="tiny", width=8, feature_dim=16), weighting="exponential",
+                tau=30.0, proj_hidden=32, proj_dim=16, pred_hidden=32, normalize="weights", temperature=0.0,
+                window=30.0)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def batch(b=8, rho=2, n_tasks=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    crops = torch.randn(b, rho, 1, 4, 16, 16, generator=g)
+    centres = torch.rand(b, rho, generator=g) * 60
+    targets = (torch.rand(b, rho, n_tasks, generator=g) > 0.5).float()
+    targets[0, 0, 0] = float("nan")  # unlabelled frames are masked, not trained on
+    return crops, centres, targets
+
+
+@pytest.mark.parametrize("method", ["byol", "moco_v3", "simclr_v2", "time_contrast", "supervised"])
+def test_loss_falls_on_a_fixed_batch(method):
+    torch.manual_seed(0)
+    model = build_method(cfg(method, **({"window": 60.0} if method == "time_contrast" else {})), n_tasks=3)
+    crops, centres, targets = batch()
+    opt = torch.optim.AdamW(model.online.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        loss, _ = model(crops, centres, targets=targets)
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.update_target(0.99)
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], (method, losses)
+
+
+def test_info_nce_equals_cross_entropy_for_one_positive():
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=1)
+    k = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=1)
+    pos = torch.eye(6, dtype=torch.bool)
+    valid = torch.ones(6, 6, dtype=torch.bool)
+    ce = torch.nn.functional.cross_entropy(q @ k.T / 0.2, torch.arange(6))
+    torch.testing.assert_close(multi_positive_info_nce(q, k, pos, valid, 0.2), ce)
+
+
+def test_time_contrast_positives_respect_the_window():
+    model = build_method(cfg("time_contrast", window=10.0))
+    crops, _, _ = batch(b=2, rho=3)
+    centres = torch.tensor([[0.0, 5.0, 100.0], [0.0, 50.0, 100.0]])
+    _, stats = model(crops, centres)
+    # clip 0: crops 0-1 are positives of each other; crop 2 and all of clip 1 have none
+    assert stats["positives_per_anchor"] == pytest.approx(2 / 6)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, method, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = build_method(cfg(method))
+    model.eval()  # BN on running statistics: per-rank batch statistics would differ by design
+    ddp = torch.nn.parallel.DistributedDataParallel(model.online)
+    crops, centres, targets = batch(b=8)
+    half = slice(rank * 4, rank * 4 + 4)
+    loss, _ = model(crops[half], centres[half], online=ddp, targets=targets[half])
+    loss.backward()
+    grads = torch.cat([p.grad.flatten() for p in model.online.parameters() if p.grad is not None])
+    if rank == 0:
+        torch.save(grads, out)
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("method", ["byol", "simclr_v2"])
+def test_two_process_ddp_gradients_equal_one_process_on_the_whole_batch(method, tmp_path):
+    torch.manual_seed(0)
+    model = build_method(cfg(method))
+    model.eval()
+    crops, centres, targets = batch(b=8)
+    loss, _ = model(crops, centres, targets=targets)
+    loss.backward()
+    want = torch.cat([p.grad.flatten() for p in model.online.parameters() if p.grad is not None])
+    out = tmp_path / "g.pt"
+    mp.spawn(_ddp_worker, args=(2, _free_port(), method, str(out)), nprocs=2, join=True)
+    got = torch.load(out, weights_only=True)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)

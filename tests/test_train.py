@@ -1,0 +1,127 @@
+"""Training loop: artifacts, determinism, the resume drill, and clear failures."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from twbyol.train import TrainConfig, train
+
+
+@pytest.fixture()
+def frames(tmp_path):
+    """A frames folder + index.tsv of 6 clips whose content moves (a drifting bright square)."""
+    d = tmp_path / "frames"
+    d.mkdir()
+    rows = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend"]
+    start = 0
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        t = 120
+        arr = rng.integers(0, 40, (t, 24, 24), dtype=np.uint8)
+        for f in range(t):
+            x = (f // 4 + 3 * i) % 18
+            arr[f, 6:12, x : x + 6] = 220
+        np.save(d / f"c{i}.npy", arr)
+        rows.append(f"c{i}\t{t}\t30.0\t/none/c{i}.mp4\t0\t{start}\t{start + t}")
+        start += t
+    (d / "index.tsv").write_text("\n".join(rows) + "\n")
+    return d
+
+
+def cfg(frames, out, **kw):
+    base = dict(run_id="tw", seed=0, out_dir=str(out), frames_dir=str(frames), index=str(frames / "index.tsv"),
+                method="byol", weighting="exponential", tau=30.0,
+                crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5),
+                backbone=dict(name="tiny", width=8, feature_dim=16), proj_hidden=32, proj_dim=16,
+                pred_hidden=32, epochs=3, samples_per_epoch=24, batch_size=8, optimizer="adamw", lr=0.05,
+                weight_decay=0.0, warmup_epochs=1, ema_base=0.99, num_workers=0, checkpoint_every=2)
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+def metrics(out):
+    return [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_writes_its_artifacts(frames, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(cfg(frames, out))
+    lines = metrics(out)
+    assert [m["epoch"] for m in lines] == [1, 2, 3]
+    assert all(m["run_id"] == "tw" and np.isfinite(m["loss"]) for m in lines)
+    assert 0 < lines[0]["mean_weight"] < 1  # exponential weights of real dt
+    printed = [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
+    assert printed == lines  # one JSON line per epoch on stdout
+    model = torch.load(out / "model.pt", weights_only=True)
+    assert model["feature_dim"] == 16 and model["config"]["run_id"] == "tw"
+    eff = json.loads((out / "efficiency.json").read_text())
+    assert eff["samples"] == 3 * 24 and eff["samples_per_s"] > 0 and eff["peak_mem_mb"] > 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_same_seed_same_metrics(frames, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(cfg(frames, a))
+    train(cfg(frames, b))
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
+    assert strip(metrics(a)) == strip(metrics(b))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, monkeypatch):
+    """The drill: kill a run mid-epoch, rerun it: it resumes from checkpoint.pt and ends with
+    exactly the uninterrupted run's metrics and weights (deterministic CPU settings)."""
+    ref = tmp_path / "ref"
+    train(cfg(frames, ref))
+
+    out = tmp_path / "cut"
+    import twbyol.train as tr
+
+    real = tr.ema_momentum
+    calls = {"n": 0}
+
+    def dying(step, total, base):  # dies at step 7: after the step-6 checkpoint, mid epoch 3
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise Interrupt
+        return real(step, total, base)
+
+    monkeypatch.setattr(tr, "ema_momentum", dying)
+    with pytest.raises(Interrupt):
+        train(cfg(frames, out))
+    assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
+    monkeypatch.setattr(tr, "ema_momentum", real)
+    train(cfg(frames, out))
+
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
+    assert strip(metrics(out)) == strip(metrics(ref))
+    a = torch.load(ref / "model.pt", weights_only=True)["backbone"]
+    b = torch.load(out / "model.pt", weights_only=True)["backbone"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_random_init_is_the_untrained_initialisation(frames, tmp_path):
+    out = tmp_path / "ri"
+    train(cfg(frames, out, method="random_init"))
+    assert metrics(out) == [{"run_id": "tw", "seed": 0, "method": "random_init", "epoch": 0, "step": 0,
+                             "loss": None, "lr": 0.0, "samples": 0, "wall_s": 0.0}]
+    assert json.loads((out / "efficiency.json").read_text())["samples"] == 0
+
+
+def test_non_finite_loss_stops_with_a_clear_error(frames, tmp_path):
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        train(cfg(frames, tmp_path / "nan", lr=float("nan")))
+
+
+def test_bad_config_names_the_key(frames, tmp_path):
+    with pytest.raises(ValueError, match="method"):
+        cfg(frames, tmp_path, method="swav")
+    with pytest.raises(ValueError, match="run_id"):
+        cfg(frames, tmp_path, run_id="../escape")
+    with pytest.raises(ValueError, match="unknown keys"):
+        cfg(frames, tmp_path, learning_rate=1.0)

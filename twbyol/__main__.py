@@ -1,0 +1,5 @@
+import sys
+
+from twbyol.cli import main
+
+sys.exit(main())

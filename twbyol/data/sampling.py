@@ -1,0 +1,151 @@
+"""Temporal crops of a clip, video augmentation, and the pretraining dataset.
+
+A sample is rho crops of `num_frames` frames taken every `stride` source frames from one
+clip, with each crop's centre frame, so the frame distance dt of every crop pair is known.
+All randomness of a sample is derived from (seed, epoch, sample index): the data a run sees
+does not depend on the number of loader workers, and a resumed run needs no RNG state to
+replay its epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+CROP_POLICIES = ("uniform", "max_gap", "min_gap")
+
+# Kinetics mean/std of one channel, as pytorchvideo's rho-BYOL configs use for gray input.
+MEAN, STD = 0.45, 0.225
+
+
+def sample_crop_starts(n_frames: int, rho: int, span: int, policy: str, gap: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """First frame of each of `rho` crops covering `span` frames of an `n_frames` clip.
+
+    policy: `uniform` — independent uniform starts (rho-BYOL); `max_gap` — every centre
+    within `gap` frames of the first crop's (so dt <= 2*gap between any two, <= gap to the
+    first); `min_gap` — consecutive crops at least `gap` frames apart (far pairs only,
+    where the weighting matters most); falls back to the largest feasible gap when the clip
+    is too short.
+    Returns (rho,) int64 starts in [0, n_frames - span].
+    """
+    last = n_frames - span
+    if last < 0:
+        raise ValueError(f"clip of {n_frames} frames is shorter than a crop span of {span}")
+    if policy == "uniform":
+        return rng.integers(0, last + 1, size=rho)
+    if policy == "max_gap":
+        first = rng.integers(0, last + 1)
+        lo, hi = max(0, first - gap), min(last, first + gap)
+        return np.concatenate([[first], rng.integers(lo, hi + 1, size=rho - 1)])
+    if policy == "min_gap":
+        g = min(gap, last // max(rho - 1, 1))
+        slack = last - g * (rho - 1)  # free frames to distribute between and around crops
+        cuts = np.sort(rng.integers(0, slack + 1, size=rho))
+        starts = cuts + g * np.arange(rho)
+        return rng.permutation(starts)
+    raise ValueError(f"crop_policy: unknown {policy!r}; expected one of {CROP_POLICIES}")
+
+
+def build_augmentation(crop_size: int, min_scale: float = 0.2) -> v2.Compose:
+    """rho-BYOL's augmentation where it applies to grayscale video (Feichtenhofer et al. 2021,
+    Sec. 4 / pytorchvideo's contrastive recipe): random resized crop, horizontal flip, colour
+    jitter (brightness/contrast; saturation and hue are void in gray) with p = 0.8, Gaussian
+    blur with p = 0.5. The random grayscale of the RGB recipe is a no-op here and is dropped.
+    Parameters are drawn once per call, so every frame of a crop gets the same transform.
+    """
+    return v2.Compose([
+        v2.RandomResizedCrop(crop_size, scale=(min_scale, 1.0), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
+        v2.RandomApply([v2.GaussianBlur(kernel_size=max(3, crop_size // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5),
+    ])
+
+
+def to_model_input(frames: torch.Tensor) -> torch.Tensor:
+    """(T, H, W) or (..., T, 1, H, W) uint8 -> float normalised, channel-first (..., 1, T, H, W)."""
+    x = frames.float().div_(255.0).sub_(MEAN).div_(STD)
+    if x.dim() == 3:
+        return x.unsqueeze(0)
+    return x.transpose(-4, -3)
+
+
+def select_clips(clip_ids: list[str], fraction: float, seed: int = 0) -> list[str]:
+    """A reproducible `fraction` of clips (at least one). Nested: for one seed, the 25 %
+    subset is contained in the 50 % subset, so data-fraction curves compare like with like."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"data_fraction must be in (0, 1], got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(clip_ids))
+    keep = sorted(order[: max(1, math.ceil(fraction * len(clip_ids)))])
+    return [clip_ids[i] for i in keep]
+
+
+@dataclass
+class CropConfig:
+    rho: int = 2                # crops per clip sample; rho-BYOL finds rho > 2 helps
+    num_frames: int = 8         # frames per crop (Slow 8x8: 8 frames ...)
+    stride: int = 8             # ... every 8 source frames
+    crop_size: int = 224
+    policy: str = "uniform"
+    gap: int = 60               # frames, for max_gap / min_gap
+    min_scale: float = 0.2      # random resized crop area range lower bound
+
+
+class TemporalCropDataset(torch.utils.data.Dataset):
+    """Item (e, k): rho augmented crops of clip (k mod n_clips) drawn for epoch e, and their
+    centre frames. The epoch travels in the key so that persistent loader workers need no
+    per-epoch state.
+
+    Returns crops (rho, 1, T, h, w) float32 normalised, centres (rho,) float32 in source
+    frames, and targets (rho, n_tasks): the labels of each crop's centre frame when `labels`
+    ({clip_id: (n_tasks, n_frames)}) is given, else (rho, 0). Frame arrays are opened as
+    memmaps lazily, once per worker process.
+    """
+
+    def __init__(self, frames_dir: str | Path, clips: list[tuple[str, int]], crop: CropConfig,
+                 samples_per_epoch: int, seed: int, labels: dict[str, np.ndarray] | None = None) -> None:
+        self.frames_dir = Path(frames_dir)
+        self.clips = clips  # (clip_id, n_frames)
+        self.crop = crop
+        self.samples_per_epoch = samples_per_epoch
+        self.seed = seed
+        self.labels = labels
+        self.augment = build_augmentation(crop.crop_size, crop.min_scale)
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def frames(self, clip_id: str) -> np.ndarray:
+        if clip_id not in self._arrays:
+            self._arrays[clip_id] = np.load(self.frames_dir / f"{clip_id}.npy", mmap_mode="r")
+        return self._arrays[clip_id]
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        epoch, k = key
+        c = self.crop
+        rng = np.random.default_rng([self.seed, epoch, k])
+        clip_id, n_frames = self.clips[k % len(self.clips)]
+        span = (c.num_frames - 1) * c.stride + 1
+        starts = sample_crop_starts(n_frames, c.rho, span, c.policy, c.gap, rng)
+        arr = self.frames(clip_id)
+        crops = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**62)))
+            for s in starts:
+                clip = torch.from_numpy(np.ascontiguousarray(arr[s : s + span : c.stride]))  # (T, H, W)
+                video = tv_tensors.Video(clip.unsqueeze(1))  # (T, 1, H, W): one transform for all T
+                crops.append(self.augment(video).as_subclass(torch.Tensor))
+        x = to_model_input(torch.stack(crops))  # (rho, 1, T, h, w)
+        centres = starts + (span - 1) / 2.0
+        if self.labels is None:
+            targets = torch.zeros(len(starts), 0)
+        else:
+            targets = torch.from_numpy(self.labels[clip_id][:, np.floor(centres).astype(int)].T.copy())
+        return x, torch.from_numpy(centres).float(), targets.float()

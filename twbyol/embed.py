@@ -1,0 +1,130 @@
+"""Per-frame embeddings of a dataset from a pretrained backbone (the `embed` stage).
+
+    twbyol embed --model pretrain/R/seed0/model.pt --frames-dir frames/mice \
+        --index frames/mice/index.tsv --out embed/R/seed0/mice.npy
+
+Windows of the backbone's clip length (the run's `num_frames` at its `stride`) are centred on
+every `window_stride`-th frame of a clip (edges replicate the first/last frame); each frame
+takes the embedding of its nearest window centre. Frames are resized whole to the training
+crop size, the test-time counterpart of the random resized crop. Wider features than
+`max_dim` (the MABe22 limit, 128) are reduced by PCA fitted on the training clips only (the
+probe's split), so no test-clip statistic leaks into the representation.
+Output: float32 (total_frames, D <= max_dim), rows in index.tsv order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from twbyol import io
+from twbyol.data.sampling import to_model_input
+from twbyol.models.backbones import build_backbone
+
+
+def load_backbone(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The online backbone of a pretraining run and the run's config (weights_only load)."""
+    ck = torch.load(model_path, map_location=device, weights_only=True)
+    for key in ("backbone", "config"):
+        if key not in ck:
+            raise ValueError(f"{model_path}: not a twbyol model file (no {key!r} entry)")
+    backbone = build_backbone(**ck["config"]["backbone"])
+    backbone.load_state_dict(ck["backbone"])
+    return backbone.to(device).eval(), ck["config"]
+
+
+def window_indices(n_frames: int, num_frames: int, stride: int, window_stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices of each window (n_windows, num_frames) and each frame's window (n_frames,)."""
+    centres = np.arange(0, n_frames, window_stride)
+    offsets = np.round((np.arange(num_frames) - (num_frames - 1) / 2) * stride).astype(int)
+    idx = np.clip(centres[:, None] + offsets[None, :], 0, n_frames - 1)
+    nearest = np.clip(np.round(np.arange(n_frames) / window_stride).astype(int), 0, len(centres) - 1)
+    return idx, nearest
+
+
+@torch.no_grad()
+def embed_clip(backbone: torch.nn.Module, frames: np.ndarray, crop: dict, window_stride: int,
+               batch_size: int, device: torch.device, amp: bool) -> np.ndarray:
+    """frames (T, H, W) uint8 -> (T, D) float32 features."""
+    size = int(crop["crop_size"])
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).unsqueeze(1).float()  # (T, 1, H, W)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    x = to_model_input(x.clamp_(0, 255).squeeze(1))  # (1, T, h, w) normalised
+    idx, nearest = window_indices(len(frames), int(crop["num_frames"]), int(crop["stride"]), window_stride)
+    idx_t = torch.from_numpy(idx).to(device)
+    feats = []
+    for b in range(0, len(idx), batch_size):
+        clips = x[:, idx_t[b : b + batch_size]].transpose(0, 1)  # (B, 1, T, h, w)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            feats.append(backbone(clips).float().cpu())
+    return torch.cat(feats).numpy()[nearest]
+
+
+def pca_reduce(x: np.ndarray, fit_rows: np.ndarray, dim: int) -> np.ndarray:
+    """Project x (N, D) on the top `dim` principal axes of x[fit_rows] (float64 eigh)."""
+    fit = x[fit_rows].astype(np.float64)
+    mean = fit.mean(0)
+    cov = np.cov(fit - mean, rowvar=False)
+    _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
+    return ((x - mean) @ vecs[:, ::-1][:, :dim]).astype(np.float32)
+
+
+def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride: int = 4,
+          batch_size: int = 64, max_dim: int = 128, split_seed: int = 42, test_size: float = 0.1) -> dict:
+    from twbyol.data.index import read_index
+    from twbyol.probe import split_clips
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    backbone, cfg = load_backbone(model, device)
+    index = read_index(index_path)
+    t0 = time.time()
+    parts = []
+    for clip_id in index["clip_id"]:
+        frames = np.load(Path(frames_dir) / f"{clip_id}.npy", mmap_mode="r")
+        parts.append(embed_clip(backbone, frames, cfg["crop"], window_stride, batch_size, device,
+                                amp=device.type == "cuda"))
+    emb = np.concatenate(parts).astype(np.float32)
+    if emb.shape[1] > max_dim:
+        train_clips, _ = split_clips(list(index["clip_id"]), test_size=test_size, seed=split_seed)
+        keep = set(train_clips)
+        rows = np.concatenate([np.arange(s, e) for c, s, e in
+                               zip(index["clip_id"], index["start"], index["end"]) if c in keep])
+        emb = pca_reduce(emb, rows, max_dim)
+    if not np.isfinite(emb).all():
+        raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
+    io.write_npy(out, emb)
+    wall = time.time() - t0
+    info = {"frames": len(emb), "dim": emb.shape[1], "wall_s": round(wall, 3),
+            "frames_per_s": round(len(emb) / max(wall, 1e-9), 1), "device": device.type}
+    print(info, flush=True)
+    return info
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="model.pt of a pretraining run")
+    ap.add_argument("--frames-dir", required=True)
+    ap.add_argument("--index", required=True, help="the dataset's index.tsv")
+    ap.add_argument("--out", required=True, help="output .npy (total_frames, D)")
+    ap.add_argument("--window-stride", type=int, default=4,
+                    help="frames between window centres; 4 at 30 fps keeps 133 ms resolution")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--max-dim", type=int, default=128, help="MABe22's limit for mouse embeddings")
+    ap.add_argument("--split-seed", type=int, default=42, help="the probe's clip split (PCA fit on train)")
+    ap.add_argument("--test-size", type=float, default=0.1)
+    a = ap.parse_args(argv)
+    embed(a.model, a.frames_dir, a.index, a.out, a.window_stride, a.batch_size, a.max_dim,
+          a.split_seed, a.test_size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Submit one pretraining run with submitit and wait for it (the `pretrain` stage).
+
+    twbyol pretrain --config run.json --resources res.json --executor slurm
+
+executor `slurm`: one SLURM job of `nodes` x `gpus_per_node` tasks (one process per GPU),
+submitted inside `submitit.helpers.clean_env()` so that a launcher that itself runs inside a
+SLURM allocation does not leak its SLURM_* variables into the new job. The job id is kept in
+`{out_dir}/job.json`: if the launcher dies while the job runs (Snakemake blocks on it from the
+login node), the rerun reattaches to the same job instead of submitting a duplicate, and
+collects its result if it already finished. A preempted or timed-out job is requeued by
+submitit (`Trainer.checkpoint`) and resumes from `checkpoint.pt`.
+executor `local`: the same callable under submitit's LocalExecutor (no SLURM; `--cores 1`).
+executor `debug`: in this process, for pdb.
+`random_init` runs in this process under every executor: it trains nothing, and a scheduler
+round-trip would only add minutes of queueing to write an initialisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io as _io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import submitit
+
+from twbyol import io
+
+EXECUTORS = ("slurm", "local", "debug")
+# SLURM states in which an existing job is still worth waiting for / collecting
+LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING",
+               "SUSPENDED", "PREEMPTED", "COMPLETED", "UNKNOWN"}
+
+
+class Trainer:
+    """The submitted callable. `checkpoint` is what submitit calls on preemption or timeout:
+    it resubmits the same run, which resumes from its last checkpoint.pt."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.cfg = cfg
+
+    def __call__(self) -> dict:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        from twbyol.train import TrainConfig, train
+
+        torch_threads = os.environ.get("SLURM_CPUS_PER_TASK")
+        if torch_threads:  # don't oversubscribe the cores SLURM gave this task
+            import torch
+
+            torch.set_num_threads(int(torch_threads))
+        return train(TrainConfig.from_dict(self.cfg))
+
+    def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
+        return submitit.helpers.DelayedSubmission(Trainer(self.cfg))
+
+
+def executor_parameters(executor: str, res: dict, name: str) -> dict:
+    """submitit parameters from an experiment's `resources` block."""
+    gpus = int(res.get("gpus_per_node", 0))
+    params = dict(name=name, timeout_min=int(res.get("timeout_min", 60)),
+                  nodes=int(res.get("nodes", 1)), cpus_per_task=int(res.get("cpus_per_task", 1)))
+    if executor == "slurm":
+        params.update(tasks_per_node=max(gpus, 1), gpus_per_node=gpus,
+                      slurm_max_num_timeout=int(res.get("max_requeues", 3)),
+                      # SIGUSR2 this long before the time limit: time to checkpoint + requeue
+                      slurm_signal_delay_s=int(res.get("signal_delay_s", 120)))
+        if res.get("mem_gb"):
+            params["mem_gb"] = float(res["mem_gb"])
+        partition = res.get("partition") or os.environ.get("TWBYOL_SLURM_PARTITION")
+        account = res.get("account") or os.environ.get("TWBYOL_SLURM_ACCOUNT")
+        if partition:
+            params["slurm_partition"] = partition
+        if account:
+            params["slurm_account"] = account
+    else:  # local: one node of this machine; no GPU ids to hand out on a CPU machine
+        params.update(nodes=1, tasks_per_node=int(res.get("local_tasks", 1)), gpus_per_node=0)
+        params.pop("cpus_per_task")
+    return params
+
+
+def _reattach(folder: Path, job_file: Path, ntasks: int) -> submitit.Job | None:
+    if not job_file.exists():
+        return None
+    info = io.read_json(job_file)
+    if info.get("executor") != "slurm":
+        return None  # a local job died with its launcher; resubmitting resumes from checkpoint
+    job = submitit.SlurmJob(folder=folder, job_id=str(info["job_id"]), tasks=tuple(range(ntasks)))
+    state = job.state.split()[0].upper()
+    if state in LIVE_STATES:
+        print(f"reattaching to SLURM job {job.job_id} ({state})", file=sys.stderr, flush=True)
+        return job
+    print(f"previous SLURM job {job.job_id} ended {state}; submitting anew (resumes from checkpoint)",
+          file=sys.stderr, flush=True)
+    return None
+
+
+def launch(cfg: dict, resources: dict, executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise ValueError(f"launcher: unknown executor {executor!r}; expected one of {EXECUTORS}")
+    out = Path(cfg["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    if executor == "debug" or cfg.get("method") == "random_init":
+        _run_here(cfg, out)
+        return
+    io.write_json(out / "config.json", cfg)  # the resolved run config, beside its results
+    folder = out / "submitit"
+    job_file = out / "job.json"
+    params = executor_parameters(executor, resources, name=f"twbyol-{cfg['run_id']}-s{cfg['seed']}")
+    ntasks = params["nodes"] * params["tasks_per_node"]
+    job = _reattach(folder, job_file, ntasks) if executor == "slurm" else None
+    if job is None:
+        ex = submitit.AutoExecutor(folder=folder, cluster=executor)
+        ex.update_parameters(**params)
+        with submitit.helpers.clean_env():
+            job = ex.submit(Trainer(cfg))
+        io.write_json(job_file, {"executor": executor, "job_id": job.job_id, "ntasks": ntasks,
+                                 "parameters": params})
+        print(f"submitted {executor} job {job.job_id}: {params}", file=sys.stderr, flush=True)
+    try:
+        job.results()  # every task's result; raises if any task failed
+    except Exception as e:
+        raise RuntimeError(
+            f"pretraining job {job.job_id} for {cfg['run_id']} seed {cfg['seed']} failed; "
+            f"logs: {job.paths.stdout} and {job.paths.stderr}\n{e}") from None
+    finally:
+        _collect_logs(job, out)
+
+
+def _collect_logs(job: submitit.Job, out: Path) -> None:
+    """Rank 0's submitit logs become the run's stdout.log / stderr.log."""
+    for src, name in ((job.paths.stdout, "stdout.log"), (job.paths.stderr, "stderr.log")):
+        with io.atomic_path(out / name) as tmp:
+            if Path(src).exists():
+                shutil.copyfile(src, tmp)
+            else:
+                tmp.write_text("")
+
+
+def _run_here(cfg: dict, out: Path) -> None:
+    from twbyol.train import TrainConfig, train
+
+    stdout, stderr = _io.StringIO(), _io.StringIO()
+    try:
+        with contextlib.redirect_stdout(_Tee(sys.stdout, stdout)), \
+                contextlib.redirect_stderr(_Tee(sys.stderr, stderr)):
+            train(TrainConfig.from_dict(cfg))
+    finally:
+        io.write_text(out / "stdout.log", stdout.getvalue())
+        io.write_text(out / "stderr.log", stderr.getvalue())
+
+
+class _Tee(_io.TextIOBase):
+    def __init__(self, *streams) -> None:
+        self.streams = streams
+
+    def write(self, s: str) -> int:
+        for st in self.streams:
+            st.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        for st in self.streams:
+            st.flush()
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="the run's resolved training config (inline JSON or a JSON file)")
+    ap.add_argument("--resources", required=True,
+                    help="the experiment's resources block (inline JSON or a JSON file)")
+    ap.add_argument("--executor", choices=EXECUTORS, default="local")
+    args = ap.parse_args(argv)
+    launch(io.json_arg(args.config), io.json_arg(args.resources), args.executor)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The supervised upper bound: the same backbone trained on the per-frame labels.
+
+A linear head per binary task on the backbone's clip feature predicts the label of the crop's
+centre frame (binary cross-entropy, unlabelled frames masked out). Only the probe's training
+clips are used, so the upper bound never sees a test label.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _Online(nn.Module):
+    def __init__(self, backbone: nn.Module, n_tasks: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.feature_dim, n_tasks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+class Supervised(nn.Module):
+    def __init__(self, backbone: nn.Module, n_tasks: int) -> None:
+        super().__init__()
+        if n_tasks < 1:
+            raise ValueError("supervised: the labels have no binary task to train on")
+        self.online = _Online(backbone, n_tasks)
+
+    def forward(self, crops: torch.Tensor, centres: torch.Tensor, online: nn.Module | None = None,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """crops (B, rho, C, T, H, W); targets (B, rho, n_tasks) in {0, 1} or NaN."""
+        online = self.online if online is None else online
+        logits = online(crops.flatten(0, 1))  # (B*rho, n_tasks)
+        y = targets.flatten(0, 1).to(logits)
+        mask = torch.isfinite(y)
+        loss = F.binary_cross_entropy_with_logits(logits[mask], y[mask]) if mask.any() else logits.sum() * 0
+        return loss, {"labelled_fraction": float(mask.float().mean())}
+
+    def update_target(self, momentum: float) -> None:  # no target network
+        pass

@@ -1,0 +1,106 @@
+"""Video backbones: a tiny 3D-CNN for CPU-scale runs and pytorchvideo's ResNets for the study.
+
+Every backbone maps a clip (B, C, T, H, W) to a feature vector (B, D) and exposes `feature_dim`.
+Input is grayscale (C = 1): MABe22 and RatSI are grayscale top-view videos. We train from
+scratch (no ImageNet/Kinetics weights can be loaded here, and rho-BYOL pretrains from scratch),
+so the stem is built for one input channel instead of replicating gray to three channels:
+replication would triple the stem's cost for an input with no extra information.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyVideoNet(nn.Module):
+    """Four Conv3d-BN-ReLU blocks and global average pooling; ~0.3 M parameters.
+
+    Sized so that BYOL on 8 x 40 x 40 grayscale crops learns something in minutes on two
+    CPU cores. Temporal stride is applied only in the last two blocks so that fast motion
+    (grooming, sniffing) survives the early layers.
+    """
+
+    def __init__(self, in_channels: int = 1, width: int = 32, feature_dim: int = 128) -> None:
+        super().__init__()
+        chans = [in_channels, width // 2, width, width * 2, feature_dim]
+        strides = [(1, 2, 2), (1, 2, 2), (2, 2, 2), (2, 2, 2)]
+        kernels = [(3, 5, 5), (3, 3, 3), (3, 3, 3), (3, 3, 3)]
+        layers: list[nn.Module] = []
+        for cin, cout, k, s in zip(chans[:-1], chans[1:], kernels, strides):
+            layers += [
+                nn.Conv3d(cin, cout, k, stride=s, padding=tuple(x // 2 for x in k), bias=False),
+                nn.BatchNorm3d(cout),
+                nn.ReLU(inplace=True),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.feature_dim = feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
+        return self.features(x).mean(dim=(2, 3, 4))
+
+
+class PyTorchVideoBackbone(nn.Module):
+    """A pytorchvideo ResNet (Slow-R50) or SlowFast-R50 trunk without its classification head.
+
+    The trunk's final feature map is average-pooled over (T, H, W) to (B, 2048), as in the
+    rho-BYOL study, where the projector is attached after global pooling.
+    """
+
+    def __init__(self, name: str, in_channels: int = 1, slowfast_alpha: int = 4) -> None:
+        super().__init__()
+        from pytorchvideo.models import resnet, slowfast  # heavy import; only at full scale
+
+        self.name = name
+        self.slowfast_alpha = slowfast_alpha
+        if name == "slow_r50":
+            net = resnet.create_resnet(
+                input_channel=in_channels, model_depth=50, norm=nn.BatchNorm3d,
+                activation=nn.ReLU, head=None,
+                # Slow pathway of SlowFast 8x8: no temporal downsampling in the stem/pool.
+                stem_conv_kernel_size=(1, 7, 7), head_pool_kernel_size=(8, 7, 7),
+                stage1_pool=None, stage_conv_a_kernel_size=((1, 1, 1), (1, 1, 1), (3, 1, 1), (3, 1, 1)),
+            )
+            self.feature_dim = 2048
+        elif name == "slowfast_r50":
+            net = slowfast.create_slowfast(
+                input_channels=(in_channels, in_channels), model_depth=50,
+                slowfast_fusion_conv_stride=(slowfast_alpha, 1, 1), head=None,
+            )
+            self.feature_dim = 2048 + 256
+        else:
+            raise ValueError(f"backbone.name: unknown pytorchvideo backbone {name!r}")
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
+        if self.name == "slowfast_r50":
+            slow = x[:, :, :: self.slowfast_alpha]
+            feats = self.net([slow, x])
+            return torch.cat([f.mean(dim=(2, 3, 4)) for f in feats], dim=1)
+        return self.net(x).mean(dim=(2, 3, 4))
+
+
+def build_backbone(name: str, **kwargs) -> nn.Module:
+    """Backbone by config name: `tiny`, `slow_r50` or `slowfast_r50`; has `.feature_dim`."""
+    if name == "tiny":
+        return TinyVideoNet(**kwargs)
+    return PyTorchVideoBackbone(name, **kwargs)
+
+
+class MLP(nn.Module):
+    """Linear-BN-ReLU blocks then a final Linear: BYOL's projector and predictor (Grill et al. 2020)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2,
+                 last_bn: bool = False) -> None:
+        super().__init__()
+        dims = [in_dim] + [hidden_dim] * (n_layers - 1)
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b, bias=False), nn.BatchNorm1d(b), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(dims[-1], out_dim, bias=not last_bn))
+        if last_bn:  # SimCLR-v2 / MoCo-v3 projectors end in BN without affine
+            layers.append(nn.BatchNorm1d(out_dim, affine=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in_dim) -> (B, out_dim)
+        return self.net(x)

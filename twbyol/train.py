@@ -1,0 +1,310 @@
+"""Pretraining loop: one run (method x settings x seed), single process or DDP.
+
+    twbyol train --config run.json       # what a submitted job runs (see twbyol/launch.py)
+
+The run's resolved config (a JSON object, the fields of `TrainConfig`) is written by the
+workflow; the loop writes, into `out_dir`, checkpoint.pt every `checkpoint_every` steps and at
+each epoch end, metrics.jsonl (one JSON line per epoch, also printed), and at the end model.pt
+and efficiency.json. A run that finds checkpoint.pt resumes from it: model, target, optimiser,
+scaler, step and elapsed wall time; the data of each step is a function of (seed, epoch, index),
+so the resumed run sees exactly the batches the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from twbyol import io
+from twbyol.data.sampling import CropConfig, TemporalCropDataset, select_clips
+from twbyol.methods import METHODS, build_method
+from twbyol.methods.byol import ema_momentum
+from twbyol.optim import build_optimizer, cosine_schedule
+
+
+@dataclass
+class TrainConfig:
+    run_id: str
+    seed: int
+    out_dir: str
+    frames_dir: str                  # results/{exp}/frames/{dataset}
+    index: str                       # its index.tsv
+    method: str = "byol"
+    weighting: str = "uniform"
+    tau: float = 30.0                # frames at the source rate (30 fps: 1 s)
+    normalize: str = "weights"       # byol_loss: weighted mean (see its docstring)
+    temperature: float = 0.0         # contrastive methods; 0: the method's paper default
+    window: float = 30.0             # time_contrast: positives within this many frames
+    labels: str = ""                 # supervised: the labels .npz of the pretraining dataset
+    split_seed: int = 42             # supervised: train only on the probe's training clips
+    test_size: float = 0.1
+    crop: dict = field(default_factory=dict)       # CropConfig fields
+    backbone: dict = field(default_factory=lambda: {"name": "tiny"})  # name + builder kwargs
+    proj_hidden: int = 4096          # BYOL: projector/predictor hidden width 4096, output 256
+    proj_dim: int = 256
+    pred_hidden: int = 4096
+    data_fraction: float = 1.0       # fraction of clips used for pretraining
+    data_seed: int = 0               # fixed across seeds: seeds then compare the same clips
+    epochs: int = 50
+    samples_per_epoch: int = 0       # 0: one sample per clip
+    batch_size: int = 64             # global, split over ranks
+    optimizer: str = "lars"
+    lr: float = 2.4                  # per 256 samples: rho-BYOL's LARS base lr
+    weight_decay: float = 1.5e-6     # BYOL's (Grill et al. 2020)
+    warmup_epochs: float = 4.0
+    ema_base: float = 0.996          # BYOL's target momentum, cosine to 1
+    precision: str = "bf16"          # autocast dtype on GPU; CPU runs in fp32
+    num_workers: int = 4
+    checkpoint_every: int = 100      # steps
+    log_every: int = 0               # also print a JSON line every N steps (0: epochs only)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"training config: unknown keys {unknown}")
+        cfg = cls(**d)
+        if cfg.method not in METHODS:
+            raise ValueError(f"method: unknown {cfg.method!r}; expected one of {METHODS}")
+        if not cfg.run_id or "/" in cfg.run_id or cfg.run_id.startswith("."):
+            raise ValueError(f"run_id: {cfg.run_id!r} is not a safe folder name")
+        return cfg
+
+
+# ---------------------------------------------------------------- distributed helpers
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """Join the process group described by the environment (submitit's
+    TorchDistributedEnvironment exports RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
+
+
+# ---------------------------------------------------------------- the run
+
+
+def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, dict | None]:
+    """For `supervised`: the training clips of the probe's split and their binary labels
+    ({clip: (n_tasks, n_frames)}); other methods: all clips, no labels."""
+    if cfg.method != "supervised":
+        return clips, None
+    from twbyol.data.index import load_labels
+    from twbyol.probe import split_clips
+
+    lab = load_labels(cfg.labels)
+    train_ids, _ = split_clips(list(lab["clips"]), test_size=cfg.test_size, seed=cfg.split_seed)
+    binary = [t for t, kind in enumerate(lab["task_types"]) if kind == "Discrete"
+              and set(np.unique(lab["label_array"][t][np.isfinite(lab["label_array"][t])])) <= {0.0, 1.0}]
+    spans = dict(zip(lab["clips"], zip(lab["starts"], lab["ends"])))
+    keep = set(train_ids)
+    labels = {c: lab["label_array"][binary, spans[c][0]:spans[c][1]] for c, _ in clips if c in keep}
+    return [c for c in clips if c[0] in keep], labels
+
+
+def build_model(cfg: TrainConfig, n_tasks: int = 0) -> nn.Module:
+    torch.manual_seed(cfg.seed)  # same init on every rank; DDP also broadcasts rank 0's
+    return build_method(cfg, n_tasks)
+
+
+def save_model(cfg: TrainConfig, backbone: nn.Module) -> None:
+    """model.pt: the online backbone (what downstream stages embed with) and the config."""
+    out = Path(cfg.out_dir) / "model.pt"
+    with io.atomic_path(out) as tmp:
+        torch.save({"backbone": backbone.state_dict(), "config": asdict(cfg),
+                    "feature_dim": int(backbone.feature_dim)}, tmp)
+
+
+def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
+    from twbyol.data.index import read_index
+
+    index = read_index(cfg.index)
+    ids = select_clips(list(index["clip_id"]), cfg.data_fraction, cfg.data_seed)
+    n = dict(zip(index["clip_id"], index["n_frames"]))
+    return [(c, int(n[c])) for c in ids]
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run (or resume) one pretraining run; returns the efficiency record (on every rank)."""
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rank, world, device = init_distributed()
+    is_main = rank == 0
+    clips, labels = supervision(cfg, load_clips(cfg))
+    n_tasks = len(next(iter(labels.values()))) if labels else 0
+    model = build_model(cfg, n_tasks).to(device)
+
+    if cfg.method == "random_init":  # the control: the initialisation itself, no training
+        if is_main:
+            line = {"run_id": cfg.run_id, "seed": cfg.seed, "method": cfg.method, "epoch": 0,
+                    "step": 0, "loss": None, "lr": 0.0, "samples": 0, "wall_s": 0.0}
+            print(json.dumps(line), flush=True)
+            io.write_text(out_dir / "metrics.jsonl", json.dumps(line) + "\n")
+            eff = efficiency(0.0, 0, world, device)
+            io.write_json(out_dir / "efficiency.json", eff)
+            save_model(cfg, model.online.backbone)
+        return eff if is_main else {}
+
+    # ------------------------------------------------------------ data
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by world size {world}")
+    per_rank = cfg.batch_size // world
+    samples = cfg.samples_per_epoch or len(clips)
+    steps_per_epoch = samples // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"samples_per_epoch {samples} < batch_size {cfg.batch_size}: no step per epoch")
+    crop = CropConfig(**cfg.crop)
+    dataset = TemporalCropDataset(cfg.frames_dir, clips, crop, samples, cfg.seed, labels)
+
+    # ------------------------------------------------------------ model, optimiser, schedules
+    use_amp = device.type == "cuda" and cfg.precision in ("bf16", "fp16")
+    amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    if world > 1 and device.type == "cuda":
+        model.online = nn.SyncBatchNorm.convert_sync_batchnorm(model.online)
+    online = model.online
+    if world > 1:
+        online = nn.parallel.DistributedDataParallel(
+            model.online, device_ids=[device.index] if device.type == "cuda" else None)
+    lr = cfg.lr * cfg.batch_size / 256  # linear scaling rule (Goyal et al. 2017), as BYOL
+    optimizer = build_optimizer(model.online, cfg.optimizer, lr, cfg.weight_decay)
+    total = cfg.epochs * steps_per_epoch
+    lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch))
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+
+    # ------------------------------------------------------------ resume
+    ckpt_path = out_dir / "checkpoint.pt"
+    step, wall_before, history = 0, 0.0, []
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scaler.load_state_dict(ck["scaler"])
+        step, wall_before = int(ck["step"]), float(ck["wall_s"])
+        history = [json.loads(s) for s in ck["history"]]
+        if is_main:
+            print(f"resumed from {ckpt_path} at step {step}/{total}", file=sys.stderr, flush=True)
+
+    def save_checkpoint() -> None:
+        if is_main:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict(), "step": step,
+                     "wall_s": wall_before + time.time() - t0,
+                     "history": [json.dumps(h) for h in history]}
+            with io.atomic_path(ckpt_path) as tmp:
+                torch.save(state, tmp)
+        if world > 1:
+            dist.barrier()
+
+    # ------------------------------------------------------------ loop
+    t0 = time.time()
+    model.train()
+    while step < total:
+        epoch, in_epoch = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([cfg.seed, epoch, 2**31]).permutation(samples)
+        order = order[: steps_per_epoch * cfg.batch_size].reshape(steps_per_epoch, world, per_rank)
+        keys = [(epoch, int(k)) for k in order[in_epoch:, rank].ravel()]
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=per_rank, sampler=keys, num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda", drop_last=True)
+        sums: dict[str, float] = {"loss": 0.0}
+        n_in_epoch = 0
+        for crops, centres, targets in loader:
+            crops, centres = crops.to(device, non_blocking=True), centres.to(device, non_blocking=True)
+            for g in optimizer.param_groups:
+                g["lr"] = float(lr_sched[step])
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                loss, stats = model(crops, centres, online=online, targets=targets.to(device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"run {cfg.run_id} seed {cfg.seed}: non-finite loss {loss.item()} at step {step} "
+                    f"(epoch {epoch}); stopping rather than training on garbage")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            momentum = ema_momentum(step, total, cfg.ema_base)
+            model.update_target(momentum)
+            step += 1
+            n_in_epoch += 1
+            for k, v in {"loss": loss.item(), **stats}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if cfg.log_every and step % cfg.log_every == 0 and is_main:
+                print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step,
+                                  "loss": loss.item()}), flush=True)
+            if step % steps_per_epoch == 0:
+                break  # epoch boundary: the loop above rebuilds the loader
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save_checkpoint()
+        # epoch metrics: averaged over this process's steps of the epoch (a resumed partial
+        # epoch averages the steps run since the resume)
+        if world > 1:
+            t = torch.tensor(list(sums.values()), dtype=torch.float64)
+            dist.all_reduce(t)
+            sums = dict(zip(sums, (t / world).tolist()))
+        line = {"run_id": cfg.run_id, "seed": cfg.seed, "method": cfg.method, "epoch": epoch + 1,
+                "step": step, **{k: v / max(n_in_epoch, 1) for k, v in sums.items()},
+                "lr": float(lr_sched[step - 1]), "momentum": momentum,
+                "samples": step * cfg.batch_size, "wall_s": round(wall_before + time.time() - t0, 3)}
+        history.append(line)
+        if is_main:
+            print(json.dumps(line), flush=True)
+            io.write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        save_checkpoint()
+
+    wall = wall_before + time.time() - t0
+    eff = efficiency(wall, total * cfg.batch_size, world, device)
+    if is_main:
+        io.write_json(out_dir / "efficiency.json", eff)
+        save_model(cfg, model.online.backbone)
+    if world > 1:
+        dist.barrier()
+    return eff
+
+
+def efficiency(wall: float, samples: int, world: int, device: torch.device) -> dict:
+    n_gpus = world if device.type == "cuda" else 0
+    peak, kind = peak_memory_mb(device)
+    return {"wall_s": round(wall, 3), "gpu_hours": wall * n_gpus / 3600, "n_gpus": n_gpus,
+            "world_size": world, "samples": samples,
+            "samples_per_s": samples / wall if wall > 0 else 0.0,
+            "peak_mem_mb": round(peak, 1), "peak_mem_kind": kind, "device": device.type}
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="the run's resolved config (inline JSON or a file)")
+    args = ap.parse_args(argv)
+    train(TrainConfig.from_dict(io.json_arg(args.config)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

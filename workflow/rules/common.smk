@@ -1,0 +1,136 @@
+# Config validation and the small functions the rules share.
+import json
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+EXPERIMENTS = config["experiments"]
+LAUNCHER = config.get("launcher", "local")
+PKG = Path(workflow.basedir) / "twbyol"
+ENV = "../../envs/twbyol.yaml"
+
+
+def check_experiment(name, exp):
+    """Cross-key checks the schema cannot express; errors name the key."""
+    where = f"config: experiments.{name}"
+    for ds in [exp["pretrain_dataset"], *exp["eval_datasets"]]:
+        if ds not in exp["datasets"]:
+            raise ValueError(f"{where}: dataset {ds!r} is used but not defined under datasets")
+    for role, run in exp["study"].items():
+        for r in run if isinstance(run, list) else [run]:
+            if r not in exp["runs"]:
+                raise ValueError(f"{where}.study.{role}: run {r!r} is not defined under runs")
+    batch = exp["training"].get("batch_size", 64)
+    gpus = max(exp["resources"].get("gpus_per_node", 1), 1) * exp["resources"].get("nodes", 1)
+    if batch % gpus:
+        raise ValueError(f"{where}.training.batch_size: {batch} is not divisible by {gpus} GPUs")
+
+
+for _name, _exp in EXPERIMENTS.items():
+    check_experiment(_name, _exp)
+
+
+wildcard_constraints:
+    exp="|".join(EXPERIMENTS),
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed=r"\d+",
+    shard=r"\d+",
+
+
+def code(*modules):
+    """Package modules a rule runs: editing one reruns that rule and what follows."""
+    return [str(PKG / m) for m in modules]
+
+
+def exp_cfg(wildcards):
+    return EXPERIMENTS[wildcards.exp]
+
+
+def dataset_cfg(wildcards):
+    return EXPERIMENTS[wildcards.exp]["datasets"][wildcards.dataset]
+
+
+def embedding_cfg(wildcards):
+    return {"window_stride": 4, "batch_size": 64, "max_dim": 128, **exp_cfg(wildcards).get("embedding", {})}
+
+
+def evaluation_cfg_of(exp):
+    """MABe22 evaluator defaults: 90/10 split of clips with a fixed seed."""
+    defaults = {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90}
+    return {**defaults, **EXPERIMENTS[exp].get("evaluation", {})}
+
+
+def evaluation_cfg(wildcards):
+    return evaluation_cfg_of(wildcards.exp)
+
+
+def dataset_root(wildcards):
+    """The dataset's files: a real path from config (checked now, before any job), or the
+    synthetic copy the synth rule writes."""
+    ds = dataset_cfg(wildcards)
+    if "path" in ds:
+        root = Path(ds["path"]).expanduser()
+        if not root.exists():
+            raise FileNotFoundError(
+                f"config: experiments.{wildcards.exp}.datasets.{wildcards.dataset}.path: "
+                f"{root} does not exist (download the data or fix the path)")
+        return str(root)
+    return f"results/{wildcards.exp}/data/{wildcards.dataset}"
+
+
+def frame_shards(exp, dataset):
+    n = EXPERIMENTS[exp]["datasets"][dataset]["frames"]["n_shards"]
+    return [f"results/{exp}/frames/{dataset}/shard{k}.done" for k in range(n)]
+
+
+def run_config(exp, run, seed):
+    """The resolved config of one pretraining run: the experiment's training recipe, with the
+    run's own settings on top. Passed as params, so changing any of it reruns this run."""
+    e = EXPERIMENTS[exp]
+    r = dict(e["runs"][run])
+    r.pop("label", None)
+    crop = dict(e["crop"])
+    if "crop_policy" in r:
+        crop["policy"] = r.pop("crop_policy")
+    ds = e["pretrain_dataset"]
+    if r["method"] == "supervised":  # trains on the probe's training clips only
+        split = evaluation_cfg_of(exp)
+        r.update(labels=f"results/{exp}/labels/{ds}.npz", split_seed=split["split_seed"],
+                 test_size=split["test_size"])
+    return {
+        **e["training"],
+        **r,
+        "crop": crop,
+        "backbone": e["backbone"],
+        "run_id": run,
+        "seed": int(seed),
+        "out_dir": f"results/{exp}/pretrain/{run}/seed{seed}",
+        "frames_dir": f"results/{exp}/frames/{ds}",
+        "index": f"results/{exp}/frames/{ds}/index.tsv",
+    }
+
+
+def run_seed_paths(exp, pattern):
+    e = EXPERIMENTS[exp]
+    return [pattern.format(exp=exp, run=r, seed=s) for r in e["runs"] for s in e["seeds"]]
+
+
+def evaluations(exp):
+    e = EXPERIMENTS[exp]
+    return [f"results/{exp}/evaluate/{r}/seed{s}/{d}.json"
+            for r in e["runs"] for s in e["seeds"] for d in e["eval_datasets"]]
+
+
+def report_for(exp):
+    if exp not in EXPERIMENTS:
+        raise ValueError(f"config: no experiment named {exp!r} under experiments "
+                         f"(defined: {', '.join(EXPERIMENTS)})")
+    return f"results/{exp}/report.md"
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

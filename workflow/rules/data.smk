@@ -1,0 +1,62 @@
+# Data: synthetic datasets in the real on-disk formats, the dataset reader (clip index and
+# per-frame labels), and frame extraction in shards.
+
+
+rule synth:
+    """Generate a synthetic dataset in the MABe22 or RatSI on-disk format."""
+    output:
+        directory("results/{exp}/data/{dataset}"),
+    params:
+        fmt=lambda w: dataset_cfg(w)["format"],
+        s=lambda w: dataset_cfg(w)["synthetic"],
+    input:
+        code("data/synth.py"),
+    log:
+        "results/{exp}/logs/synth/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "twbyol synth --format {params.fmt} --out {output} --n-clips {params.s[n_clips]}"
+        " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
+        " > {log} 2>&1"
+
+
+rule read_dataset:
+    """Read the dataset's layout into the clip index and the per-frame labels, validating it."""
+    input:
+        root=dataset_root,
+        code=code("data/index.py", "data/mabe22.py", "data/ratsi.py"),
+    output:
+        index="results/{exp}/frames/{dataset}/index.tsv",
+        labels="results/{exp}/labels/{dataset}.npz",
+    params:
+        fmt=lambda w: dataset_cfg(w)["format"],
+        n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
+    log:
+        "results/{exp}/logs/read_dataset/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "twbyol read-dataset --format {params.fmt} --root {input.root} --index-out {output.index}"
+        " --labels-out {output.labels} --n-shards {params.n_shards} > {log} 2>&1"
+
+
+rule frames:
+    """Decode one shard of clips into uint8 (T, H, W) memmap .npy files."""
+    input:
+        index="results/{exp}/frames/{dataset}/index.tsv",
+        code=code("data/frames.py"),
+    output:
+        done="results/{exp}/frames/{dataset}/shard{shard}.done",
+    params:
+        size=lambda w: dataset_cfg(w)["frames"]["size"],
+        out_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
+    log:
+        "results/{exp}/logs/frames/{dataset}/shard{shard}.log",
+    benchmark:
+        "results/{exp}/benchmarks/frames/{dataset}/shard{shard}.tsv"
+    conda:
+        ENV
+    shell:
+        "twbyol extract-frames --index {input.index} --shard {wildcards.shard} --size {params.size}"
+        " --out-dir {params.out_dir} --done {output.done} > {log} 2>&1"

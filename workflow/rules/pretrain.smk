@@ -1,0 +1,51 @@
+# Pretraining: a local rule that submits the run through submitit (twbyol.launch) and blocks
+# until it ends; SLURM resources come from the experiment's `resources`, not from Snakemake.
+
+PRETRAIN_CODE = ["launch.py", "train.py", "optim.py", "methods/__init__.py", "models/backbones.py",
+                 "data/sampling.py", "data/index.py"]
+# the method's own module(s): editing contrastive.py reruns MoCo/SimCLR/time contrast only
+METHOD_CODE = {
+    "byol": ["methods/byol.py"],
+    "random_init": ["methods/byol.py"],
+    "moco_v3": ["methods/contrastive.py", "methods/byol.py"],
+    "simclr_v2": ["methods/contrastive.py", "methods/byol.py"],
+    "time_contrast": ["methods/contrastive.py", "methods/byol.py"],
+    "supervised": ["methods/supervised.py", "probe.py"],
+}
+
+
+def pretrain_code(w):
+    return code(*PRETRAIN_CODE, *METHOD_CODE[EXPERIMENTS[w.exp]["runs"][w.run]["method"]])
+
+
+localrules:
+    pretrain,
+
+
+rule pretrain:
+    input:
+        shards=lambda w: frame_shards(w.exp, EXPERIMENTS[w.exp]["pretrain_dataset"]),
+        index=lambda w: f"results/{w.exp}/frames/{EXPERIMENTS[w.exp]['pretrain_dataset']}/index.tsv",
+        labels=lambda w: [cfg["labels"]] if (cfg := run_config(w.exp, w.run, w.seed)).get("labels") else [],
+        code=pretrain_code,
+    output:
+        model="results/{exp}/pretrain/{run}/seed{seed}/model.pt",
+        metrics="results/{exp}/pretrain/{run}/seed{seed}/metrics.jsonl",
+        efficiency="results/{exp}/pretrain/{run}/seed{seed}/efficiency.json",
+        stdout="results/{exp}/pretrain/{run}/seed{seed}/stdout.log",
+        stderr="results/{exp}/pretrain/{run}/seed{seed}/stderr.log",
+    params:
+        cfg=lambda w: as_json(run_config(w.exp, w.run, w.seed)),
+    resources:
+        # SLURM shape of the submitit job, read from the experiment; a resource, not a param,
+        # so that moving a run to another cluster or GPU count does not invalidate its results
+        submitit=lambda w: as_json(EXPERIMENTS[w.exp]["resources"]),
+    log:
+        "results/{exp}/logs/pretrain/{run}/seed{seed}.log",
+    benchmark:
+        "results/{exp}/benchmarks/pretrain/{run}/seed{seed}.tsv"
+    conda:
+        ENV
+    shell:
+        "twbyol pretrain --executor {LAUNCHER} --config {params.cfg:q}"
+        " --resources {resources.submitit:q} > {log} 2>&1"

@@ -1,0 +1,45 @@
+# Figures and the report.
+
+
+rule figures:
+    input:
+        experiment="results/{exp}/experiment.json",
+        comparison="results/{exp}/stats/comparison.tsv",
+        evaluations=lambda w: evaluations(w.exp),
+        metrics=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/metrics.jsonl"),
+        efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
+        code=code("figures.py"),
+    output:
+        per_task=report("results/{exp}/images/per_task_f1.pdf", category="Figures"),
+        loss=report("results/{exp}/images/loss_curves.pdf", category="Figures"),
+        distance=report("results/{exp}/images/distance_vs_dt.pdf", category="Figures"),
+        manifest="results/{exp}/images/manifest.json",
+    params:
+        out_dir=lambda w: f"results/{w.exp}/images",
+    log:
+        "results/{exp}/logs/figures.log",
+    conda:
+        ENV
+    shell:
+        "twbyol figures --experiment {input.experiment} --comparison {input.comparison}"
+        " --evaluations {input.evaluations} --metrics {input.metrics} --efficiency {input.efficiency}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule report:
+    input:
+        experiment="results/{exp}/experiment.json",
+        stats=rules.stats.output,
+        manifest="results/{exp}/images/manifest.json",
+        code=code("report.py"),
+    output:
+        report("results/{exp}/report.md", category="Report"),
+    params:
+        stats_dir=lambda w: f"results/{w.exp}/stats",
+    log:
+        "results/{exp}/logs/report.log",
+    conda:
+        ENV
+    shell:
+        "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
+        " --figures-manifest {input.manifest} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
