@@ -113,9 +113,14 @@ def test_random_init_is_the_untrained_initialisation(frames, tmp_path):
     assert json.loads((out / "efficiency.json").read_text())["samples"] == 0
 
 
-def test_non_finite_loss_stops_with_a_clear_error(frames, tmp_path):
-    with pytest.raises(FloatingPointError, match="non-finite loss"):
-        train(cfg(frames, tmp_path / "nan", lr=float("nan")))
+def test_non_finite_loss_stops_with_a_clear_error(frames, tmp_path, monkeypatch):
+    import twbyol.methods.byol as byol
+
+    real = byol.byol_loss
+    monkeypatch.setattr(byol, "byol_loss", lambda *a, **k: real(*a, **k) * float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite loss nan at step 0"):
+        train(cfg(frames, tmp_path / "nan"))
+    assert not (tmp_path / "nan" / "model.pt").exists()
 
 
 def test_bad_config_names_the_key(frames, tmp_path):

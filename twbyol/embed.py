@@ -53,7 +53,7 @@ def embed_clip(backbone: torch.nn.Module, frames: np.ndarray, crop: dict, window
                batch_size: int, device: torch.device, amp: bool) -> np.ndarray:
     """frames (T, H, W) uint8 -> (T, D) float32 features."""
     size = int(crop["crop_size"])
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).unsqueeze(1).float()  # (T, 1, H, W)
+    x = torch.from_numpy(np.array(frames)).to(device).unsqueeze(1).float()  # (T, 1, H, W); copy of the memmap
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     x = to_model_input(x.clamp_(0, 255).squeeze(1))  # (1, T, h, w) normalised

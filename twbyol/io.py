@@ -15,6 +15,10 @@ from typing import Any, Iterator
 import numpy as np
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `path` only on success.
@@ -24,7 +28,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
+    fd, tmp = tempfile.mkstemp(  # created 0600: opened up to the umask's mode before the rename
         prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
         dir=path.parent,
     )
@@ -32,6 +36,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # readable by the lab, as an ordinary file would be
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

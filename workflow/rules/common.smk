@@ -1,5 +1,6 @@
 # Config validation and the small functions the rules share.
 import json
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -79,7 +80,7 @@ def dataset_root(wildcards):
                 f"config: experiments.{wildcards.exp}.datasets.{wildcards.dataset}.path: "
                 f"{root} does not exist (download the data or fix the path)")
         return str(root)
-    return f"results/{wildcards.exp}/data/{wildcards.dataset}"
+    return f"results/{wildcards.exp}/data/{wildcards.dataset}/synth.json"
 
 
 def frame_shards(exp, dataset):

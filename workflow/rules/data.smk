@@ -4,40 +4,44 @@
 
 rule synth:
     """Generate a synthetic dataset in the MABe22 or RatSI on-disk format."""
+    input:
+        code("data/synth.py", "data/sim.py", "data/render.py", "data/mabe22.py", "data/ratsi.py"),
     output:
-        directory("results/{exp}/data/{dataset}"),
+        # written last, after every video and label file: the dataset is complete
+        "results/{exp}/data/{dataset}/synth.json",
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
         s=lambda w: dataset_cfg(w)["synthetic"],
-    input:
-        code("data/synth.py"),
+        out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
+    threads: 2
     log:
         "results/{exp}/logs/synth/{dataset}.log",
     conda:
         ENV
     shell:
-        "twbyol synth --format {params.fmt} --out {output} --n-clips {params.s[n_clips]}"
+        "twbyol synth --format {params.fmt} --out {params.out_dir} --n-clips {params.s[n_clips]}"
         " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
-        " > {log} 2>&1"
+        " --jobs {threads} > {log} 2>&1"
 
 
 rule read_dataset:
     """Read the dataset's layout into the clip index and the per-frame labels, validating it."""
     input:
         root=dataset_root,
-        code=code("data/index.py", "data/mabe22.py", "data/ratsi.py"),
+        code=code("data/index.py", "data/clips.py", "data/mabe22.py", "data/ratsi.py"),
     output:
         index="results/{exp}/frames/{dataset}/index.tsv",
         labels="results/{exp}/labels/{dataset}.npz",
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
         n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
+        root=lambda w, input: os.path.dirname(input.root) if input.root.endswith("synth.json") else input.root,
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
     conda:
         ENV
     shell:
-        "twbyol read-dataset --format {params.fmt} --root {input.root} --index-out {output.index}"
+        "twbyol read-dataset --format {params.fmt} --root {params.root} --index-out {output.index}"
         " --labels-out {output.labels} --n-shards {params.n_shards} > {log} 2>&1"
 
 
@@ -45,7 +49,7 @@ rule frames:
     """Decode one shard of clips into uint8 (T, H, W) memmap .npy files."""
     input:
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("data/frames.py"),
+        code=code("data/frames.py", "data/index.py", "data/clips.py"),
     output:
         done="results/{exp}/frames/{dataset}/shard{shard}.done",
     params:

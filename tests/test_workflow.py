@@ -1,0 +1,159 @@
+"""The workflow itself: config validation, lint, and the whole smoke study under `--cores`.
+
+The end-to-end run works in a copy of the workflow files (Snakefile, workflow/, config/,
+twbyol/ sources for invalidation) in a temp folder, so touching code there to test
+invalidation leaves the checkout alone; the `twbyol` command is the installed package.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "config", "twbyol", "envs", "profiles"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def env_with_venv() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    return env
+
+
+def snakemake(wd: Path, *args, check=True, timeout=1800, env=None) -> subprocess.CompletedProcess:
+    p = subprocess.run([*SNAKEMAKE, *args], cwd=wd, capture_output=True, text=True, timeout=timeout,
+                       env=env or env_with_venv())
+    if check and p.returncode:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+def planned(wd: Path, *targets: str, extra=()) -> dict[str, int]:
+    """Jobs a dry run would run, by rule ({} when nothing is to be done)."""
+    p = snakemake(wd, "-n", "--cores", "1", *extra, *targets)
+    out = p.stdout + p.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def write_override(wd: Path, override: dict) -> str:
+    path = wd / "override.yaml"
+    path.write_text(yaml.safe_dump(override))
+    return str(path)
+
+
+# ---------------------------------------------------------------- static checks
+
+
+def test_lint_reports_nothing():
+    p = snakemake(REPO, "--lint", check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "Congratulations" in out, out[-3000:]
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"runs": {"bad": {"method": "byol", "weighting": "exponential", "tau": -5}}}, "tau"),
+    ({"runs": {"bad": {"method": "swav"}}}, "method"),
+    ({"runs": {"a/b": {"method": "byol"}}}, "a/b"),
+    ({"crop": {"policy": "random"}}, "policy"),
+    ({"study": {"baseline": "nope", "proposed": "twbyol_tau30"}}, "nope"),
+    ({"eval_datasets": ["mice", "horses"]}, "horses"),
+])
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, message):
+    wd = copy_workflow(tmp_path)
+    cfg = write_override(wd, {"experiments": {"smoke": override}})
+    p = snakemake(wd, "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, "smoke", check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0
+    assert message in out, out[-3000:]
+    assert not (wd / "results").exists()
+
+
+def test_missing_real_data_path_fails_at_once_naming_it(tmp_path):
+    wd = copy_workflow(tmp_path)
+    cfg = write_override(wd, {"experiments": {"smoke": {"datasets": {"mice": {
+        "format": "mabe22", "path": "/nonexistent/mabe22", "frames": {"size": 48, "n_shards": 2}}}}}})
+    # a dataset with both `path` and `synthetic` is refused by the schema; drop synthetic
+    data = yaml.safe_load((wd / "config/config.yaml").read_text())
+    del data["experiments"]["smoke"]["datasets"]["mice"]["synthetic"]
+    (wd / "config/config.yaml").write_text(yaml.safe_dump(data))
+    p = snakemake(wd, "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, "smoke", check=False)
+    assert p.returncode != 0 and "/nonexistent/mabe22" in p.stdout + p.stderr
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    p = snakemake(wd, "--cores", "2", "smoke")
+    return wd, p
+
+
+@pytest.mark.slow
+def test_smoke_study_produces_every_artifact(smoke_run):
+    wd, _ = smoke_run
+    res = wd / "results" / "smoke"
+    report = (res / "report.md").read_text()
+    assert "TW-BYOL" in report or "twbyol_tau30" in report
+    for run in ("byol_uniform", "twbyol_tau30", "random_init"):
+        for seed in (0, 1, 2):
+            d = res / "pretrain" / run / f"seed{seed}"
+            for name in ("model.pt", "metrics.jsonl", "efficiency.json", "stdout.log", "stderr.log"):
+                assert (d / name).exists(), d / name
+            for ds in ("mice", "rats"):
+                assert (res / "evaluate" / run / f"seed{seed}" / f"{ds}.json").exists()
+    for name in ("comparison.tsv", "ttests.json", "criteria.json"):
+        assert (res / "stats" / name).stat().st_size > 0
+    pdfs = list((res / "images").glob("*.pdf"))
+    assert len(pdfs) >= 3 and all(p.stat().st_size > 1000 for p in pdfs)
+    leftovers = [p for p in res.rglob(".*") if p.is_file()]
+    assert not leftovers, leftovers  # atomic writes leave no temp files
+
+
+@pytest.mark.slow
+def test_noop_rerun_plans_nothing(smoke_run):
+    wd, _ = smoke_run
+    assert planned(wd, "smoke") == {}
+
+
+@pytest.mark.slow
+def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
+    wd, _ = smoke_run
+    probe = wd / "twbyol" / "probe.py"
+    st = probe.stat()
+    probe.touch()
+    try:
+        jobs = planned(wd, "smoke")
+    finally:
+        os.utime(probe, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert "pretrain" not in jobs and jobs.get("evaluate") == 3 * 3 * 2
+    assert jobs.get("stats") == 1 and jobs.get("report") == 1
+
+
+@pytest.mark.slow
+def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
+    wd, _ = smoke_run
+    cfg = write_override(wd, {"experiments": {"smoke": {"runs": {"twbyol_tau30": {"tau": 45}}}}})
+    jobs = planned(wd, "smoke", extra=("--configfile", "config/config.yaml", cfg))
+    assert jobs.get("pretrain") == 3  # the three seeds of that run, nothing else
+    assert jobs.get("embed") == 3 * 2 and jobs.get("evaluate") == 3 * 2
+    assert "frames" not in jobs and "read_dataset" not in jobs

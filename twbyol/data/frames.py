@@ -1,0 +1,102 @@
+"""`twbyol extract-frames`: decode one shard of videos into memory-mappable uint8 .npy files.
+
+    twbyol extract-frames --index results/smoke/frames/mice/index.tsv --shard 0 --size 48 \\
+        --out-dir results/smoke/frames/mice --done results/smoke/frames/mice/shard0.done
+
+Each clip becomes `{out-dir}/{clip_id}.npy`, uint8 (n_frames, size, size) grayscale, read later
+with `np.load(p, mmap_mode="r")`. Frames go from PyAV's decoder through swscale (which
+converts to gray and resizes in one pass, at no extra cost) straight into an `open_memmap`
+at a temp path that is renamed only when the whole clip decoded with the expected frame
+count. The .done file (JSON: clip ids and frame counts) is written after the last clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from twbyol.data.clips import count_video_frames
+from twbyol.data.index import read_index
+from twbyol.io import atomic_path, write_json
+
+# Area averaging: the right filter when shrinking by large factors (512 -> 112), where the
+# default bilinear filter aliases fine detail (tails, paws); it also measured no slower.
+INTERPOLATION = "AREA"
+
+
+def decode_gray(frame: av.VideoFrame, size: int) -> np.ndarray:
+    """uint8 (size, size) grayscale of a decoded frame, converted and resized by swscale."""
+    return frame.to_ndarray(format="gray", width=size, height=size, interpolation=INTERPOLATION)
+
+
+def extract_frames(
+    video_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    size: int,
+    expected: int | None = None,
+) -> int:
+    """Decode `video_path` to uint8 (T, size, size) grayscale frames in the .npy `out_path`.
+
+    T is `expected` when given (the labelled clip length), else the container's frame count.
+    Writes atomically: on any error (unreadable video, decoded frame count != T) no file is
+    left at `out_path`, and the ValueError/FileNotFoundError names the video. Returns T.
+    """
+    video_path = Path(video_path)
+    if not video_path.is_file():
+        raise FileNotFoundError(f"{video_path}: video not found")
+    n = expected if expected is not None else count_video_frames(video_path)[0]
+    i = 0
+    with atomic_path(out_path, suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size))
+        try:
+            with av.open(str(video_path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"  # frame + slice threads: ~2x on 2 cores
+                for frame in container.decode(stream):
+                    if i == n:
+                        raise ValueError(f"{video_path}: has more than the {n} frames expected")
+                    out[i] = decode_gray(frame, size)
+                    i += 1
+        except (av.FFmpegError, IndexError) as e:
+            raise ValueError(f"{video_path}: cannot decode frame {i} ({e})") from None
+        if i != n:
+            raise ValueError(f"{video_path}: decoded {i} frames, expected {n} (truncated video?)")
+        out.flush()
+        del out  # close the memmap before the rename
+    return n
+
+
+def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p.add_argument("--index", required=True, type=Path, help="index.tsv from read-dataset")
+    p.add_argument("--shard", required=True, type=int, help="which shard's clips to extract")
+    p.add_argument("--size", required=True, type=int, help="output frame width = height (pixels)")
+    p.add_argument("--out-dir", required=True, type=Path, help="folder of the {clip_id}.npy files")
+    p.add_argument("--done", required=True, type=Path, help="marker written after the last clip")
+    a = p.parse_args(argv)
+    index = read_index(a.index)
+    rows = index[index["shard"] == a.shard]
+    start, counts = time.time(), {}
+    for row in rows.itertuples(index=False):
+        counts[row.clip_id] = extract_frames(
+            row.source, a.out_dir / f"{row.clip_id}.npy", a.size, expected=int(row.n_frames)
+        )
+        print(f"{row.clip_id}: {counts[row.clip_id]} frames", flush=True)
+    wall = time.time() - start
+    write_json(
+        a.done,
+        {
+            "shard": a.shard,
+            "size": a.size,
+            "clips": counts,
+            "frames": sum(counts.values()),
+            "wall_s": round(wall, 3),
+        },
+    )
+    print(f"shard {a.shard}: {len(counts)} clips, {sum(counts.values())} frames in {wall:.1f} s")
+    return 0
