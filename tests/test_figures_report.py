@@ -1,0 +1,392 @@
+"""evaluate -> stats -> figures -> report on a small, well-formed fake study written to tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twbyol import evaluate, figures, io, report, stats
+
+N_CLIPS, LENGTH, DIM = 12, 150, 16
+SEEDS = (0, 1, 2)
+# run -> (behaviour signal, time signal): how strongly its embedding encodes each
+RUNS = {
+    "byol_uniform": (1.0, 0.5),
+    "twbyol_tau30": (1.3, 1.0),
+    "twbyol_tau15": (1.2, 1.2),
+    "random_init": (0.0, 0.0),
+    "supervised": (3.0, 0.2),
+}
+
+
+def _write_dataset(root: Path, name: str, seed: int) -> tuple[Path, Path, np.ndarray]:
+    """index.tsv, labels .npz and grayscale frames of one dataset; returns (labels, index, label_array)."""
+    rng = np.random.default_rng(seed)
+    starts = np.arange(N_CLIPS) * LENGTH
+    ends = starts + LENGTH
+    tasks = ["groom", "sniff", "chase", "strain"]
+    lab = np.zeros((len(tasks), N_CLIPS * LENGTH), np.float32)
+    for t, rate in enumerate((0.15, 0.3, 0.45)):  # bouts of 5-40 frames
+        for s in starts:
+            i = 0
+            while i < LENGTH:
+                n = int(rng.integers(5, 40))
+                lab[t, s + i : s + i + n] = rng.random() < rate
+                i += n
+    lab[1, :LENGTH] = np.nan  # one clip unlabelled for one task
+    for c, s in enumerate(starts):
+        lab[3, s : s + LENGTH] = c % 2  # sequence-level condition
+    frames = root / "frames" / name
+    clips = [f"{name}{c:02d}" for c in range(N_CLIPS)]
+    for c in clips:
+        io.write_npy(frames / f"{c}.npy", rng.integers(0, 255, (LENGTH, 12, 12), dtype=np.uint8))
+    lines = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend"]
+    lines += [
+        f"{c}\t{LENGTH}\t30.0\t/data/{c}.mp4\t0\t{s}\t{e}" for c, s, e in zip(clips, starts, ends)
+    ]
+    io.write_text(frames / "index.tsv", "\n".join(lines) + "\n")
+    labels = root / "labels" / f"{name}.npz"
+    io.write_npz(
+        labels,
+        tasks=np.array(tasks),
+        task_types=np.array(["Discrete"] * 4),
+        sequence_level=np.array([False, False, False, True]),
+        label_array=lab,
+        clips=np.array(clips),
+        starts=starts,
+        ends=ends,
+    )
+    return labels, frames / "index.tsv", lab
+
+
+def make_study(root: Path) -> dict:
+    """A fake study in the artifact contract: datasets, embeddings, metrics, efficiency,
+    experiment.json; evaluations written by the real evaluate stage. Returns the paths."""
+    exp = {
+        "name": "fake",
+        "description": "A fake study for the tests.",
+        "seeds": list(SEEDS),
+        "pretrain_dataset": "mice",
+        "eval_datasets": ["mice", "rats"],
+        "runs": {
+            "byol_uniform": {"method": "byol", "weighting": "uniform", "label": "rho-BYOL"},
+            "twbyol_tau30": {
+                "method": "byol",
+                "weighting": "exponential",
+                "tau": 30,
+                "label": "TW-BYOL (tau=30)",
+            },
+            "twbyol_tau15": {"method": "byol", "weighting": "exponential", "tau": 15},
+            "random_init": {"method": "random_init"},
+            "supervised": {"method": "supervised"},
+        },
+        "study": {
+            "baseline": "byol_uniform",
+            "proposed": "twbyol_tau30",
+            "control": "random_init",
+            "upper_bound": "supervised",
+            "tau_sweep": ["twbyol_tau15", "twbyol_tau30"],
+            "half_data": None,
+            "half_data_baseline": None,
+        },
+    }
+    io.write_json(root / "experiment.json", exp)
+    paths = {
+        "experiment": root / "experiment.json",
+        "evaluations": [],
+        "metrics": [],
+        "efficiency": [],
+        "embeddings": [],
+    }
+    for d, ds in enumerate(exp["eval_datasets"]):
+        labels, index, lab = _write_dataset(root, ds, d)
+        paths[ds] = (labels, index)
+        t = np.concatenate([np.arange(LENGTH)] * N_CLIPS) * 0.02
+        for r, (run, (beh, tim)) in enumerate(RUNS.items()):
+            for seed in SEEDS:
+                rng = np.random.default_rng([d, r, seed])
+                proj = rng.standard_normal((3, DIM))
+                emb = (
+                    rng.standard_normal((lab.shape[1], DIM))
+                    + beh * np.nan_to_num(lab[:3]).T @ proj
+                    + tim * 2 * np.stack([np.cos(t), np.sin(t)] * (DIM // 2), 1)
+                ).astype(np.float32)
+                emb_path = root / "embed" / run / f"seed{seed}" / f"{ds}.npy"
+                io.write_npy(emb_path, emb)
+                out = root / "evaluate" / run / f"seed{seed}" / f"{ds}.json"
+                assert (
+                    evaluate.main(
+                        [
+                            "--embedding",
+                            str(emb_path),
+                            "--labels",
+                            str(labels),
+                            "--index",
+                            str(index),
+                            "--out",
+                            str(out),
+                            "--run-id",
+                            run,
+                            "--seed",
+                            str(seed),
+                            "--dataset",
+                            ds,
+                            "--method",
+                            exp["runs"][run]["method"],
+                            "--test-size",
+                            "0.25",
+                            "--n-pairs",
+                            "2000",
+                            "--n-queries",
+                            "100",
+                            "--few-shot-draws",
+                            "2",
+                        ]
+                    )
+                    == 0
+                )
+                paths["evaluations"].append(out)
+                if ds == "mice":
+                    paths["embeddings"].append(emb_path)
+                    pre = root / "pretrain" / run / f"seed{seed}"
+                    lines = (
+                        [{"run_id": run, "seed": seed, "epoch": 0, "loss": None, "lr": 0.0}]
+                        if run == "random_init"
+                        else [
+                            {
+                                "run_id": run,
+                                "seed": seed,
+                                "epoch": e,
+                                "loss": 2.0 * 0.8**e + 0.01 * seed,
+                                "lr": 1e-3,
+                            }
+                            for e in range(5)
+                        ]
+                    )
+                    io.write_text(
+                        pre / "metrics.jsonl", "".join(json.dumps(x) + "\n" for x in lines)
+                    )
+                    io.write_json(
+                        pre / "efficiency.json",
+                        {
+                            "wall_s": 100.0 + r + seed,
+                            "gpu_hours": 0.0,
+                            "n_gpus": 0,
+                            "samples_per_s": 50.0 - r,
+                            "peak_mem_mb": 900.0 + 10 * r,
+                            "peak_mem_kind": "cpu_rss",
+                        },
+                    )
+                    paths["metrics"].append(pre / "metrics.jsonl")
+                    paths["efficiency"].append(pre / "efficiency.json")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("results")
+    return root, make_study(root)
+
+
+def test_evaluation_json_is_complete(study):
+    _, paths = study
+    ev = io.read_json(paths["evaluations"][0])
+    for key in (
+        "mean_f1",
+        "mean_f1_all",
+        "knn_accuracy",
+        "rare_action_recall",
+        "few_shot_f1",
+        "spearman_rho",
+        "distance_by_dt",
+        "retrieval_mrr",
+        "n_train_clips",
+        "n_test_clips",
+        "timings_s",
+    ):
+        assert key in ev
+    assert (
+        set(ev["tasks"]) == {"groom", "sniff", "chase", "strain"}
+        and ev["tasks"]["strain"]["sequence_level"]
+    )
+    assert ev["n_test_clips"] == 3 and set(ev["few_shot_f1"]) == {"0.01", "0.1"}
+    assert 0 <= ev["mean_f1"] <= 1 and ev["n_f1_tasks"] == 3
+
+
+def test_evaluate_rejects_bad_embeddings(study, tmp_path):
+    _, paths = study
+    labels, index = paths["mice"]
+    bad = tmp_path / "short.npy"
+    np.save(bad, np.zeros((10, DIM), np.float32))
+    args = [
+        "--labels",
+        str(labels),
+        "--index",
+        str(index),
+        "--out",
+        str(tmp_path / "x.json"),
+        "--run-id",
+        "r",
+        "--seed",
+        "0",
+        "--dataset",
+        "mice",
+        "--method",
+        "byol",
+    ]
+    with pytest.raises(ValueError, match="short.npy"):
+        evaluate.main(["--embedding", str(bad), *args])
+    emb = np.load(paths["embeddings"][0])
+    emb[5, 3] = np.nan
+    np.save(bad, emb)
+    with pytest.raises(ValueError, match="non-finite"):
+        evaluate.main(["--embedding", str(bad), *args])
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_stats_figures_report(study, capsys):
+    root, paths = study
+    s = [str(p) for p in paths["evaluations"]]
+    assert (
+        stats.main(
+            [
+                "--experiment",
+                str(paths["experiment"]),
+                "--evaluations",
+                *s,
+                "--efficiency",
+                *map(str, paths["efficiency"]),
+                "--out-dir",
+                str(root / "stats"),
+            ]
+        )
+        == 0
+    )
+    crit = io.read_json(root / "stats" / "criteria.json")
+    verdicts = {c["id"]: c["verdict"] for c in crit["criteria"]}
+    assert len(verdicts) == 6 and verdicts["robustness"] in {"NOT RUN", "FAIL"}  # no 50 %-data runs
+    assert crit["sanity"]["vs_control"]["mice"]["supervised"]["beats"]
+    tt = io.read_json(root / "stats" / "ttests.json")
+    assert tt["tests"]["rats"]["twbyol_tau30"]["metrics"]["mean_f1"]["n"] == 3
+    tsv = (root / "stats" / "comparison.tsv").read_text().splitlines()
+    assert tsv[0] == "run_id\tseed\tdataset\tmetric\tvalue" and any(
+        "\tf1/groom\t" in line for line in tsv
+    )
+    assert any("\tefficiency/wall_s\t" in line for line in tsv)
+
+    images = root / "images"
+    assert (
+        figures.main(
+            [
+                "--experiment",
+                str(paths["experiment"]),
+                "--comparison",
+                str(root / "stats" / "comparison.tsv"),
+                "--evaluations",
+                *s,
+                "--metrics",
+                *map(str, paths["metrics"]),
+                "--efficiency",
+                *map(str, paths["efficiency"]),
+                "--out-dir",
+                str(images),
+                "--embeddings",
+                *map(str, paths["embeddings"]),
+                "--labels",
+                str(paths["mice"][0]),
+                "--index",
+                str(paths["mice"][1]),
+                "--tsne-frames",
+                "400",
+            ]
+        )
+        == 0
+    )
+    manifest = io.read_json(images / "manifest.json")
+    names = {f["name"] for f in manifest["figures"]}
+    assert {
+        "per_task_f1",
+        "loss_curves",
+        "distance_vs_dt",
+        "tau_sensitivity",
+        "efficiency",
+        "tsne",
+        "retrieval_demo",
+    } <= names
+    for f in manifest["figures"]:
+        assert (images / f["pdf"]).read_bytes()[:4] == b"%PDF"
+        assert (images / f["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f["caption"]
+
+    out = root / "report.md"
+    assert (
+        report.main(
+            [
+                "--experiment",
+                str(paths["experiment"]),
+                "--stats-dir",
+                str(root / "stats"),
+                "--figures-manifest",
+                str(images / "manifest.json"),
+                "--out",
+                str(out),
+                "--code-version",
+                "v0-test",
+            ]
+        )
+        == 0
+    )
+    text = out.read_text()
+    for needle in (
+        "## Verdict",
+        "## Pass criteria",
+        "v0-test",
+        "](images/per_task_f1.png)",
+        "TW-BYOL (tau=30)",
+        "NOT RUN" if verdicts["robustness"] == "NOT RUN" else "FAIL",
+    ):
+        assert needle in text
+    assert "Overall" in capsys.readouterr().out
+
+
+def test_ablation_figures_from_a_hand_made_table(tmp_path):
+    """The full study matrix (weightings, tau sweep, 50 % data, crop policies) gives every
+    optional figure, each with its runs."""
+    byol = {"method": "byol"}
+    runs = {
+        "uniform": {**byol, "weighting": "uniform"},
+        "exp30": {**byol, "weighting": "exponential", "tau": 30},
+        "exp15": {**byol, "weighting": "exponential", "tau": 15},
+        "exp60": {**byol, "weighting": "exponential", "tau": 60},
+        "binary30": {**byol, "weighting": "binary", "tau": 30},
+        "linear30": {**byol, "weighting": "linear", "tau": 30},
+        "uniform_half": {**byol, "weighting": "uniform", "data_fraction": 0.5},
+        "exp30_half": {**byol, "weighting": "exponential", "tau": 30, "data_fraction": 0.5},
+        "uniform_near": {**byol, "weighting": "uniform", "crop_policy": "near"},
+        "exp30_near": {**byol, "weighting": "exponential", "tau": 30, "crop_policy": "near"},
+    }
+    exp = {
+        "pretrain_dataset": "mice",
+        "crop": {"policy": "uniform"},
+        "runs": runs,
+        "study": {
+            "baseline": "uniform",
+            "proposed": "exp30",
+            "tau_sweep": ["exp15", "exp30", "exp60"],
+        },
+    }
+    rng = np.random.default_rng(0)
+    rows = [
+        {"run_id": r, "seed": s, "dataset": "mice", "metric": m, "value": v + rng.normal(0, 0.01)}
+        for i, r in enumerate(runs)
+        for s in SEEDS
+        for m, v in (("mean_f1", 0.6 + 0.01 * i), ("spearman_rho", 0.3 + 0.02 * i))
+    ]
+    figs = figures.Figures(tmp_path)
+    figures.ablation_figures(figs, exp, stats.Table(rows))
+    made = {e["name"]: e["caption"] for e in figs.entries}
+    assert set(made) == {"tau_sensitivity", "weighting_ablation", "data_fraction", "crop_policy"}
+    assert "uniform_half" in made["data_fraction"] and "exp30_near" in made["crop_policy"]
+    assert all((tmp_path / f"{n}.png").stat().st_size > 0 for n in made)

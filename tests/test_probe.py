@@ -1,0 +1,105 @@
+"""The closed-form probes agree with the sklearn estimators of the MABe22 evaluator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge, RidgeClassifier
+from sklearn.metrics import f1_score
+from sklearn.model_selection import train_test_split
+
+from twbyol.probe import (
+    fit_ridge_classifier,
+    knn_neighbours,
+    knn_scores,
+    linear_probe,
+    predict_classes,
+    split_clips,
+)
+
+
+def _task(seed: int, n: int = 6000, d: int = 24, dtype=np.float64, offset: float = 3.0):
+    """Features with a non-zero mean (tests the centring) and a rare, noisy binary label."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, d)) * rng.uniform(0.2, 2.0, d) + offset).astype(dtype)
+    score = x[:, :3].sum(1) + rng.standard_normal(n) * 1.5
+    y = (score > np.quantile(score, 0.85)).astype(np.float32)
+    cut = int(0.8 * n)
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+def test_split_clips_is_the_evaluators_split():
+    clips = [f"clip{i:03d}" for i in range(57)]
+    assert split_clips(clips, 0.1, 7) == tuple(
+        map(list, train_test_split(clips, test_size=0.1, random_state=7))
+    )
+    train, test = split_clips(clips)
+    assert len(test) == 6 and not set(train) & set(test)
+
+
+def test_separable_embeddings_give_f1_one():
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.2).astype(np.float32)
+    x = rng.standard_normal((2000, 8)) * 0.1
+    x[:, 0] += 5 * y  # class readable from one direction, far beyond the noise
+    res = linear_probe(x[:1500], y[:1500], x[1500:], y[1500:])
+    assert res["f1"] == 1.0 and res["recall"] == {"0": 1.0, "1": 1.0}
+
+
+@pytest.mark.parametrize(
+    "seed,dtype", [(0, np.float64), (1, np.float64), (2, np.float32), (3, np.float32)]
+)
+def test_binary_probe_matches_sklearn(seed, dtype):
+    xtr, ytr, xte, yte = _task(seed, dtype=dtype)
+    clf = RidgeClassifier(class_weight="balanced", alpha=1.0).fit(xtr, ytr)
+    res = linear_probe(xtr, ytr, xte, yte)
+    assert res["f1"] == pytest.approx(f1_score(yte, clf.predict(xte)), abs=1e-3)
+    classes, coef, intercept = fit_ridge_classifier(xtr, ytr)
+    _, dec = predict_classes(xte, classes, coef, intercept)
+    tol = 1e-8 if dtype == np.float64 else 1e-3  # sklearn itself works in float32 on float32 input
+    np.testing.assert_allclose(dec, clf.decision_function(xte), atol=tol * np.abs(dec).max())
+
+
+def test_multiclass_probe_is_one_vs_rest_macro_f1():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3000, 10))
+    y = np.digitize(x[:, 0] + 0.5 * rng.standard_normal(3000), [-0.8, 0.3, 1.2]).astype(
+        float
+    )  # 4 unequal classes
+    clf = RidgeClassifier(class_weight="balanced", alpha=1.0).fit(x[:2400], y[:2400])
+    res = linear_probe(x[:2400], y[:2400], x[2400:], y[2400:])
+    assert res["average"] == "macro"
+    assert res["f1"] == pytest.approx(
+        f1_score(y[2400:], clf.predict(x[2400:]), average="macro"), abs=1e-9
+    )
+
+
+def test_continuous_probe_matches_sklearn_ridge():
+    xtr, _, xte, _ = _task(5)
+    w = np.linspace(-1, 1, xtr.shape[1])
+    res = linear_probe(xtr, xtr @ w + 1.0, xte, xte @ w + 0.5, task_type="Continuous")
+    mse = np.mean((Ridge(alpha=1.0).fit(xtr, xtr @ w + 1.0).predict(xte) - (xte @ w + 0.5)) ** 2)
+    assert res["mse"] == pytest.approx(mse, rel=1e-9)
+
+
+def test_nan_labels_are_dropped_and_undefined_f1_is_nan():
+    xtr, ytr, xte, yte = _task(6)
+    ytr_nan, yte_nan = ytr.copy(), yte.copy()
+    ytr_nan[::3], yte_nan[::4] = np.nan, np.nan
+    keep_tr, keep_te = ~np.isnan(ytr_nan), ~np.isnan(yte_nan)
+    clf = RidgeClassifier(class_weight="balanced", alpha=1.0).fit(xtr[keep_tr], ytr[keep_tr])
+    res = linear_probe(xtr, ytr_nan, xte, yte_nan)
+    assert res["n_train"] == keep_tr.sum() and res["n_test"] == keep_te.sum()
+    assert res["f1"] == pytest.approx(f1_score(yte[keep_te], clf.predict(xte[keep_te])), abs=1e-9)
+    # No positive test frame: F1 of the behaviour is undefined, not 0.
+    assert np.isnan(linear_probe(xtr, ytr, xte, np.zeros_like(yte))["f1"])
+    assert np.isnan(linear_probe(xtr, ytr, xte, np.full_like(yte, np.nan))["f1"])
+
+
+def test_knn_on_separated_clusters_is_perfect():
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((2, 16)) * 5
+    y = rng.integers(0, 2, 1200).astype(float)
+    x = centres[y.astype(int)] + 0.1 * rng.standard_normal((1200, 16))
+    res = knn_scores(knn_neighbours(x[:1000], x[1000:], k=7), y[:1000], y[1000:])
+    assert res["accuracy"] == 1.0 and res["balanced_accuracy"] == 1.0

@@ -1,0 +1,419 @@
+"""Stage `report`: the study's answer as markdown, generated from the artifacts alone.
+
+    twbyol report --experiment results/smoke/experiment.json --stats-dir results/smoke/stats \\
+        --figures-manifest results/smoke/images/manifest.json --out results/smoke/report.md \\
+        --code-version "$(git describe --always --dirty)"
+
+Sections: what was run (description, sha256 of experiment.json, code version, seeds, runs),
+the verdict in a sentence, headline metrics (mean +- sd over seeds), t-tests against the
+baseline, the six criteria, calibration against the control and the upper bound,
+efficiency, and the figures (linked relative to the report's folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from twbyol import io
+from twbyol.stats import Table, headline, run_label, run_order
+
+HEADLINE_COLS = (
+    ("mean_f1", "mean F1"),
+    ("knn_accuracy", "kNN acc."),
+    ("rare_action_recall", "rare recall"),
+    ("few_shot_f1/0.1", "F1 @10 % labels"),
+    ("spearman_rho", "Spearman rho"),
+    ("retrieval_mrr", "retrieval MRR"),
+)
+NAN = float("nan")
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _f(x, digits: int = 3) -> str:
+    return "n/a" if _missing(x) else f"{x:.{digits}f}"
+
+
+def _pts(x) -> str:
+    """An F1 difference in points (F1 x 100), signed."""
+    return "n/a" if _missing(x) else f"{x * 100:+.2f}"
+
+
+def _g(x) -> str:
+    """A criterion's value or threshold: numbers to 4 significant digits, dicts as k: v."""
+    if isinstance(x, dict):
+        return ", ".join(f"{k}: {_g(v)}" for k, v in x.items())
+    return "n/a" if _missing(x) else (f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
+
+
+def _p(p) -> str:
+    return "n/a" if _missing(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table; a '|' inside a cell would end it, so it becomes '/'."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(r) for r in rows), ""]
+
+
+def code_version(given: str | None) -> str:
+    """--code-version, else `git describe --always --dirty` of this checkout, else 'unknown'."""
+    if given:
+        return given
+    try:
+        return (
+            subprocess.run(
+                ["git", "describe", "--always", "--dirty"],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or "unknown"
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def verdict_sentence(exp: dict, crit: dict) -> str:
+    """What the evidence supports, from criterion 1, the tally of verdicts and calibration."""
+    items = crit.get("criteria", [])
+    tally = {v: sum(c["verdict"] == v for c in items) for v in ("PASS", "FAIL", "NOT RUN")}
+    c1 = next((c for c in items if c["id"] == "f1_gain"), None)
+    prop, base = run_label(exp, crit.get("proposed")), run_label(exp, crit.get("baseline"))
+    if c1 is None or not c1.get("test") or _missing(c1["test"]["mean_diff"]):
+        why = c1["detail"] if c1 else "no criteria"
+        head = f"The headline comparison of {prop} with {base} was not run ({why})."
+    else:
+        t = c1["test"]
+        d = t["mean_diff"]
+        p_txt = f"one-sided p = {_p(t['p'])}, n = {t['n']} seeds" + (
+            f"; {t['reason']}" if t["reason"] else ""
+        )
+        if c1["verdict"] == "PASS":
+            head = (
+                f"{prop} beat {base} on mean F1 by {_pts(d)} points ({p_txt}), meeting the "
+                f"pre-registered +2 points at p < 0.05."
+            )
+        elif d > 0:
+            head = (
+                f"{prop} scored {_pts(d)} F1 points above {base} ({p_txt}), short of the "
+                f"pre-registered +2 points at one-sided p < 0.05."
+            )
+        else:
+            head = f"{prop} did not beat {base} on mean F1 (difference {_pts(d)} points, {p_txt})."
+    if tally["PASS"] == len(items) == 6:
+        overall = "all six criteria pass: the evidence supports the hypothesis"
+    else:
+        overall = (
+            f"{tally['PASS']} of {len(items)} criteria pass, {tally['FAIL']} fail and "
+            f"{tally['NOT RUN']} were not run, so the study's pass condition (all six) is "
+            f"{'not met' if tally['FAIL'] else 'not established'}"
+        )
+    san = crit.get("sanity", {})
+    runs = exp.get("runs", {})
+    caveats = [
+        f"{run_label(exp, r)} does not beat the untrained control on {ds}"
+        for ds, per_run in san.get("vs_control", {}).items()
+        for r, c in per_run.items()
+        if c["beats"] is False and runs.get(r, {}).get("method") != "supervised"
+    ]
+    caveats += [
+        f"on {ds}, every run solves {', '.join(t)} (uninformative)"
+        for ds, t in san.get("trivial_tasks", {}).items()
+    ]
+    caveat = f" Caveats on the benchmark's calibration: {'; '.join(caveats)}." if caveats else ""
+    return f"{head} Overall, {overall}.{caveat}"
+
+
+# ---- sections -----------------------------------------------------------------------------
+
+
+def _what_was_run(exp: dict, exp_sha: str, version: str) -> list[str]:
+    study, runs = exp.get("study") or {}, exp.get("runs", {})
+    roles = "; ".join(
+        f"{k.replace('_', ' ')}: {run_label(exp, study.get(k))}"
+        for k in ("baseline", "proposed", "control", "upper_bound")
+    )
+    keys = ["method", "weighting", "tau", "crop_policy", "data_fraction"]
+    return [
+        "## What was run",
+        "",
+        " ".join(str(exp.get("description", "")).split()),
+        "",
+        f"- experiment record: sha256 `{exp_sha}`",
+        f"- code version: `{version}`",
+        f"- seeds: {', '.join(map(str, exp.get('seeds', [])))}",
+        (
+            f"- pretraining dataset: {exp.get('pretrain_dataset')}; "
+            f"evaluated on: {', '.join(exp.get('eval_datasets', []))}"
+        ),
+        f"- {roles}",
+        "",
+        *_table(
+            ["run", "label", *keys],
+            [
+                [r, run_label(exp, r)] + [str(runs[r].get(k, "")) for k in keys]
+                for r in run_order(exp, runs)
+            ],
+        ),
+    ]
+
+
+def _headline(exp: dict, table: Table, tt: dict) -> list[str]:
+    rows = [
+        [run_label(exp, r), ds, str(n), *(f"{_f(m)} +- {_f(sd)}" for m, sd in cells)]
+        for r, ds, n, cells in headline(table, (c for c, _ in HEADLINE_COLS))
+    ]
+    return [
+        "## Headline metrics",
+        "",
+        (
+            "Mean +- sd over seeds (n = seeds). F1 in [0, 1]; mean F1 = mean over the per-frame "
+            f"behaviour tasks ({', '.join(tt.get('frame_tasks', []))}); sequence-level tasks "
+            f"({', '.join(tt.get('sequence_tasks', [])) or 'none'}) are in per_task_f1 only."
+        ),
+        "",
+        *_table(["run", "dataset", "n", *(c for _, c in HEADLINE_COLS)], rows),
+    ]
+
+
+def _ttests(exp: dict, tt: dict) -> list[str]:
+    rows = []
+    for ds, per_run in tt.get("tests", {}).items():
+        for r in run_order(exp, per_run):
+            f1 = per_run[r]["metrics"].get("mean_f1", {})
+            rho = per_run[r]["metrics"].get("spearman_rho", {})
+            ci = f1.get("ci95", [NAN, NAN])
+            pt = per_run[r]["per_task"]
+            rows.append(
+                [
+                    run_label(exp, r),
+                    ds,
+                    str(f1.get("n", 0)),
+                    _pts(f1.get("mean_diff", NAN)),
+                    f"[{_pts(ci[0])}, {_pts(ci[1])}]",
+                    _p(f1.get("p", NAN)),
+                    _p(f1.get("p_two_sided", NAN)),
+                    _g(rho.get("mean_diff", NAN)),
+                    _p(rho.get("p", NAN)),
+                    f"{pt['wins']}/{pt['ties']}/{pt['losses']}",
+                ]
+            )
+    header = [
+        "run",
+        "dataset",
+        "n",
+        "d mean F1 (pts)",
+        "95 % CI",
+        "p (>)",
+        "p (2-sided)",
+        "d rho",
+        "p (>)",
+        "tasks W/T/L",
+    ]
+    return [
+        "## Paired t-tests against the baseline",
+        "",
+        (
+            f"Baseline: {run_label(exp, tt.get('baseline'))}. Paired by seed; one-sided p for "
+            "'run > baseline', two-sided p, 95 % t-interval of the mean difference (F1 points = "
+            "F1 x 100). Per-task: wins/ties/losses of mean F1, a tie being a difference within "
+            f"+-{tt.get('tie_tolerance')}. No multiple-comparison correction: only criterion 1 is "
+            "pre-registered, the rest is descriptive."
+        ),
+        "",
+        *(
+            _table(header, rows)
+            if rows
+            else ["No comparisons: the baseline was not evaluated.", ""]
+        ),
+    ]
+
+
+def _criteria(exp: dict, crit: dict) -> list[str]:
+    rows = [
+        [
+            str(i + 1),
+            c["criterion"],
+            f"**{c['verdict']}**",
+            _g(c["value"]),
+            _g(c["threshold"]),
+            c["detail"],
+        ]
+        for i, c in enumerate(crit.get("criteria", []))
+    ]
+    return [
+        "## Pass criteria",
+        "",
+        (
+            f"Proposed {run_label(exp, crit.get('proposed'))} vs baseline "
+            f"{run_label(exp, crit.get('baseline'))} on {crit.get('dataset')}. FAIL if any measured "
+            "condition fails; NOT RUN if an input is missing (never counted as a pass)."
+        ),
+        "",
+        *_table(["#", "criterion", "verdict", "value", "threshold", "detail"], rows),
+    ]
+
+
+def _calibration(exp: dict, crit: dict) -> list[str]:
+    san = crit.get("sanity", {})
+    rows = []
+    for ds, per_run in san.get("vs_control", {}).items():
+        for r in run_order(exp, per_run):
+            c, up = per_run[r], san.get("vs_upper_bound", {}).get(ds, {}).get(r)
+            rows.append(
+                [
+                    run_label(exp, r),
+                    ds,
+                    _pts(c["mean_diff"]),
+                    _p(c["p"]),
+                    {True: "yes", False: "**no**"}.get(c["beats"], f"n/a ({c['reason']})"),
+                    f"{_pts(-up['mean_diff'])} (p {_p(up['p'])})" if up else "n/a",
+                ]
+            )
+    out = ["## Calibration: control and upper bound", ""]
+    if rows:
+        out += _table(
+            [
+                "run",
+                "dataset",
+                f"d mean F1 vs {run_label(exp, san.get('control'))} (pts)",
+                "p (>)",
+                "beats control (p < 0.05)",
+                f"d vs {run_label(exp, san.get('upper_bound'))} (pts)",
+            ],
+            rows,
+        )
+    else:
+        out += [
+            (
+                "No control run evaluated: nothing shows that the benchmark tells trained from "
+                "untrained features."
+            ),
+            "",
+        ]
+    out += [
+        f"- {ds}: tasks every run solves (F1 >= 0.99 on every seed; uninformative): {', '.join(t)}"
+        for ds, t in san.get("trivial_tasks", {}).items()
+    ]
+    out += [
+        f"- {ds}: per-task mean F1 across runs (min-max): "
+        + ", ".join(f"{t} {_f(s['min'], 2)}-{_f(s['max'], 2)}" for t, s in spread.items())
+        for ds, spread in san.get("task_spread", {}).items()
+    ]
+    return [*out, ""]
+
+
+def _efficiency(exp: dict, table: Table) -> list[str]:
+    keys = ("gpu_hours", "wall_s", "samples_per_s", "peak_mem_mb")
+    rows = []
+    for r in table.runs:
+        vals = [table.summary(r, exp.get("pretrain_dataset"), f"efficiency/{k}") for k in keys]
+        if vals[1][2]:
+            rows.append(
+                [run_label(exp, r), str(vals[1][2]), *(f"{_g(m)} +- {_g(sd)}" for m, sd, _ in vals)]
+            )
+    return [
+        "## Efficiency",
+        "",
+        *(
+            _table(["run", "seeds", "GPU-hours", "wall (s)", "samples/s", "peak memory (MB)"], rows)
+            if rows
+            else ["No efficiency records.", ""]
+        ),
+    ]
+
+
+def _figures(manifest: dict, images_rel: str) -> list[str]:
+    out = ["## Figures", ""]
+    for f in manifest.get("figures", []):
+        out += [
+            f"![{f['name']}]({images_rel}/{f['png']})",
+            "",
+            f"*{f['caption']}* ([PDF]({images_rel}/{f['pdf']}))",
+            "",
+        ]
+    return out
+
+
+def build(
+    exp: dict,
+    exp_sha: str,
+    version: str,
+    table: Table,
+    tt: dict,
+    crit: dict,
+    manifest: dict,
+    images_rel: str,
+) -> str:
+    """The whole report; `images_rel` is the figures folder relative to the report's folder."""
+    lines = [
+        f"# TW-BYOL study: `{exp.get('name', '?')}`",
+        "",
+        *_what_was_run(exp, exp_sha, version),
+        "## Verdict",
+        "",
+        verdict_sentence(exp, crit),
+        "",
+        *_headline(exp, table, tt),
+        *_ttests(exp, tt),
+        *_criteria(exp, crit),
+        *_calibration(exp, crit),
+        *_efficiency(exp, table),
+        *_figures(manifest, images_rel),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--experiment", required=True)
+    ap.add_argument(
+        "--stats-dir", required=True, help="folder with comparison.tsv, ttests.json, criteria.json"
+    )
+    ap.add_argument(
+        "--figures-manifest", required=True, help="images/manifest.json of the figures stage"
+    )
+    ap.add_argument("--out", required=True, help="report .md to write")
+    ap.add_argument(
+        "--code-version", help="code version to record (default: git describe of this checkout)"
+    )
+    args = ap.parse_args(argv)
+
+    exp = io.read_json(args.experiment)
+    stats_dir = Path(args.stats_dir)
+    tt, crit = io.read_json(stats_dir / "ttests.json"), io.read_json(stats_dir / "criteria.json")
+    images_rel = Path(
+        os.path.relpath(Path(args.figures_manifest).parent, Path(args.out).parent)
+    ).as_posix()
+    text = build(
+        exp,
+        hashlib.sha256(Path(args.experiment).read_bytes()).hexdigest(),
+        code_version(args.code_version),
+        Table.read(stats_dir / "comparison.tsv"),
+        tt,
+        crit,
+        io.read_json(args.figures_manifest),
+        images_rel,
+    )
+    io.write_text(args.out, text + "\n")
+    print(verdict_sentence(exp, crit))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

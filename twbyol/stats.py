@@ -1,0 +1,665 @@
+"""Stage `stats`: paired t-tests across seeds and the study's six pass criteria.
+
+    twbyol stats --experiment results/smoke/experiment.json \\
+        --evaluations results/smoke/evaluate/*/seed*/*.json \\
+        --efficiency results/smoke/pretrain/*/seed*/efficiency.json \\
+        --out-dir results/smoke/stats
+
+Outputs in --out-dir:
+- comparison.tsv: run_id, seed, dataset, metric, value — one row per number. Metrics: the
+  headline scalars of each evaluation (HEADLINE), `f1/<task>` and `mse/<task>` per task,
+  `knn_accuracy/<task>`, and `efficiency/<key>` per pretraining run (dataset = the
+  pretraining dataset). Run and seed of an efficiency.json are read from its path,
+  .../{run}/seed{s}/efficiency.json (fields run_id/seed in the file win if present).
+- ttests.json: every run against the baseline, per dataset, paired by seed, on every
+  HEADLINE metric (one-sided "greater", two-sided p, 95 % t-interval of the mean
+  difference), plus per-task wins/ties/losses of mean F1 over seeds (a tie is a mean
+  difference within --tie-tol). p-values are not corrected for multiple comparisons: only
+  criterion 1's test is pre-registered; the rest is descriptive.
+- criteria.json: {"criteria": [six entries], "sanity": {...}}. Each criterion is
+  {"id", "criterion", "value", "threshold", "verdict", "detail"}; a verdict is FAIL when any
+  measured condition fails, NOT RUN when a condition cannot be measured (a run, seed or
+  number is missing) and none fails, PASS only when every condition is measured and holds.
+  F1 is in [0, 1] throughout: "+2 F1 points" is +0.02.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from twbyol import io
+
+# Scalar metrics of an evaluation JSON that are compared between runs (mean_f1 first: the
+# pre-registered primary metric).
+HEADLINE = (
+    "mean_f1",
+    "mean_f1_all",
+    "knn_accuracy",
+    "knn_balanced_accuracy",
+    "rare_action_recall",
+    "few_shot_f1/0.01",
+    "few_shot_f1/0.1",
+    "spearman_rho",
+    "retrieval_mrr",
+)
+EFFICIENCY = ("gpu_hours", "wall_s", "samples_per_s", "peak_mem_mb", "n_gpus")
+F1_GAIN = 0.02  # criterion 1: +2 F1 points
+ALPHA = 0.05  # criterion 1: one-sided p
+TASK_SHARE = 0.75  # criterion 2: 6 of 8 tasks
+RHO_GAIN = 0.10  # criterion 3: +10 % relative
+COST_GAIN = 0.05  # criterion 4: +5 % GPU-hours
+RETAINED = 0.75  # criterion 6: 75 % of the gain
+
+
+# ---- the test ---------------------------------------------------------------------------
+
+
+def paired_ttest(a: Iterable[float], b: Iterable[float], alternative: str = "greater") -> dict:
+    """Paired t-test of a - b (scipy.stats.ttest_rel), with the 95 % t-interval of the mean.
+
+    Args:
+        a, b: (n,) paired values (seed i of a with seed i of b). Pairs with a NaN are dropped.
+        alternative: "greater" (H1: mean(a - b) > 0), "less" or "two-sided"; sets `p`.
+    Returns:
+        {"n", "mean_diff", "sd_diff", "t", "df", "p", "p_two_sided", "ci95": [lo, hi],
+         "alternative", "reason"}. With fewer than 2 pairs, or differences of zero
+        variance (where scipy answers t = inf, p = 0), t, p and the CI are NaN and
+        `reason` says why; otherwise reason is None.
+    """
+    from scipy import stats  # lazy: keep `twbyol stats --help` instant
+
+    a, b = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_ttest: {a.shape} and {b.shape} values cannot be paired")
+    ok = ~(np.isnan(a) | np.isnan(b))
+    d = a[ok] - b[ok]
+    n = len(d)
+    nan = float("nan")
+    out = {
+        "n": n,
+        "mean_diff": float(d.mean()) if n else nan,
+        "sd_diff": float(d.std(ddof=1)) if n > 1 else nan,
+        "t": nan,
+        "df": n - 1 if n else 0,
+        "p": nan,
+        "p_two_sided": nan,
+        "ci95": [nan, nan],
+        "alternative": alternative,
+        "reason": None,
+    }
+    if n < 2:
+        out["reason"] = f"{n} paired value(s): a t-test needs at least 2"
+    elif out["sd_diff"] <= 1e-12 * max(1.0, abs(out["mean_diff"])):
+        out["reason"] = "the differences have zero variance: t and p are undefined"
+    else:
+        res = stats.ttest_rel(a[ok], b[ok], alternative=alternative)
+        half = stats.t.ppf(0.975, n - 1) * out["sd_diff"] / math.sqrt(n)
+        out.update(
+            t=float(res.statistic),
+            p=float(res.pvalue),
+            p_two_sided=float(stats.ttest_rel(a[ok], b[ok]).pvalue),
+            ci95=[out["mean_diff"] - half, out["mean_diff"] + half],
+        )
+    return out
+
+
+# ---- inputs -----------------------------------------------------------------------------
+
+
+def run_seed_from_path(path: str | Path) -> tuple[str, int]:
+    """(run, seed) of a path .../{run}/seed{s}/<file> (pretrain, embed and evaluate layout)."""
+    p = Path(path)
+    m = re.fullmatch(r"seed(\d+)", p.parent.name)
+    if not m:
+        raise ValueError(f"{path}: expected .../{{run}}/seed{{s}}/{p.name}")
+    return p.parent.parent.name, int(m.group(1))
+
+
+def load_efficiency(paths: Iterable[str | Path]) -> list[dict]:
+    """efficiency.json files as dicts with run_id and seed (from the file, else its path)."""
+    out = []
+    for path in paths:
+        eff = io.read_json(path)
+        run, seed = run_seed_from_path(path)
+        out.append({**eff, "run_id": eff.get("run_id", run), "seed": int(eff.get("seed", seed))})
+    return out
+
+
+def load_evaluations(paths: Iterable[str | Path]) -> list[dict]:
+    """Evaluation JSONs, checked for the keys stats needs and for duplicates."""
+    out, seen = [], {}
+    for path in paths:
+        ev = io.read_json(path)
+        for key in ("run_id", "seed", "dataset", "tasks", "mean_f1"):
+            if key not in ev:
+                raise ValueError(f"{path}: missing {key!r} (written by an older twbyol evaluate?)")
+        k = (ev["run_id"], int(ev["seed"]), ev["dataset"])
+        if k in seen:
+            raise ValueError(f"{path} and {seen[k]} both hold run {k[0]} seed {k[1]} on {k[2]}")
+        seen[k] = path
+        out.append(ev)
+    return out
+
+
+def task_kinds(evaluations: list[dict]) -> tuple[list[str], list[str]]:
+    """(per-frame Discrete tasks, sequence-level Discrete tasks), in first-seen order.
+    Criterion 2 and the headline mean count only the per-frame ones."""
+    frame, seq = {}, {}
+    for ev in evaluations:
+        for name, r in ev["tasks"].items():
+            if r.get("type") == "Discrete":
+                (seq if r.get("sequence_level") else frame)[name] = None
+    return list(frame), list(seq)
+
+
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def run_order(exp: dict, runs: Iterable[str]) -> list[str]:
+    """Display order: baseline, proposed, then the experiment's order, then unknown runs."""
+    study = exp.get("study") or {}
+    first = [study.get("baseline"), study.get("proposed")] + list(exp.get("runs", {}))
+    rank = {r: i for i, r in enumerate(dict.fromkeys(r for r in first if r))}
+    return sorted(dict.fromkeys(runs), key=lambda r: (rank.get(r, len(rank)), r))
+
+
+def comparison_rows(
+    evaluations: list[dict], efficiency: list[dict], pretrain_dataset: str
+) -> list[dict]:
+    """Long table rows {run_id, seed, dataset, metric, value} (see module docstring)."""
+    rows = []
+    for ev in evaluations:
+        key = {"run_id": ev["run_id"], "seed": int(ev["seed"]), "dataset": ev["dataset"]}
+        flat = {**ev, **{f"few_shot_f1/{k}": v for k, v in ev.get("few_shot_f1", {}).items()}}
+        rows += [{**key, "metric": m, "value": _num(flat[m])} for m in HEADLINE if m in flat]
+        for name, r in ev["tasks"].items():
+            for score in ("f1", "mse"):
+                if score in r:
+                    rows.append({**key, "metric": f"{score}/{name}", "value": _num(r[score])})
+            if "knn" in r:
+                rows.append(
+                    {**key, "metric": f"knn_accuracy/{name}", "value": _num(r["knn"]["accuracy"])}
+                )
+    for eff in efficiency:
+        key = {"run_id": eff["run_id"], "seed": int(eff["seed"]), "dataset": pretrain_dataset}
+        rows += [
+            {**key, "metric": f"efficiency/{k}", "value": _num(eff[k])}
+            for k in EFFICIENCY
+            if k in eff
+        ]
+    return rows
+
+
+class Table:
+    """comparison.tsv in memory: value lookup by (run, dataset, metric) -> {seed: value}."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+        self._v: dict[tuple[str, str, str], dict[int, float]] = {}
+        for r in rows:
+            self._v.setdefault((r["run_id"], r["dataset"], r["metric"]), {})[int(r["seed"])] = (
+                float(r["value"])
+            )
+
+    @classmethod
+    def read(cls, path: str | Path) -> Table:
+        with open(path, newline="") as f:
+            return cls(list(csv.DictReader(f, delimiter="\t")))
+
+    def write(self, path: str | Path) -> None:
+        lines = ["run_id\tseed\tdataset\tmetric\tvalue"]
+        lines += [
+            f"{r['run_id']}\t{r['seed']}\t{r['dataset']}\t{r['metric']}\t{float(r['value'])!r}"
+            for r in self.rows
+        ]
+        io.write_text(path, "\n".join(lines) + "\n")
+
+    def values(self, run: str, dataset: str, metric: str) -> dict[int, float]:
+        """{seed: value} (finite values only)."""
+        return {
+            s: v for s, v in self._v.get((run, dataset, metric), {}).items() if not math.isnan(v)
+        }
+
+    def paired(
+        self, run: str, ref: str, dataset: str, metric: str
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Seeds both runs have, and their values in seed order."""
+        a, b = self.values(run, dataset, metric), self.values(ref, dataset, metric)
+        seeds = sorted(set(a) & set(b))
+        return seeds, np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
+
+    def summary(self, run: str, dataset: str, metric: str) -> tuple[float, float, int]:
+        """(mean, sd with ddof=1 (NaN for one seed), number of seeds)."""
+        v = np.array(list(self.values(run, dataset, metric).values()))
+        return (
+            float(v.mean()) if len(v) else float("nan"),
+            float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
+            len(v),
+        )
+
+    @property
+    def runs(self) -> list[str]:
+        return list(dict.fromkeys(r["run_id"] for r in self.rows))
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(
+            dict.fromkeys(
+                r["dataset"] for r in self.rows if not r["metric"].startswith("efficiency/")
+            )
+        )
+
+
+# ---- comparisons ------------------------------------------------------------------------
+
+
+def compare(
+    table: Table, run: str, ref: str, dataset: str, metric: str, alternative: str = "greater"
+) -> dict:
+    """paired_ttest(run, ref) over their common seeds, with the seeds and both means."""
+    seeds, a, b = table.paired(run, ref, dataset, metric)
+    return {
+        **paired_ttest(a, b, alternative),
+        "seeds": seeds,
+        "mean_run": float(a.mean()) if len(a) else float("nan"),
+        "mean_ref": float(b.mean()) if len(b) else float("nan"),
+    }
+
+
+def per_task(table: Table, run: str, ref: str, dataset: str, tasks: list[str], tol: float) -> dict:
+    """Wins/ties/losses of run vs ref: mean over common seeds of the per-task F1 difference;
+    |diff| <= tol is a tie. Tasks without values on both sides are left out."""
+    out: dict = {"wins": 0, "ties": 0, "losses": 0, "tolerance": tol, "tasks": {}}
+    for task in tasks:
+        seeds, a, b = table.paired(run, ref, dataset, f"f1/{task}")
+        if not seeds:
+            continue
+        diff = float(np.mean(a - b))
+        outcome = "tie" if abs(diff) <= tol else ("win" if diff > 0 else "loss")
+        out[{"win": "wins", "tie": "ties", "loss": "losses"}[outcome]] += 1
+        out["tasks"][task] = {"diff": diff, "outcome": outcome, "n_seeds": len(seeds)}
+    out["n_tasks"] = len(out["tasks"])
+    return out
+
+
+def ttests(table: Table, baseline: str | None, frame_tasks: list[str], tol: float) -> dict:
+    """Every run vs the baseline on every HEADLINE metric, per dataset (ttests.json)."""
+    tests: dict = {}
+    for ds in table.datasets:
+        for run in table.runs:
+            if baseline is None or run == baseline:
+                continue
+            metrics = {
+                m: compare(table, run, baseline, ds, m)
+                for m in HEADLINE
+                if table.values(run, ds, m) and table.values(baseline, ds, m)
+            }
+            if metrics:
+                tests.setdefault(ds, {})[run] = {
+                    "metrics": metrics,
+                    "per_task": per_task(table, run, baseline, ds, frame_tasks, tol),
+                }
+    return {
+        "baseline": baseline,
+        "alternative": "greater",
+        "tie_tolerance": tol,
+        "frame_tasks": frame_tasks,
+        "note": "paired by seed; p one-sided (run > baseline) and two-sided; ci95 = two-sided 95 % "
+        "t-interval of the mean difference; no multiple-comparison correction",
+        "tests": tests,
+    }
+
+
+# ---- criteria ---------------------------------------------------------------------------
+
+
+def _verdict(conditions: list[bool | None]) -> str:
+    """FAIL if any measured condition fails; NOT RUN if one could not be measured; else PASS."""
+    if any(c is False for c in conditions):
+        return "FAIL"
+    return "NOT RUN" if any(c is None for c in conditions) or not conditions else "PASS"
+
+
+def _criterion(
+    cid: str, text: str, value, threshold, conditions: list[bool | None], detail: str, **extra
+) -> dict:
+    return {
+        "id": cid,
+        "criterion": text,
+        "value": value,
+        "threshold": threshold,
+        "verdict": _verdict(conditions),
+        "detail": detail,
+        **extra,
+    }
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def run_label(exp: dict, run: str | None) -> str:
+    """A run's display label from the experiment (`label`), else its id."""
+    return str(exp.get("runs", {}).get(run, {}).get("label", run))
+
+
+@dataclass
+class _Study:
+    """What every criterion needs: the table, the two runs, the dataset, the reference gain."""
+
+    exp: dict
+    table: Table
+    frame_tasks: list[str]
+    tol: float
+    base: str | None
+    prop: str | None
+    ds: str | None
+    why: str  # non-empty when the proposed or the baseline run has no evaluation
+
+    @property
+    def missing(self) -> bool:
+        return bool(self.why)
+
+
+def _c1_f1_gain(s: _Study) -> dict:
+    text = (
+        f"mean F1 over the {len(s.frame_tasks)} per-frame tasks >= +{F1_GAIN} (+2 points, F1 in "
+        f"[0, 1]) vs baseline, paired t-test over seeds p < {ALPHA} (one-sided)"
+    )
+    threshold = {"mean_diff": F1_GAIN, "p": ALPHA}
+    if s.missing:
+        return _criterion("f1_gain", text, None, threshold, [None], s.why, test=None)
+    c = compare(s.table, s.prop, s.base, s.ds, "mean_f1")
+    detail = (
+        f"{run_label(s.exp, s.prop)} {_fmt(c['mean_run'])} vs {run_label(s.exp, s.base)} "
+        f"{_fmt(c['mean_ref'])}: {c['mean_diff'] * 100:+.2f} points, 95 % CI "
+        f"[{c['ci95'][0] * 100:+.2f}, {c['ci95'][1] * 100:+.2f}], t = {_fmt(c['t'], 2)}, "
+        f"p = {_fmt(c['p'])} (n = {c['n']} seeds)" + (f"; {c['reason']}" if c["reason"] else "")
+    )
+    conds = [
+        None if c["n"] == 0 else c["mean_diff"] >= F1_GAIN,
+        None if math.isnan(c["p"]) else c["p"] < ALPHA,
+    ]
+    return _criterion("f1_gain", text, c["mean_diff"], threshold, conds, detail, test=c)
+
+
+def _c2_task_wins(s: _Study) -> dict:
+    text = f"at least {TASK_SHARE:.0%} of the per-frame tasks (6 of 8) improve or tie"
+    pt = None if s.missing else per_task(s.table, s.prop, s.base, s.ds, s.frame_tasks, s.tol)
+    if not pt or not pt["n_tasks"]:
+        return _criterion("task_wins", text, None, TASK_SHARE, [None], s.why or "no per-task F1")
+    share = (pt["wins"] + pt["ties"]) / pt["n_tasks"]
+    detail = (
+        f"{pt['wins'] + pt['ties']}/{pt['n_tasks']} tasks improve or tie (wins {pt['wins']}, "
+        f"ties {pt['ties']}, losses {pt['losses']}; tie = mean F1 difference within +-{s.tol})"
+    )
+    return _criterion("task_wins", text, share, TASK_SHARE, [share >= TASK_SHARE], detail)
+
+
+def _c3_temporal_rho(s: _Study) -> dict:
+    text = f"Spearman rho(embedding distance, frame gap) improves by >= {RHO_GAIN:.0%} relative"
+    c = None if s.missing else compare(s.table, s.prop, s.base, s.ds, "spearman_rho")
+    if not c or not c["n"] or c["mean_ref"] == 0:
+        why = s.why or "no paired rho, or the baseline's rho is 0 (relative change undefined)"
+        return _criterion("temporal_rho", text, None, RHO_GAIN, [None], why)
+    rel = (c["mean_run"] - c["mean_ref"]) / abs(c["mean_ref"])
+    detail = (
+        f"rho {_fmt(c['mean_run'])} vs {_fmt(c['mean_ref'])} (mean of {c['n']} paired seeds): "
+        f"{rel:+.1%} relative; paired t-test p = {_fmt(c['p'])}"
+    )
+    return _criterion("temporal_rho", text, rel, RHO_GAIN, [rel >= RHO_GAIN], detail)
+
+
+def _c4_cost(s: _Study) -> dict:
+    text = f"GPU-hours of pretraining increase by <= {COST_GAIN:.0%} vs baseline"
+    # CPU runs record 0 GPU-hours: compare wall-clock time then, and say so.
+    gpu = [s.table.values(r, s.ds, "efficiency/gpu_hours") for r in (s.prop, s.base)]
+    key = "gpu_hours" if all(g and min(g.values()) > 0 for g in gpu) else "wall_s"
+    seeds, a, b = s.table.paired(s.prop, s.base, s.ds, f"efficiency/{key}")
+    if not seeds or b.mean() <= 0:
+        return _criterion("gpu_hours", text, None, COST_GAIN, [None], "no efficiency of both runs")
+    rel = float(a.mean() / b.mean() - 1)
+    unit = "GPU-hours" if key == "gpu_hours" else "wall-clock seconds (no GPU-hours: CPU run)"
+    detail = f"{a.mean():.4g} vs {b.mean():.4g} {unit}, mean of {len(seeds)} seeds: {rel:+.1%}"
+    return _criterion("gpu_hours", text, rel, COST_GAIN, [rel <= COST_GAIN], detail)
+
+
+def _c5_seed_variance(s: _Study) -> dict:
+    text = "variance of mean F1 across seeds not higher than the baseline's"
+    vp, vb = (list(s.table.values(r, s.ds, "mean_f1").values()) for r in (s.prop, s.base))
+    if len(vp) < 2 or len(vb) < 2:
+        why = s.why or "needs mean F1 of at least 2 seeds per run"
+        return _criterion("seed_variance", text, None, None, [None], why)
+    var_p, var_b = float(np.var(vp, ddof=1)), float(np.var(vb, ddof=1))
+    detail = (
+        f"sample variance {var_p:.2e} ({len(vp)} seeds) vs {var_b:.2e} ({len(vb)} seeds); a "
+        f"point comparison: with 3 seeds an F-test would have almost no power"
+    )
+    return _criterion("seed_variance", text, var_p, var_b, [var_p <= var_b], detail)
+
+
+def _c6_robustness(s: _Study, gain: float) -> dict:
+    """Each tau-sweep run vs the baseline and the 50 %-data run vs its own baseline keep
+    >= 75 % of `gain` (criterion 1's difference); a missing run makes it NOT RUN unless a
+    measured retention already fails."""
+    text = (
+        f">= {RETAINED:.0%} of the mean-F1 gain retained for every tau-sweep run and with 50 % of "
+        f"the unlabelled video (gain = mean paired difference to the matching baseline)"
+    )
+    study = s.exp.get("study") or {}
+    pairs = [(r, s.base) for r in (study.get("tau_sweep") or [])]
+    pairs.append((study.get("half_data"), study.get("half_data_baseline")))
+    conds: list[bool | None] = [] if study.get("tau_sweep") else [None]
+    parts = [] if study.get("tau_sweep") else ["tau sweep not configured"]
+    worst = None
+    for run, ref in pairs:
+        seeds, a, b = s.table.paired(run, ref, s.ds, "mean_f1") if run and ref else ([], [], [])
+        if not seeds or math.isnan(gain):
+            conds.append(None)
+            parts.append(
+                "50 % data runs not configured"
+                if not (run and ref)
+                else f"{run} vs {ref}: no paired evaluations"
+                if not seeds
+                else f"{run} vs {ref}: the reference gain ({s.prop} vs {s.base}) is unmeasured"
+            )
+            continue
+        g = float(np.mean(a - b))
+        if gain <= 0:  # nothing to retain: "improvements persist" cannot hold
+            conds.append(False)
+            parts.append(
+                f"{run}: {g * 100:+.2f} points, but the reference gain is {gain * 100:+.2f}: nothing to retain"
+            )
+            continue
+        ret = g / gain
+        worst = ret if worst is None else min(worst, ret)
+        conds.append(ret >= RETAINED)
+        tau = s.exp.get("runs", {}).get(run, {}).get("tau")
+        name = f"{run} (tau {tau})" if tau is not None else run
+        parts.append(f"{name} vs {ref}: {g * 100:+.2f} points = {ret:.0%} retained")
+    return _criterion("robustness", text, worst, RETAINED, conds, "; ".join(parts))
+
+
+def criteria(exp: dict, table: Table, frame_tasks: list[str], tol: float) -> list[dict]:
+    """The study's six pass criteria, proposed vs baseline on the pretraining dataset."""
+    study = exp.get("study") or {}
+    ds = exp.get("pretrain_dataset")
+    have = {r for r in table.runs if table.values(r, ds, "mean_f1")}
+    missing = [
+        f"{k} run {study.get(k)!r}" if study.get(k) else f"study.{k}"
+        for k in ("baseline", "proposed")
+        if study.get(k) not in have
+    ]
+    why = f"not run: no evaluation of {' and '.join(missing)} on {ds}" if missing else ""
+    s = _Study(exp, table, frame_tasks, tol, study.get("baseline"), study.get("proposed"), ds, why)
+    c1 = _c1_f1_gain(s)
+    gain = c1["value"] if c1["value"] is not None else float("nan")
+    return [
+        c1,
+        _c2_task_wins(s),
+        _c3_temporal_rho(s),
+        _c4_cost(s),
+        _c5_seed_variance(s),
+        _c6_robustness(s, gain),
+    ]
+
+
+def _significant(c: dict) -> bool | None:
+    """mean_diff > 0 at one-sided p < ALPHA; None (undetermined) when p is undefined."""
+    return None if math.isnan(c["p"]) else bool(c["mean_diff"] > 0 and c["p"] < ALPHA)
+
+
+def sanity(exp: dict, table: Table, frame_tasks: list[str]) -> dict:
+    """Calibration of the benchmark (DESIGN: the synthetic benchmark must be able to say no).
+
+    Every run vs the untrained control (must beat it) and vs the supervised upper bound
+    (must stay below), on mean F1 per dataset ("beats"/"below": one-sided p < 0.05, None
+    when p is undefined); tasks every run solves (F1 >= 0.99 on every
+    seed: trivial) and the spread of per-task mean F1 across runs.
+    """
+    runs = exp.get("runs", {})
+    study = exp.get("study") or {}
+    control = study.get("control") or next(
+        (r for r, c in runs.items() if c.get("method") == "random_init"), None
+    )
+    upper = study.get("upper_bound") or next(
+        (r for r, c in runs.items() if c.get("method") == "supervised"), None
+    )
+    out: dict = {
+        "control": control,
+        "upper_bound": upper,
+        "vs_control": {},
+        "vs_upper_bound": {},
+        "trivial_tasks": {},
+        "task_spread": {},
+    }
+    for ds in table.datasets:
+        for run in table.runs:
+            if control and run != control and table.values(control, ds, "mean_f1"):
+                c = compare(table, run, control, ds, "mean_f1")
+                out["vs_control"].setdefault(ds, {})[run] = {**c, "beats": _significant(c)}
+            if upper and run != upper and table.values(upper, ds, "mean_f1"):
+                c = compare(table, upper, run, ds, "mean_f1")
+                out["vs_upper_bound"].setdefault(ds, {})[run] = {**c, "below": _significant(c)}
+        for task in frame_tasks:
+            per_run = {r: table.values(r, ds, f"f1/{task}") for r in table.runs}
+            per_run = {r: v for r, v in per_run.items() if v}
+            if not per_run:
+                continue
+            means = [float(np.mean(list(v.values()))) for v in per_run.values()]
+            out["task_spread"].setdefault(ds, {})[task] = {
+                "min": min(means),
+                "max": max(means),
+                "spread": max(means) - min(means),
+            }
+            if all(min(v.values()) >= 0.99 for v in per_run.values()):
+                out["trivial_tasks"].setdefault(ds, []).append(task)
+    return out
+
+
+# ---- stage ------------------------------------------------------------------------------
+
+
+def headline(table: Table, metrics: Iterable[str]) -> list[tuple[str, str, int, list[tuple]]]:
+    """(run, dataset, seeds, [(mean, sd) per metric]) for every run evaluated on a dataset;
+    seeds counts the evaluations with a finite value of any of the metrics."""
+    metrics = list(metrics)
+    out = []
+    for ds in table.datasets:
+        for run in table.runs:
+            stats = [table.summary(run, ds, m) for m in metrics]
+            n = max(n for _, _, n in stats)
+            if n:
+                out.append((run, ds, n, [(m, sd) for m, sd, _ in stats]))
+    return out
+
+
+def summary_lines(table: Table) -> list[str]:
+    """Plain-text table: mean +- sd over seeds of the headline metrics per run and dataset."""
+    cols = ("mean_f1", "knn_accuracy", "rare_action_recall", "spearman_rho", "retrieval_mrr")
+    width = max([len(r) for r in table.runs] + [6])
+    lines = [f"{'run':<{width}}  {'dataset':<8} n  " + "  ".join(f"{c:>17}" for c in cols)]
+    for run, ds, n, cells in headline(table, cols):
+        text = "  ".join(f"{_fmt(m):>8} +- {_fmt(sd):<5}" for m, sd in cells)
+        lines.append(f"{run:<{width}}  {ds:<8} {n}  {text}")
+    return lines
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--experiment", required=True, help="results/{exp}/experiment.json")
+    ap.add_argument(
+        "--evaluations",
+        nargs="+",
+        required=True,
+        help="evaluation JSONs of every run, seed, dataset",
+    )
+    ap.add_argument(
+        "--efficiency",
+        nargs="*",
+        default=[],
+        help="efficiency.json files at .../pretrain/{run}/seed{s}/ (run and seed from the path)",
+    )
+    ap.add_argument(
+        "--out-dir", required=True, help="writes comparison.tsv, ttests.json, criteria.json here"
+    )
+    ap.add_argument(
+        "--tie-tol",
+        type=float,
+        default=0.005,
+        help="per-task tie: |mean F1 difference| <= this (0.5 F1 points, about the seed noise of one task)",
+    )
+    args = ap.parse_args(argv)
+
+    exp = io.read_json(args.experiment)
+    evaluations = load_evaluations(args.evaluations)
+    unknown = sorted({ev["run_id"] for ev in evaluations} - set(exp.get("runs", {})))
+    if unknown:
+        print(f"warning: runs not in {args.experiment}: {', '.join(unknown)}", file=sys.stderr)
+    rows = comparison_rows(
+        evaluations, load_efficiency(args.efficiency), exp.get("pretrain_dataset", "")
+    )
+    order = {r: i for i, r in enumerate(run_order(exp, (r["run_id"] for r in rows)))}
+    rows.sort(key=lambda r: (order[r["run_id"]], r["seed"], r["dataset"]))  # stable sort
+    table = Table(rows)
+    frame_tasks, seq_tasks = task_kinds(evaluations)
+    study = exp.get("study") or {}
+
+    out = Path(args.out_dir)
+    table.write(out / "comparison.tsv")
+    tt = ttests(table, study.get("baseline"), frame_tasks, args.tie_tol)
+    tt["sequence_tasks"] = seq_tasks
+    io.write_json(out / "ttests.json", tt)
+    crit = criteria(exp, table, frame_tasks, args.tie_tol)
+    io.write_json(
+        out / "criteria.json",
+        {
+            "proposed": study.get("proposed"),
+            "baseline": study.get("baseline"),
+            "dataset": exp.get("pretrain_dataset"),
+            "criteria": crit,
+            "sanity": sanity(exp, table, frame_tasks),
+        },
+    )
+
+    print("\n".join(summary_lines(table)))
+    print()
+    for c in crit:
+        print(f"[{c['verdict']:>7}] {c['id']:<14} {c['detail']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
