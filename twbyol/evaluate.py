@@ -72,41 +72,19 @@ class Labels:
 
 
 def load_labels(path: str | Path) -> Labels:
-    """Read and check a labels .npz; errors name the file and the field."""
-    need = ("tasks", "task_types", "sequence_level", "label_array", "clips", "starts", "ends")
-    with np.load(path, allow_pickle=False) as z:
-        missing = [k for k in need if k not in z]
-        if missing:
-            raise ValueError(f"{path}: missing keys {missing} (docs/artifacts.md: labels)")
-        lab = Labels(
-            [str(t) for t in z["tasks"]],
-            [str(t) for t in z["task_types"]],
-            z["sequence_level"].astype(bool),
-            z["label_array"].astype(np.float32),
-            [str(c) for c in z["clips"]],
-            z["starts"].astype(np.int64),
-            z["ends"].astype(np.int64),
-        )
-    n_tasks = len(lab.tasks)
-    if lab.label_array.ndim != 2 or lab.label_array.shape[0] != n_tasks:
-        raise ValueError(
-            f"{path}: label_array has shape {lab.label_array.shape}, expected ({n_tasks}, n_frames)"
-        )
-    if len(lab.task_types) != n_tasks or len(lab.sequence_level) != n_tasks:
-        raise ValueError(
-            f"{path}: task_types/sequence_level must have one entry per task ({n_tasks})"
-        )
-    if not len(lab.clips) == len(lab.starts) == len(lab.ends):
-        raise ValueError(f"{path}: clips, starts, ends differ in length")
-    if (
-        np.any(lab.ends <= lab.starts)
-        or lab.starts.min(initial=0) < 0
-        or lab.ends.max(initial=0) != lab.label_array.shape[1]
-    ):
-        raise ValueError(
-            f"{path}: starts/ends do not tile the {lab.label_array.shape[1]} label columns"
-        )
-    return lab
+    """Read a labels .npz (validated by twbyol.data.index.load_labels; errors name the file)."""
+    from twbyol.data.index import load_labels as read_npz
+
+    z = read_npz(path)
+    return Labels(
+        [str(t) for t in z["tasks"]],
+        [str(t) for t in z["task_types"]],
+        z["sequence_level"].astype(bool),
+        z["label_array"].astype(np.float32),
+        [str(c) for c in z["clips"]],
+        z["starts"].astype(np.int64),
+        z["ends"].astype(np.int64),
+    )
 
 
 def load_index(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -64,7 +64,6 @@ def executor_parameters(executor: str, res: dict, name: str) -> dict:
                   nodes=int(res.get("nodes", 1)), cpus_per_task=int(res.get("cpus_per_task", 1)))
     if executor == "slurm":
         params.update(tasks_per_node=max(gpus, 1), gpus_per_node=gpus,
-                      slurm_max_num_timeout=int(res.get("max_requeues", 3)),
                       # SIGUSR2 this long before the time limit: time to checkpoint + requeue
                       slurm_signal_delay_s=int(res.get("signal_delay_s", 120)))
         if res.get("mem_gb"):
@@ -112,7 +111,9 @@ def launch(cfg: dict, resources: dict, executor: str) -> None:
     ntasks = params["nodes"] * params["tasks_per_node"]
     job = _reattach(folder, job_file, ntasks) if executor == "slurm" else None
     if job is None:
-        ex = submitit.AutoExecutor(folder=folder, cluster=executor)
+        # requeues after a timeout (preemptions requeue without limit)
+        extra = {"slurm_max_num_timeout": int(resources.get("max_requeues", 3))} if executor == "slurm" else {}
+        ex = submitit.AutoExecutor(folder=folder, cluster=executor, **extra)
         ex.update_parameters(**params)
         with submitit.helpers.clean_env():
             job = ex.submit(Trainer(cfg))

@@ -126,6 +126,12 @@ def evaluations(exp):
             for r in e["runs"] for s in e["seeds"] for d in e["eval_datasets"]]
 
 
+def figure_embeddings(exp):
+    e = EXPERIMENTS[exp]
+    runs = [e["study"][k] for k in ("baseline", "proposed", "control") if e["study"].get(k)]
+    return [f"results/{exp}/embed/{r}/seed{e['seeds'][0]}/{e['pretrain_dataset']}.npy" for r in runs]
+
+
 def report_for(exp):
     if exp not in EXPERIMENTS:
         raise ValueError(f"config: no experiment named {exp!r} under experiments "

@@ -8,7 +8,11 @@ rule figures:
         evaluations=lambda w: evaluations(w.exp),
         metrics=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/metrics.jsonl"),
         efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
-        code=code("figures.py"),
+        # t-SNE and retrieval demo: seed 0 of the study's main runs on the pretraining data
+        embeddings=lambda w: figure_embeddings(w.exp),
+        labels=lambda w: f"results/{w.exp}/labels/{EXPERIMENTS[w.exp]['pretrain_dataset']}.npz",
+        index=lambda w: f"results/{w.exp}/frames/{EXPERIMENTS[w.exp]['pretrain_dataset']}/index.tsv",
+        code=code("figures.py", "stats.py", "evaluate.py", "probe.py"),
     output:
         per_task=report("results/{exp}/images/per_task_f1.pdf", category="Figures"),
         loss=report("results/{exp}/images/loss_curves.pdf", category="Figures"),
@@ -23,6 +27,7 @@ rule figures:
     shell:
         "twbyol figures --experiment {input.experiment} --comparison {input.comparison}"
         " --evaluations {input.evaluations} --metrics {input.metrics} --efficiency {input.efficiency}"
+        " --embeddings {input.embeddings} --labels {input.labels} --index {input.index}"
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -31,7 +36,7 @@ rule report:
         experiment="results/{exp}/experiment.json",
         stats=rules.stats.output,
         manifest="results/{exp}/images/manifest.json",
-        code=code("report.py"),
+        code=code("report.py", "stats.py"),
     output:
         report("results/{exp}/report.md", category="Report"),
     params:
