@@ -130,3 +130,16 @@ def test_bad_config_names_the_key(frames, tmp_path):
         cfg(frames, tmp_path, run_id="../escape")
     with pytest.raises(ValueError, match="unknown keys"):
         cfg(frames, tmp_path, learning_rate=1.0)
+
+
+def test_rerun_after_the_last_step_rewrites_every_artifact(frames, tmp_path):
+    """Killed after its final checkpoint, outputs deleted as incomplete: the rerun restores
+    them all from checkpoint.pt without training again."""
+    out = tmp_path / "run"
+    train(cfg(frames, out))
+    want = metrics(out)
+    for name in ("metrics.jsonl", "model.pt", "efficiency.json"):
+        (out / name).unlink()
+    train(cfg(frames, out))
+    assert metrics(out) == want
+    assert (out / "model.pt").exists() and (out / "efficiency.json").exists()

@@ -8,8 +8,10 @@ invalidation leaves the checkout alone; the `twbyol` command is the installed pa
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,7 @@ def snakemake(wd: Path, *args, check=True, timeout=1800, env=None) -> subprocess
 
 def planned(wd: Path, *targets: str, extra=()) -> dict[str, int]:
     """Jobs a dry run would run, by rule ({} when nothing is to be done)."""
-    p = snakemake(wd, "-n", "--cores", "1", *extra, *targets)
+    p = snakemake(wd, *targets, "-n", "--cores", "1", *extra)
     out = p.stdout + p.stderr
     if "Nothing to be done" in out:
         return {}
@@ -79,7 +81,7 @@ def test_lint_reports_nothing():
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, message):
     wd = copy_workflow(tmp_path)
     cfg = write_override(wd, {"experiments": {"smoke": override}})
-    p = snakemake(wd, "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, "smoke", check=False)
+    p = snakemake(wd, "smoke", "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0
     assert message in out, out[-3000:]
@@ -94,23 +96,59 @@ def test_missing_real_data_path_fails_at_once_naming_it(tmp_path):
     data = yaml.safe_load((wd / "config/config.yaml").read_text())
     del data["experiments"]["smoke"]["datasets"]["mice"]["synthetic"]
     (wd / "config/config.yaml").write_text(yaml.safe_dump(data))
-    p = snakemake(wd, "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, "smoke", check=False)
+    p = snakemake(wd, "smoke", "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, check=False)
     assert p.returncode != 0 and "/nonexistent/mabe22" in p.stdout + p.stderr
 
 
 # ---------------------------------------------------------------- end to end
 
 
+def outputs_with_mtimes(res: Path) -> dict[str, int]:
+    return {str(p.relative_to(res)): p.stat().st_mtime_ns for p in res.rglob("*")
+            if p.is_file() and "/logs/" not in f"/{p.relative_to(res)}" and "benchmarks" not in p.parts}
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
+    """The smoke study, killed (SIGKILL to snakemake and every process it started) once
+    two pretraining runs have finished, then rerun to the end: the reliability drill and the
+    end-to-end run in one."""
     wd = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    res = wd / "results" / "smoke"
+    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "smoke"], cwd=wd, env=env_with_venv(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 900
+    # a pretraining job counts as finished once Snakemake has written its benchmark record
+    while len(list(res.glob("benchmarks/pretrain/*/seed*.tsv"))) < 2:
+        assert proc.poll() is None, "smoke run ended before it could be killed"
+        assert time.time() < deadline, "no pretraining finished in 15 minutes"
+        time.sleep(0.5)
+    time.sleep(1.0)  # let Snakemake record the completion it just benchmarked
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = outputs_with_mtimes(res)
+    done = {p.parent.name + "/" + p.stem for p in res.glob("benchmarks/pretrain/*/seed*.tsv")}
+    before = {k: v for k, v in before.items()
+              if not k.startswith("pretrain/") or "/".join(k.split("/")[1:3]) in done}
+    snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (README: recovery)
     p = snakemake(wd, "--cores", "2", "smoke")
-    return wd, p
+    return wd, p, before
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_redoing_finished_work(smoke_run):
+    wd, _, before = smoke_run
+    after = outputs_with_mtimes(wd / "results" / "smoke")
+    # before: the outputs of jobs that had finished when snakemake was killed
+    finished = [k for k in before if k.endswith(("model.pt", ".done", "index.tsv", "synth.json"))]
+    assert len([k for k in finished if k.endswith("model.pt")]) >= 2
+    redone = [k for k in finished if after.get(k) != before[k]]
+    assert not redone, f"finished outputs were rewritten by the rerun: {redone}"
 
 
 @pytest.mark.slow
 def test_smoke_study_produces_every_artifact(smoke_run):
-    wd, _ = smoke_run
+    wd, _, _ = smoke_run
     res = wd / "results" / "smoke"
     report = (res / "report.md").read_text()
     assert "TW-BYOL" in report or "twbyol_tau30" in report
@@ -131,19 +169,21 @@ def test_smoke_study_produces_every_artifact(smoke_run):
 
 @pytest.mark.slow
 def test_noop_rerun_plans_nothing(smoke_run):
-    wd, _ = smoke_run
+    wd, _, _ = smoke_run
     assert planned(wd, "smoke") == {}
 
 
 @pytest.mark.slow
 def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
-    wd, _ = smoke_run
+    wd, _, _ = smoke_run
     probe = wd / "twbyol" / "probe.py"
-    st = probe.stat()
-    probe.touch()
+    text, st = probe.read_text(), probe.stat()
+    # an edit, not a touch: Snakemake skips inputs whose checksum is unchanged
+    probe.write_text(text + "\n# an edit\n")
     try:
         jobs = planned(wd, "smoke")
     finally:
+        probe.write_text(text)
         os.utime(probe, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert "pretrain" not in jobs and jobs.get("evaluate") == 3 * 3 * 2
     assert jobs.get("stats") == 1 and jobs.get("report") == 1
@@ -151,7 +191,7 @@ def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
 
 @pytest.mark.slow
 def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
-    wd, _ = smoke_run
+    wd, _, _ = smoke_run
     cfg = write_override(wd, {"experiments": {"smoke": {"runs": {"twbyol_tau30": {"tau": 45}}}}})
     jobs = planned(wd, "smoke", extra=("--configfile", "config/config.yaml", cfg))
     assert jobs.get("pretrain") == 3  # the three seeds of that run, nothing else

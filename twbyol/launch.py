@@ -43,6 +43,11 @@ class Trainer:
         self.cfg = cfg
 
     def __call__(self) -> dict:
+        # A task of an earlier attempt of this job (before a requeue) may have left a result
+        # file: e.g. rank 1 failing with "connection closed by peer" when rank 0 exits on
+        # USR2. The launcher takes the job as done once every task has a result file, and
+        # would read that stale error as this attempt's result.
+        submitit.JobEnvironment().paths.result_pickle.unlink(missing_ok=True)
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         from twbyol.train import TrainConfig, train
 

@@ -281,6 +281,9 @@ def train(cfg: TrainConfig) -> dict:
     wall = wall_before + time.time() - t0
     eff = efficiency(wall, total * cfg.batch_size, world, device)
     if is_main:
+        # rewritten here too: a run resumed from a final checkpoint (killed after its last
+        # step, its outputs removed as incomplete) has no epoch left to write them in
+        io.write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
         io.write_json(out_dir / "efficiency.json", eff)
         save_model(cfg, model.online.backbone)
     if world > 1:

@@ -229,7 +229,7 @@ class _Annotator:
 
 # ------------------------------------------------------------------------------- mabe22
 def _mabe22_clip(
-    rng: np.random.Generator, n_frames: int, size: int, fps: float
+    rng: np.random.Generator, n_frames: int, size: int, fps: float, body_scale: float = 1.0
 ) -> tuple[Simulation, list[Coat], Scene, dict[str, float]]:
     strain = int(rng.integers(2))
     day = int(rng.integers(1, 5))
@@ -242,7 +242,7 @@ def _mabe22_clip(
         * (1 + 0.1 * math.cos(2 * math.pi * (tod - 2) / 24))
     )
     sociality = (0.6 if strain else 1.0) * (1.3 - 0.1 * day)
-    scale = np.full(3, 1.1 if strain else 1.0)
+    scale = np.full(3, 1.1 if strain else 1.0) * body_scale
     arena = Arena.centred("square", size, 0.92)
     sim = simulate(MOUSE, n_frames, fps, arena, size, rng, Conditions(activity, sociality, scale))
     base = (40, 60, 85, 75, 100, 85) if strain == 0 else (72, 92, 115, 100, 120, 120)
@@ -311,11 +311,13 @@ def _mabe22_id(i: int, rng: np.random.Generator) -> str:
 
 # -------------------------------------------------------------------------------- ratsi
 def _ratsi_clip(
-    rng: np.random.Generator, n_frames: int, size: int, fps: float
+    rng: np.random.Generator, n_frames: int, size: int, fps: float, body_scale: float = 1.0
 ) -> tuple[Simulation, list[Coat], Scene, dict[str, float]]:
     arena = Arena.centred("square", size, 0.94)
     # No condition tasks in RatSI; activity and sociality still vary between pairs of rats.
-    cond = Conditions(rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.3), rng.uniform(0.95, 1.05, 2))
+    cond = Conditions(
+        rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.3), rng.uniform(0.95, 1.05, 2) * body_scale
+    )
     sim = simulate(RAT, n_frames, fps, arena, size, rng, cond)
     white = (225, 190, 205, 175, 200, 238)
     coats = [Coat(*white, marks=70), Coat(*white)]  # RatSI's "marked" and "white" rat
@@ -392,12 +394,16 @@ def make_clip(
     n_frames: int,
     size: int,
     fps: float,
+    body_scale: float = 1.0,
 ) -> ClipData:
-    """Simulate, render and encode clip i; return its id, keypoints and labels."""
+    """Simulate, render and encode clip i; return its id, keypoints and labels.
+
+    `body_scale` multiplies every animal's body length relative to the frame (a zoomed-in
+    view of the arena); 1.0 is the species' realistic size."""
     spec = _SPECS[fmt]
     rng = np.random.default_rng(seed)
     clip_id = spec.clip_id(i, rng)
-    sim, coats, scene, conditions = spec.clip(rng, n_frames, size, fps)
+    sim, coats, scene, conditions = spec.clip(rng, n_frames, size, fps, body_scale)
     labels = spec.labels(sim, conditions, fps, rng)
     encode_video(
         spec.module.video_path(out_dir, clip_id), render(sim, coats, scene, size, rng), fps
@@ -431,21 +437,28 @@ def generate(
     seed: int,
     fps: float = 30.0,
     jobs: int = 1,
+    body_scale: float = 1.0,
 ) -> dict:
     """Write a synthetic dataset of `n_clips` clips of `n_frames` frames (size x size pixels,
     `fps`) in format `fmt` (mabe22 | ratsi) under `out_dir`; return the summary that is also
     written to `out_dir/synth.json` (last, so its presence means the dataset is complete).
 
     `jobs` processes render and encode clips in parallel; the output does not depend on it.
+    `body_scale` multiplies the animals' body length relative to the frame (default 1.0: the
+    species' realistic size, mice 0.11 and rats 0.2 of the frame). Values > 1 zoom in on the
+    arena so that low-resolution (CPU-scale) frames still show the animals' posture; speeds,
+    contact distances and labels are in body lengths, so they scale with it.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     if n_clips < 1 or n_frames < 2 or size < 16 or fps <= 0:
         raise ValueError("need n_clips >= 1, n_frames >= 2, size >= 16 and fps > 0")
+    if not 0.25 <= body_scale <= 3.0:
+        raise ValueError(f"body_scale must be in [0.25, 3], got {body_scale}")
     out_dir = Path(out_dir).resolve()
     start = time.time()
     seeds = np.random.SeedSequence(seed).spawn(n_clips)
-    args = [(fmt, i, s, out_dir, n_frames, size, fps) for i, s in enumerate(seeds)]
+    args = [(fmt, i, s, out_dir, n_frames, size, fps, body_scale) for i, s in enumerate(seeds)]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             clips = list(pool.map(make_clip, *zip(*args)))
@@ -476,6 +489,7 @@ def generate(
         "size": size,
         "seed": seed,
         "fps": fps,
+        "body_scale": body_scale,
         "clips": ids,
         "wall_s": round(time.time() - start, 2),
         "tasks": _summary(clips, tasks),
@@ -514,8 +528,17 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         default=1,
         help="parallel processes (clips are independent; output does not depend on it)",
     )
+    p.add_argument(
+        "--body-scale",
+        type=float,
+        default=1.0,
+        help="multiply the animals' body length relative to the frame (a zoomed-in arena, so "
+        "that small CPU-scale frames still resolve posture); default 1.0 = realistic size",
+    )
     a = p.parse_args(argv)
-    s = generate(a.out, a.fmt, a.n_clips, a.n_frames, a.size, a.seed, a.fps, a.jobs)
+    s = generate(
+        a.out, a.fmt, a.n_clips, a.n_frames, a.size, a.seed, a.fps, a.jobs, a.body_scale
+    )
     print(
         f"wrote {s['n_clips']} {a.fmt} clips x {s['n_frames']} frames to {a.out} in {s['wall_s']} s"
     )

@@ -14,16 +14,30 @@ from torch import nn
 
 
 class TinyVideoNet(nn.Module):
-    """Four Conv3d-BN-ReLU blocks and global average pooling; ~0.3 M parameters.
+    """Four Conv3d-BN-ReLU blocks and global (average by default) pooling; ~0.3 M parameters.
 
     Sized so that BYOL on 8 x 40 x 40 grayscale crops learns something in minutes on two
     CPU cores. Temporal stride is applied only in the last two blocks so that fast motion
     (grooming, sniffing) survives the early layers.
     """
 
-    def __init__(self, in_channels: int = 1, width: int = 32, feature_dim: int = 128) -> None:
+    POOLS = ("avg", "max", "avgmax")
+
+    def __init__(
+        self, in_channels: int = 1, width: int = 32, feature_dim: int = 128, pool: str = "avg"
+    ) -> None:
+        """`pool`: how the last feature map is reduced over (T, H, W): "avg" (default, global
+        average), "max" (global max: small animals on a large floor are not averaged away) or
+        "avgmax" (both concatenated; the last block then has feature_dim // 2 channels so the
+        output is still `feature_dim`)."""
         super().__init__()
-        chans = [in_channels, width // 2, width, width * 2, feature_dim]
+        if pool not in self.POOLS:
+            raise ValueError(f"backbone.pool: expected one of {self.POOLS}, got {pool!r}")
+        if pool == "avgmax" and feature_dim % 2:
+            raise ValueError("backbone.pool avgmax needs an even feature_dim")
+        self.pool = pool
+        last = feature_dim // 2 if pool == "avgmax" else feature_dim
+        chans = [in_channels, width // 2, width, width * 2, last]
         strides = [(1, 2, 2), (1, 2, 2), (2, 2, 2), (2, 2, 2)]
         kernels = [(3, 5, 5), (3, 3, 3), (3, 3, 3), (3, 3, 3)]
         layers: list[nn.Module] = []
@@ -37,7 +51,11 @@ class TinyVideoNet(nn.Module):
         self.feature_dim = feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
-        return self.features(x).mean(dim=(2, 3, 4))
+        f = self.features(x)
+        if self.pool == "avg":
+            return f.mean(dim=(2, 3, 4))
+        mx = f.amax(dim=(2, 3, 4))
+        return mx if self.pool == "max" else torch.cat([f.mean(dim=(2, 3, 4)), mx], dim=1)
 
 
 class PyTorchVideoBackbone(nn.Module):

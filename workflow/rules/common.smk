@@ -34,17 +34,26 @@ for _name, _exp in EXPERIMENTS.items():
     check_experiment(_name, _exp)
 
 
-wildcard_constraints:
-    exp="|".join(EXPERIMENTS),
-    dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    seed=r"\d+",
-    shard=r"\d+",
-
-
 def code(*modules):
-    """Package modules a rule runs: editing one reruns that rule and what follows."""
+    """Package modules a job runs (its code inputs): editing one reruns the job and what follows."""
     return [str(PKG / m) for m in modules]
+
+
+PRETRAIN_CODE = ["launch.py", "train.py", "optim.py", "methods/__init__.py", "models/backbones.py",
+                 "data/sampling.py", "data/index.py"]
+# the method's own module(s): editing contrastive.py reruns MoCo/SimCLR/time contrast only
+METHOD_CODE = {
+    "byol": ["methods/byol.py"],
+    "random_init": ["methods/byol.py"],
+    "moco_v3": ["methods/contrastive.py", "methods/byol.py"],
+    "simclr_v2": ["methods/contrastive.py", "methods/byol.py"],
+    "time_contrast": ["methods/contrastive.py", "methods/byol.py"],
+    "supervised": ["methods/supervised.py", "probe.py"],
+}
+
+
+def pretrain_code(w):
+    return code(*PRETRAIN_CODE, *METHOD_CODE[EXPERIMENTS[w.exp]["runs"][w.run]["method"]])
 
 
 def exp_cfg(wildcards):

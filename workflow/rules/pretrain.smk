@@ -1,23 +1,6 @@
 # Pretraining: a local rule that submits the run through submitit (twbyol.launch) and blocks
 # until it ends; SLURM resources come from the experiment's `resources`, not from Snakemake.
 
-PRETRAIN_CODE = ["launch.py", "train.py", "optim.py", "methods/__init__.py", "models/backbones.py",
-                 "data/sampling.py", "data/index.py"]
-# the method's own module(s): editing contrastive.py reruns MoCo/SimCLR/time contrast only
-METHOD_CODE = {
-    "byol": ["methods/byol.py"],
-    "random_init": ["methods/byol.py"],
-    "moco_v3": ["methods/contrastive.py", "methods/byol.py"],
-    "simclr_v2": ["methods/contrastive.py", "methods/byol.py"],
-    "time_contrast": ["methods/contrastive.py", "methods/byol.py"],
-    "supervised": ["methods/supervised.py", "probe.py"],
-}
-
-
-def pretrain_code(w):
-    return code(*PRETRAIN_CODE, *METHOD_CODE[EXPERIMENTS[w.exp]["runs"][w.run]["method"]])
-
-
 localrules:
     pretrain,
 
@@ -40,6 +23,7 @@ rule pretrain:
         # SLURM shape of the submitit job, read from the experiment; a resource, not a param,
         # so that moving a run to another cluster or GPU count does not invalidate its results
         submitit=lambda w: as_json(EXPERIMENTS[w.exp]["resources"]),
+        launcher=LAUNCHER,
     log:
         "results/{exp}/logs/pretrain/{run}/seed{seed}.log",
     benchmark:
@@ -47,5 +31,5 @@ rule pretrain:
     conda:
         ENV
     shell:
-        "twbyol pretrain --executor {LAUNCHER} --config {params.cfg:q}"
+        "twbyol pretrain --executor {resources.launcher} --config {params.cfg:q}"
         " --resources {resources.submitit:q} > {log} 2>&1"

@@ -1,0 +1,110 @@
+"""Training-step time of TW-BYOL vs uniform BYOL, and of our BYOL vs pytorchvideo's BYOL.
+
+    python benchmarks/bench_train_step.py [--backbone tiny|slow_r50] [--batch 32] [--steps 30]
+
+Same backbone, same batch, same optimiser; steps of the compared models are interleaved
+(A B A B ...) so that drift in machine load hits both alike, and the median step time is
+reported. Targets: TW-BYOL / uniform <= 1.02 (the mission allows 1.05); ours /
+pytorchvideo <= 1.0. Prints figures and ratios; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from twbyol.methods.byol import BYOL, ema_momentum
+from twbyol.models.backbones import MLP, build_backbone
+
+
+def step_timer(step_fn, device):
+    def run():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        step_fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+    return run
+
+
+def ours(weighting, backbone_kw, crops, centres, device, dims):
+    torch.manual_seed(0)
+    model = BYOL(build_backbone(**backbone_kw), weighting, 30.0, *dims).to(device)
+    opt = torch.optim.SGD(model.online.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        loss, _ = model(crops, centres)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.update_target(ema_momentum(1, 100))
+    return step
+
+
+def library(backbone_kw, crops, device, dims):
+    from pytorchvideo.models.byol import BYOL as PTVBYOL
+
+    torch.manual_seed(0)
+    backbone = build_backbone(**backbone_kw)
+    proj_hidden, proj_dim, pred_hidden = dims
+    model = PTVBYOL(nn.Sequential(backbone, MLP(backbone.feature_dim, proj_hidden, proj_dim)),
+                    feature_dim=proj_dim, predictor_inner=pred_hidden, mmt=0.99,
+                    norm=nn.BatchNorm1d).to(device)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    x1, x2 = crops[:, 0], crops[:, 1]
+
+    def step():
+        loss = model(x1, x2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def compare(name_a, a, name_b, b, steps):
+    for _ in range(3):  # warm-up: allocator, autotuning, first-call overheads
+        a(), b()
+    ta, tb = [], []
+    for _ in range(steps):
+        ta.append(a())
+        tb.append(b())
+    ma, mb = statistics.median(ta), statistics.median(tb)
+    print(f"  {name_a:<22} {ma * 1e3:8.1f} ms/step")
+    print(f"  {name_b:<22} {mb * 1e3:8.1f} ms/step")
+    print(f"  ratio {name_a} / {name_b} = {ma / mb:.3f}")
+    return ma / mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backbone", default="tiny")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--size", type=int, default=56)
+    ap.add_argument("--steps", type=int, default=30)
+    a = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    backbone_kw = {"name": a.backbone}
+    dims = (512, 128, 512) if a.backbone == "tiny" else (4096, 256, 4096)
+    g = torch.Generator().manual_seed(0)
+    crops = torch.randn(a.batch, 2, 1, a.frames, a.size, a.size, generator=g).to(device)
+    centres = (torch.rand(a.batch, 2, generator=g) * 300).to(device)
+    print(f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
+          f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, torch threads {torch.get_num_threads()}")
+    print("TW-BYOL (exponential, tau=30) vs uniform BYOL (target <= 1.02):")
+    t = lambda f: step_timer(f, device)  # noqa: E731
+    compare("tw-byol", t(ours("exponential", backbone_kw, crops, centres, device, dims)),
+            "uniform", t(ours("uniform", backbone_kw, crops, centres, device, dims)), a.steps)
+    print("our uniform BYOL vs pytorchvideo.models.byol.BYOL (target <= 1.0):")
+    compare("ours", t(ours("uniform", backbone_kw, crops, centres, device, dims)),
+            "pytorchvideo", t(library(backbone_kw, crops, device, dims)), a.steps)
+
+
+if __name__ == "__main__":
+    main()
