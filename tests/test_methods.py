@@ -103,3 +103,17 @@ def test_two_process_ddp_gradients_equal_one_process_on_the_whole_batch(method, 
     mp.spawn(_ddp_worker, args=(2, _free_port(), method, str(out)), nprocs=2, join=True)
     got = torch.load(out, weights_only=True)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, dim", [("slow_r50", 2048), ("slowfast_r50", 2048 + 256)])
+def test_full_scale_backbones_take_gray_clips(name, dim):
+    """pytorchvideo's Slow-R50 / SlowFast-R50 built for one input channel give (B, D) features."""
+    from twbyol.models.backbones import build_backbone
+
+    net = build_backbone(name).eval()
+    assert net.feature_dim == dim
+    first_conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv3d))
+    assert first_conv.in_channels == 1  # the stem is built for gray input, not replicated RGB
+    with torch.no_grad():
+        out = net(torch.randn(1, 1, 8, 64, 64))
+    assert out.shape == (1, dim) and torch.isfinite(out).all()

@@ -24,13 +24,18 @@ class TinyVideoNet(nn.Module):
     POOLS = ("avg", "max", "avgmax")
 
     def __init__(
-        self, in_channels: int = 1, width: int = 32, feature_dim: int = 128, pool: str = "avg"
+        self, in_channels: int = 1, width: int = 32, feature_dim: int = 128, pool: str = "avg",
+        stem_stride: int = 2,
     ) -> None:
         """`pool`: how the last feature map is reduced over (T, H, W): "avg" (default, global
         average), "max" (global max: small animals on a large floor are not averaged away) or
         "avgmax" (both concatenated; the last block then has feature_dim // 2 channels so the
-        output is still `feature_dim`)."""
+        output is still `feature_dim`). `stem_stride`: spatial stride of the first block (default
+        2; 1 keeps full resolution into the second block, for animals only a few pixels wide, at
+        about 4x the compute of the later blocks)."""
         super().__init__()
+        if stem_stride not in (1, 2):
+            raise ValueError(f"backbone.stem_stride: expected 1 or 2, got {stem_stride!r}")
         if pool not in self.POOLS:
             raise ValueError(f"backbone.pool: expected one of {self.POOLS}, got {pool!r}")
         if pool == "avgmax" and feature_dim % 2:
@@ -38,7 +43,7 @@ class TinyVideoNet(nn.Module):
         self.pool = pool
         last = feature_dim // 2 if pool == "avgmax" else feature_dim
         chans = [in_channels, width // 2, width, width * 2, last]
-        strides = [(1, 2, 2), (1, 2, 2), (2, 2, 2), (2, 2, 2)]
+        strides = [(1, stem_stride, stem_stride), (1, 2, 2), (2, 2, 2), (2, 2, 2)]
         kernels = [(3, 5, 5), (3, 3, 3), (3, 3, 3), (3, 3, 3)]
         layers: list[nn.Module] = []
         for cin, cout, k, s in zip(chans[:-1], chans[1:], kernels, strides):
@@ -84,6 +89,9 @@ class PyTorchVideoBackbone(nn.Module):
             net = slowfast.create_slowfast(
                 input_channels=(in_channels, in_channels), model_depth=50,
                 slowfast_fusion_conv_stride=(slowfast_alpha, 1, 1), head=None,
+                # global pooling of each pathway, whatever the clip size (the library's
+                # default AvgPool3d kernels assume 224 px and 8/32 frames)
+                head_pool=nn.AdaptiveAvgPool3d, head_output_size=((1, 1, 1), (1, 1, 1)),
             )
             self.feature_dim = 2048 + 256
         else:
@@ -92,9 +100,8 @@ class PyTorchVideoBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
         if self.name == "slowfast_r50":
-            slow = x[:, :, :: self.slowfast_alpha]
-            feats = self.net([slow, x])
-            return torch.cat([f.mean(dim=(2, 3, 4)) for f in feats], dim=1)
+            # fast pathway: every frame of the crop; slow pathway: every alpha-th
+            return self.net([x[:, :, :: self.slowfast_alpha], x]).flatten(1)  # (B, 2048 + 256)
         return self.net(x).mean(dim=(2, 3, 4))
 
 
