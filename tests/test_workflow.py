@@ -197,3 +197,27 @@ def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
     assert jobs.get("pretrain") == 3  # the three seeds of that run, nothing else
     assert jobs.get("embed") == 3 * 2 and jobs.get("evaluate") == 3 * 2
     assert "frames" not in jobs and "read_dataset" not in jobs
+
+
+@pytest.fixture()
+def mabe22_wd(tmp_path):
+    """The mabe22 experiment with its data paths pointed at (empty) folders: enough to plan."""
+    (tmp_path / "wd").mkdir()
+    wd = copy_workflow(tmp_path / "wd")
+    for name in ("mice", "rats"):
+        (tmp_path / name).mkdir()
+    cfg = write_override(wd, {"experiments": {"mabe22": {"datasets": {
+        "mice": {"path": str(tmp_path / "mice")}, "rats": {"path": str(tmp_path / "rats")}}}}})
+    return wd, cfg
+
+
+def test_mabe22_dag_plans_the_whole_study_quickly(mabe22_wd):
+    wd, cfg = mabe22_wd
+    t = time.perf_counter()
+    jobs = planned(wd, extra=("--configfile", "config/config.yaml", cfg))  # default target
+    seconds = time.perf_counter() - t
+    runs = yaml.safe_load((wd / "config/config.yaml").read_text())["experiments"]["mabe22"]["runs"]
+    assert jobs["pretrain"] == 3 * len(runs)
+    assert jobs["frames"] == 64 + 4 and jobs["embed"] == jobs["evaluate"] == 3 * len(runs) * 2
+    print(f"mabe22 dry run: {sum(jobs.values())} jobs planned in {seconds:.1f} s")
+

@@ -13,6 +13,7 @@ rule synth:
         fmt=lambda w: dataset_cfg(w)["format"],
         s=lambda w: dataset_cfg(w)["synthetic"],
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
+        body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", 1.0),
     threads: 2
     log:
         "results/{exp}/logs/synth/{dataset}.log",
@@ -21,7 +22,7 @@ rule synth:
     shell:
         "twbyol synth --format {params.fmt} --out {params.out_dir} --n-clips {params.s[n_clips]}"
         " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
-        " --jobs {threads} > {log} 2>&1"
+        " --body-scale {params.body_scale} --jobs {threads} > {log} 2>&1"
 
 
 rule read_dataset:
