@@ -135,9 +135,12 @@ def now() -> str:
 
 
 # ----------------------------------------------------------------------------- (1)
-# 384 samples a step on 2 ranks: >= ~1.5 s a step here, so the 4 steps after the first
-# checkpoint outlast the 5 s during which a requeued job keeps training.
-DRILL_BATCH = 384
+# After `scontrol requeue` the job's tasks ignore SIGTERM (submitit) and train on until
+# SIGKILL, KillWait (5 s) later, srun allowing up to 7 s: the 4 steps after the first
+# checkpoint must outlast that even on an idle machine, or the job completes before it is
+# killed (seen with 384 samples a step, ~1.2 s a step). 768: >= ~2.2 s a step idle, ~5 s
+# when the machine is busy.
+DRILL_BATCH = 768
 
 
 def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
