@@ -1,8 +1,10 @@
-"""Write an experiment's design record (results/{exp}/experiment.json) for stats, figures, report.
+"""An experiment of config/config.yaml: the resolved config of each pretraining run, and the
+design record (results/{exp}/experiment.json) that stats, figures and report read.
 
 The workflow passes the record (name, description, seeds, datasets, runs, study roles,
 recipe) as inline JSON; this stage validates that the study roles name defined runs and
-writes it atomically.
+writes it atomically. `run_config` is shared by the workflow (the pretrain rule's params)
+and benchmarks/calibrate_synthetic.py, so both train exactly the same runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,33 @@ import argparse
 import sys
 
 from twbyol import io
+
+
+def run_config(exp: str, e: dict, run: str, seed: int, evaluation: dict) -> dict:
+    """The resolved config of run `run`, seed `seed` of experiment `exp` (its config `e`): the
+    experiment's training recipe with the run's own settings on top (the fields of
+    twbyol.train.TrainConfig). `evaluation` holds the probe's split_seed and test_size, which
+    the supervised upper bound needs so that it trains on the probe's training clips only."""
+    r = dict(e["runs"][run])
+    r.pop("label", None)
+    crop = dict(e["crop"])
+    if "crop_policy" in r:
+        crop["policy"] = r.pop("crop_policy")
+    ds = e["pretrain_dataset"]
+    if r["method"] == "supervised":
+        r.update(labels=f"results/{exp}/labels/{ds}.npz", split_seed=evaluation["split_seed"],
+                 test_size=evaluation["test_size"])
+    return {
+        **e["training"],
+        **r,
+        "crop": crop,
+        "backbone": e["backbone"],
+        "run_id": run,
+        "seed": int(seed),
+        "out_dir": f"results/{exp}/pretrain/{run}/seed{seed}",
+        "frames_dir": f"results/{exp}/frames/{ds}",
+        "index": f"results/{exp}/frames/{ds}/index.tsv",
+    }
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -270,6 +270,9 @@ def test_submitit_checkpoint_requeue(slurm_env, tmp_path, monkeypatch):
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert restarts == 1 and 4 <= start < 20, (start, restarts)
     assert state.read_text() == "20"
+    # job.result() returns once the result pickle exists, which can be before SLURM (and
+    # slurmdbd) record the job's end: seen in CI as ['REQUEUED', 'RUNNING']
+    assert wait_for_job(job.job_id, slurm_env) == "COMPLETED"
     states = subprocess.run(
         ["sacct", "-j", job.job_id, "-X", "-D", "-n", "-P", "-o", "State"],
         capture_output=True,

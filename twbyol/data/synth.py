@@ -277,9 +277,14 @@ def _mabe22_labels(
     MABe22 labels are dense, so `rng` (annotator noise, see RatSI) is not used."""
     a = _Annotator(sim, MOUSE, fps)
     walk = MOUSE.walk
-    any_ = lambda m: m.any(axis=1)
+
+    def any_(m: np.ndarray) -> np.ndarray:  # (T, n) -> (T,): any mouse / any pair
+        return m.any(axis=1)
+
+    def nose_to(pts: tuple[int, ...]) -> np.ndarray:
+        return a.pair_dist((NOSE,), pts)
+
     body = a.pair_dist(BODY_POINTS, BODY_POINTS)
-    nose_to = lambda pts: a.pair_dist((NOSE,), pts)
     chase = MOUSE.actions[MOUSE.index("chase")]
     frame_tasks = {
         "approaches": any_(a.approaching()),

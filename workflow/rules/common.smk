@@ -5,6 +5,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from twbyol.experiment import run_config as resolve_run
+
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -98,30 +100,9 @@ def frame_shards(exp, dataset):
 
 
 def run_config(exp, run, seed):
-    """The resolved config of one pretraining run: the experiment's training recipe, with the
-    run's own settings on top. Passed as params, so changing any of it reruns this run."""
-    e = EXPERIMENTS[exp]
-    r = dict(e["runs"][run])
-    r.pop("label", None)
-    crop = dict(e["crop"])
-    if "crop_policy" in r:
-        crop["policy"] = r.pop("crop_policy")
-    ds = e["pretrain_dataset"]
-    if r["method"] == "supervised":  # trains on the probe's training clips only
-        split = evaluation_cfg_of(exp)
-        r.update(labels=f"results/{exp}/labels/{ds}.npz", split_seed=split["split_seed"],
-                 test_size=split["test_size"])
-    return {
-        **e["training"],
-        **r,
-        "crop": crop,
-        "backbone": e["backbone"],
-        "run_id": run,
-        "seed": int(seed),
-        "out_dir": f"results/{exp}/pretrain/{run}/seed{seed}",
-        "frames_dir": f"results/{exp}/frames/{ds}",
-        "index": f"results/{exp}/frames/{ds}/index.tsv",
-    }
+    """The resolved config of one pretraining run (twbyol.experiment.run_config). Passed as
+    params, so changing any of it reruns this run."""
+    return resolve_run(exp, EXPERIMENTS[exp], run, seed, evaluation_cfg_of(exp))
 
 
 def run_seed_paths(exp, pattern):
