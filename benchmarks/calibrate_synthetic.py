@@ -12,7 +12,8 @@ pretraining dataset and scores it with the study's evaluation (twbyol.evaluate).
 row per run x seed: mean F1 over the per-frame tasks, kNN accuracy, Spearman rho, training
 wall time, and every task's F1, so one sees which tasks separate the methods and which sit
 at the floor or the ceiling for all of them. Outputs go to results/{exp}/calibration/{tag}/
-(never into the study's own folders), with a calibration.json holding the rows.
+with a calibration.json holding the rows; with --set, the changed experiment is run under
+the name {exp}_{tag} (data included, so a dataset override never touches the study's data).
 
 Read the verdict as: random_init clearly below the self-supervised runs, supervised clearly
 above them, no task at F1 ~1 (trivial) or at its chance level for every method. A benchmark
@@ -38,6 +39,7 @@ from twbyol import io  # noqa: E402
 from twbyol.embed import embed  # noqa: E402
 from twbyol.evaluate import evaluate, load_labels  # noqa: E402
 from twbyol.experiment import run_config  # noqa: E402
+from twbyol.stats import paired_ttest  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
 
 
@@ -66,21 +68,27 @@ def main() -> None:
     for kv in args.set:
         key, _, value = kv.partition("=")
         set_key(e, key, value)
+    # With overrides the experiment gets its own name, so that its data (which a dataset
+    # override changes) never replaces the study's: results/{exp}_{tag}/.
+    exp = f"{args.exp}_{args.tag}" if args.set else args.exp
+    extra = REPO / "results" / "calibration" / f"{exp}.yaml"
+    io.write_text(extra, yaml.safe_dump({"experiments": {exp: e}}))
     evaluation = {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90,
                   **e.get("evaluation", {})}
     ds = e["pretrain_dataset"]
     n_shards = e["datasets"][ds]["frames"]["n_shards"]
-    data = [f"results/{args.exp}/labels/{ds}.npz"] + [
-        f"results/{args.exp}/frames/{ds}/shard{k}.done" for k in range(n_shards)]
-    subprocess.run(["snakemake", "--cores", str(args.cores), *data], cwd=REPO, check=True)
+    data = [f"results/{exp}/labels/{ds}.npz"] + [
+        f"results/{exp}/frames/{ds}/shard{k}.done" for k in range(n_shards)]
+    subprocess.run(["snakemake", "--cores", str(args.cores), "--configfile", "config/config.yaml",
+                    str(extra), "--", *data], cwd=REPO, check=True)
 
-    out = REPO / "results" / args.exp / "calibration" / args.tag
-    labels_path = REPO / f"results/{args.exp}/labels/{ds}.npz"
+    out = REPO / "results" / exp / "calibration" / args.tag
+    labels_path = REPO / f"results/{exp}/labels/{ds}.npz"
     lab = load_labels(labels_path)
     rows = []
     for run in args.runs:
         for seed in args.seeds:
-            cfg = run_config(args.exp, e, run, seed, evaluation)
+            cfg = run_config(exp, e, run, seed, evaluation)
             cfg = {k: (str(REPO / v) if k in ("frames_dir", "index", "labels") else v)
                    for k, v in cfg.items()}
             cfg["out_dir"] = str(out / run / f"seed{seed}")
@@ -104,7 +112,7 @@ def main() -> None:
                                    if r["sequence_level"] and r["type"] == "Discrete"}}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    io.write_json(out / "calibration.json", {"exp": args.exp, "set": args.set, "rows": rows})
+    io.write_json(out / "calibration.json", {"exp": exp, "set": args.set, "rows": rows})
 
     tasks = list(rows[0]["f1"])
     head = f"{'run':<22}{'seed':>5}{'train s':>9}{'meanF1':>8}{'kNN':>7}{'rho':>7} " + " ".join(
@@ -117,6 +125,27 @@ def main() -> None:
     base = np.array([lab.label_array[t][np.isfinite(lab.label_array[t])].mean()
                      for t in lab.frame_tasks])
     print(f"{'positive rate':<51} " + " ".join(f"{b:>9.3f}" for b in base))
+
+    print("\nmean F1 over seeds (mean +- sd):")
+    for run in args.runs:
+        v = np.array([r["mean_f1"] for r in rows if r["run"] == run])
+        print(f"  {run:<22}{v.mean():.3f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}  (n={len(v)})")
+
+    # The calibration's two questions, paired by seed (one-sided): does each run beat the
+    # untrained control, and does the supervised upper bound beat each run?
+    f1 = {(r["run"], r["seed"]): r["mean_f1"] for r in rows}
+    control, upper = e["study"].get("control"), e["study"].get("upper_bound")
+    pairs = [(run, control) for run in args.runs if control in args.runs and run != control]
+    pairs += [(upper, run) for run in args.runs
+              if upper in args.runs and run not in (upper, control)]
+    if len(args.seeds) < 2:
+        pairs = []  # nothing to test on one seed
+    if pairs:
+        print("\npaired t-tests of mean F1 across seeds (H1: first > second):")
+    for a, b in pairs:
+        t = paired_ttest([f1[a, s] for s in args.seeds], [f1[b, s] for s in args.seeds])
+        print(f"  {a:<14} > {b:<14} diff {t['mean_diff']:+.3f}  95% CI [{t['ci95'][0]:+.3f}, "
+              f"{t['ci95'][1]:+.3f}]  t({t['df']}) = {t['t']:.2f}  p = {t['p']:.4f}")
 
 
 if __name__ == "__main__":
