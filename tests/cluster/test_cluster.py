@@ -61,17 +61,17 @@ def wait_for_job(job_id: str | int, env=None, timeout: float = 120) -> str:
     pytest.fail(f"job {job_id} not finished after {timeout}s (state {state!r})")
 
 
-def wait_for_alloc_tres(job_id: str | int, env=None, timeout: float = 30) -> str:
-    """AllocTRES of a finished job (slurmdbd may record it a moment after the end)."""
+def sacct_record(job_id: str | int, fields: str, env=None, timeout: float = 30) -> list[str]:
+    """sacct fields of a finished job, polled until none is empty: slurmdbd may fill some
+    (AllocTRES, and Partition: seen empty in CI) a moment after sacct reports the end."""
     deadline = time.monotonic() + timeout
-    tres = ""
+    row: list[str] = []
     while time.monotonic() < deadline:
-        row = sacct(job_id, "AllocTRES", env)
-        tres = row[0] if row else ""
-        if tres:
-            return tres
+        row = sacct(job_id, fields, env)
+        if row and all(row):
+            return row
         time.sleep(0.3)
-    return tres
+    pytest.fail(f"job {job_id}: sacct {fields} still {row!r} after {timeout}s")
 
 
 # ----------------------------------------------------------------------------- (a)
@@ -103,7 +103,7 @@ def test_sbatch_gpus_are_scheduled_and_accounted(slurm_env, tmp_path):
     assert sub.returncode == 0, sub.stderr
     job_id = sub.stdout.strip().split(";")[0]
     assert wait_for_job(job_id, slurm_env) == "COMPLETED", out.read_text()
-    tres = wait_for_alloc_tres(job_id, slurm_env)
+    (tres,) = sacct_record(job_id, "AllocTRES", slurm_env)
     assert "gres/gpu=2" in tres.split(","), tres
     # With character devices as GRES files (up.sh mknod's them) slurmd exports the
     # allocated GPU indices, as on a real GPU node.
@@ -156,9 +156,8 @@ def test_submitit_ddp_job(slurm_env, tmp_path, monkeypatch):
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert results == [1, 1]  # 0 + 1 on both ranks
     assert wait_for_job(job.job_id, slurm_env) == "COMPLETED"
-    row = sacct(job.job_id, "Account,Partition", slurm_env)
-    assert row == [slurm_env["TWBYOL_SLURM_ACCOUNT"], slurm_env["TWBYOL_SLURM_PARTITION"]]
-    tres = wait_for_alloc_tres(job.job_id, slurm_env)
+    account, partition, tres = sacct_record(job.job_id, "Account,Partition,AllocTRES", slurm_env)
+    assert [account, partition] == [slurm_env["TWBYOL_SLURM_ACCOUNT"], slurm_env["TWBYOL_SLURM_PARTITION"]]
     assert "gres/gpu=2" in tres.split(","), tres
 
 
@@ -215,7 +214,7 @@ def test_snakemake_profile_submits_to_slurm(slurm_env, tmp_path):
     for job_id, rule in ((job_a, "a"), (job_b, "b")):
         assert wait_for_job(job_id, slurm_env) == "COMPLETED"
         # The plugin's sbatch --comment is rule_<name> (kept: AccountingStoreFlags).
-        row = sacct(job_id, "Account,Partition,Comment", slurm_env)
+        row = sacct_record(job_id, "Account,Partition,Comment", slurm_env)
         assert row == [
             slurm_env["TWBYOL_SLURM_ACCOUNT"],
             slurm_env["TWBYOL_SLURM_PARTITION"],
