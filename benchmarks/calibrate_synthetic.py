@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from twbyol import io  # noqa: E402
 from twbyol.embed import embed  # noqa: E402
 from twbyol.evaluate import evaluate, load_labels  # noqa: E402
-from twbyol.experiment import run_config  # noqa: E402
+from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
 from twbyol.stats import paired_ttest  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
 
@@ -73,8 +73,7 @@ def main() -> None:
     exp = f"{args.exp}_{args.tag}" if args.set else args.exp
     extra = REPO / "results" / "calibration" / f"{exp}.yaml"
     io.write_text(extra, yaml.safe_dump({"experiments": {exp: e}}))
-    evaluation = {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90,
-                  **e.get("evaluation", {})}
+    evaluation = evaluation_config(e)
     ds = e["pretrain_dataset"]
     n_shards = e["datasets"][ds]["frames"]["n_shards"]
     data = [f"results/{exp}/labels/{ds}.npz"] + [
@@ -97,7 +96,7 @@ def main() -> None:
             train(TrainConfig.from_dict(cfg))
             t_train = time.time() - t0
             emb_path = out / run / f"seed{seed}" / f"{ds}.npy"
-            emb_cfg = {"window_stride": 4, "batch_size": 64, "max_dim": 128, **e.get("embedding", {})}
+            emb_cfg = embedding_config(e)
             embed(str(Path(cfg["out_dir"]) / "model.pt"), cfg["frames_dir"], cfg["index"],
                   str(emb_path), emb_cfg["window_stride"], emb_cfg["batch_size"],
                   emb_cfg["max_dim"], evaluation["split_seed"], evaluation["test_size"])

@@ -15,6 +15,17 @@ import sys
 from twbyol import io
 
 
+def embedding_config(e: dict) -> dict:
+    """Experiment `e`'s `embedding` block over its defaults (a window every 4th frame)."""
+    return {"window_stride": 4, "batch_size": 64, "max_dim": 128, **e.get("embedding", {})}
+
+
+def evaluation_config(e: dict) -> dict:
+    """Experiment `e`'s `evaluation` block over the MABe22 evaluator's defaults (90/10 split
+    of clips with a fixed seed)."""
+    return {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90, **e.get("evaluation", {})}
+
+
 def run_config(exp: str, e: dict, run: str, seed: int, evaluation: dict) -> dict:
     """The resolved config of run `run`, seed `seed` of experiment `exp` (its config `e`): the
     experiment's training recipe with the run's own settings on top (the fields of

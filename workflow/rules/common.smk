@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
 
 
@@ -67,13 +68,11 @@ def dataset_cfg(wildcards):
 
 
 def embedding_cfg(wildcards):
-    return {"window_stride": 4, "batch_size": 64, "max_dim": 128, **exp_cfg(wildcards).get("embedding", {})}
+    return embedding_config(exp_cfg(wildcards))
 
 
 def evaluation_cfg_of(exp):
-    """MABe22 evaluator defaults: 90/10 split of clips with a fixed seed."""
-    defaults = {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90}
-    return {**defaults, **EXPERIMENTS[exp].get("evaluation", {})}
+    return evaluation_config(EXPERIMENTS[exp])
 
 
 def evaluation_cfg(wildcards):
