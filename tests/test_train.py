@@ -61,6 +61,25 @@ def test_run_writes_its_artifacts(frames, tmp_path, capsys):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_cpu_bf16_autocasts_only_where_the_cpu_has_native_bf16(frames, tmp_path, capsys):
+    """precision bf16 alone trains in fp32 on a CPU; with cpu_bf16 it autocasts where the
+    CPU computes bf16 natively, says so in efficiency.json, and still trains; elsewhere it
+    falls back to fp32 with a message."""
+    fp32, bf16 = tmp_path / "fp32", tmp_path / "bf16"
+    train(cfg(frames, fp32, precision="bf16"))
+    train(cfg(frames, bf16, precision="bf16", cpu_bf16=True))
+    eff = {k: json.loads((d / "efficiency.json").read_text()) for k, d in (("fp32", fp32), ("bf16", bf16))}
+    assert eff["fp32"]["autocast"] is None
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        assert eff["bf16"]["autocast"] == "bfloat16"
+        a, b = metrics(fp32), metrics(bf16)
+        assert all(np.isfinite(m["loss"]) for m in b) and b[-1]["loss"] < b[0]["loss"]
+        assert [m["loss"] for m in a] != [m["loss"] for m in b]  # really another precision
+    else:
+        assert eff["bf16"]["autocast"] is None
+        assert "this CPU has no native bf16" in capsys.readouterr().err
+
+
 def test_same_seed_same_metrics(frames, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     train(cfg(frames, a))
