@@ -66,8 +66,13 @@ def main() -> None:
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     e = config["experiments"][args.exp]
     for kv in args.set:
-        key, _, value = kv.partition("=")
+        key, eq, value = kv.partition("=")
+        if not eq:
+            ap.error(f"--set {kv!r}: expected KEY=VALUE")
         set_key(e, key, value)
+    unknown = [r for r in args.runs if r not in e["runs"]]
+    if unknown:
+        ap.error(f"--runs {unknown}: not runs of {args.exp} ({', '.join(e['runs'])})")
     # With overrides the experiment gets its own name, so that its data (which a dataset
     # override changes) never replaces the study's: results/{exp}_{tag}/.
     exp = f"{args.exp}_{args.tag}" if args.set else args.exp
@@ -84,6 +89,7 @@ def main() -> None:
     out = REPO / "results" / exp / "calibration" / args.tag
     labels_path = REPO / f"results/{exp}/labels/{ds}.npz"
     lab = load_labels(labels_path)
+    emb_cfg = embedding_config(e)
     rows = []
     for run in args.runs:
         for seed in args.seeds:
@@ -92,11 +98,17 @@ def main() -> None:
                    for k, v in cfg.items()}
             cfg["out_dir"] = str(out / run / f"seed{seed}")
             cfg["num_workers"] = min(cfg.get("num_workers", 1), 1)
+            # train() resumes from a checkpoint it finds: never let a folder of a run with
+            # other settings (an edited config.yaml, the same --tag) stand in for this one
+            record = Path(cfg["out_dir"]) / "run_config.json"
+            if record.exists() and io.read_json(record) != cfg:
+                sys.exit(f"{record}: an earlier calibration with other settings; "
+                         f"use another --tag or remove {cfg['out_dir']}")
+            io.write_json(record, cfg)
             t0 = time.time()
             train(TrainConfig.from_dict(cfg))
             t_train = time.time() - t0
             emb_path = out / run / f"seed{seed}" / f"{ds}.npy"
-            emb_cfg = embedding_config(e)
             embed(str(Path(cfg["out_dir"]) / "model.pt"), cfg["frames_dir"], cfg["index"],
                   str(emb_path), emb_cfg["window_stride"], emb_cfg["batch_size"],
                   emb_cfg["max_dim"], evaluation["split_seed"], evaluation["test_size"])

@@ -39,3 +39,11 @@ def test_calibration_script_trains_embeds_and_scores_each_run(tmp_path):
         assert math.isfinite(r["mean_f1"]) and 0.0 <= r["mean_f1"] <= 1.0
         assert set(r["f1"]) and not set(r["f1"]) & set(labels["sequence_level_tasks"])
     assert "mean F1 over seeds" in p.stdout
+
+    # the same tag with other settings must not silently reuse (resume) the first runs
+    again = subprocess.run(
+        [sys.executable, "benchmarks/calibrate_synthetic.py", "--exp", "smoke",
+         "--runs", "byol_uniform", "--seeds", "0", "--tag", "t", "--set", "training.epochs=2"],
+        cwd=wd, env=env_with_venv(), capture_output=True, text=True, timeout=900, check=False)
+    assert again.returncode != 0
+    assert "an earlier calibration with other settings" in again.stderr, again.stderr[-3000:]
