@@ -1,10 +1,13 @@
 """Training-step time of TW-BYOL vs uniform BYOL, and of our BYOL vs pytorchvideo's BYOL.
 
     python benchmarks/bench_train_step.py [--backbone tiny|slow_r50] [--batch 32] [--steps 30]
+        [--amp bf16]
 
 Same backbone, same batch, same optimiser; steps of the compared models are interleaved
 (A B A B ...) so that drift in machine load hits both alike, and the median step time is
-reported. Targets: TW-BYOL / uniform <= 1.02 (the mission allows 1.05); ours /
+reported with the clips per second it gives (each clip = 2 crops) and, on a GPU, the peak
+memory of one step of each model alone. `--amp bf16` runs forward and loss under bf16
+autocast, as training does on GPUs (`training.precision`). Targets: TW-BYOL / uniform <= 1.02 (the mission allows 1.05); ours /
 pytorchvideo <= 1.0. Prints figures and ratios; asserts nothing.
 """
 
@@ -19,6 +22,13 @@ from torch import nn
 
 from twbyol.methods.byol import BYOL, ema_momentum
 from twbyol.models.backbones import MLP, build_backbone
+
+
+AMP = {"dtype": None}  # set from --amp in main()
+
+
+def autocast(device):
+    return torch.autocast(device.type, dtype=AMP["dtype"] or torch.float32, enabled=AMP["dtype"] is not None)
 
 
 def step_timer(step_fn, device):
@@ -39,7 +49,8 @@ def ours(weighting, backbone_kw, crops, centres, device, dims):
     opt = torch.optim.SGD(model.online.parameters(), lr=0.01, momentum=0.9)
 
     def step():
-        loss, _ = model(crops, centres)
+        with autocast(device):
+            loss, _ = model(crops, centres)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -60,23 +71,36 @@ def library(backbone_kw, crops, device, dims):
     x1, x2 = crops[:, 0], crops[:, 1]
 
     def step():
-        loss = model(x1, x2)
+        with autocast(device):
+            loss = model(x1, x2)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return step
 
 
-def compare(name_a, a, name_b, b, steps):
+def peak_mb(fn, device):
+    """Peak allocated GPU memory of one step of `fn` alone (MiB); None on CPU."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def compare(name_a, a, name_b, b, steps, batch, device):
     for _ in range(3):  # warm-up: allocator, autotuning, first-call overheads
         a(), b()
+    mem = {name_a: peak_mb(a, device), name_b: peak_mb(b, device)}
     ta, tb = [], []
     for _ in range(steps):
         ta.append(a())
         tb.append(b())
     ma, mb = statistics.median(ta), statistics.median(tb)
-    print(f"  {name_a:<22} {ma * 1e3:8.1f} ms/step")
-    print(f"  {name_b:<22} {mb * 1e3:8.1f} ms/step")
+    for name, m in ((name_a, ma), (name_b, mb)):
+        peak = f", peak {mem[name]:,.0f} MiB" if mem[name] is not None else ""
+        print(f"  {name:<22} {m * 1e3:8.1f} ms/step = {batch / m:8.1f} clips/s{peak}")
     print(f"  ratio {name_a} / {name_b} = {ma / mb:.3f}")
     return ma / mb
 
@@ -88,7 +112,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=56)
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--amp", choices=["none", "bf16"], default="none",
+                    help="bf16 autocast of forward and loss (GPU training's default)")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="torch.backends.cudnn.benchmark = True (autotuned convolution algorithms)")
     a = ap.parse_args()
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
+    AMP["dtype"] = torch.bfloat16 if a.amp == "bf16" else None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone_kw = {"name": a.backbone}
     dims = (512, 128, 512) if a.backbone == "tiny" else (4096, 256, 4096)
@@ -96,14 +126,15 @@ def main() -> None:
     crops = torch.randn(a.batch, 2, 1, a.frames, a.size, a.size, generator=g).to(device)
     centres = (torch.rand(a.batch, 2, generator=g) * 300).to(device)
     print(f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
-          f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, torch threads {torch.get_num_threads()}")
+          f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, cudnn.benchmark {a.cudnn_benchmark}, torch threads {torch.get_num_threads()}"
+          + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
     print("TW-BYOL (exponential, tau=30) vs uniform BYOL (target <= 1.02):")
     t = lambda f: step_timer(f, device)  # noqa: E731
     compare("tw-byol", t(ours("exponential", backbone_kw, crops, centres, device, dims)),
-            "uniform", t(ours("uniform", backbone_kw, crops, centres, device, dims)), a.steps)
+            "uniform", t(ours("uniform", backbone_kw, crops, centres, device, dims)), a.steps, a.batch, device)
     print("our uniform BYOL vs pytorchvideo.models.byol.BYOL (target <= 1.0):")
     compare("ours", t(ours("uniform", backbone_kw, crops, centres, device, dims)),
-            "pytorchvideo", t(library(backbone_kw, crops, device, dims)), a.steps)
+            "pytorchvideo", t(library(backbone_kw, crops, device, dims)), a.steps, a.batch, device)
 
 
 if __name__ == "__main__":
