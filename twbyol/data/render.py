@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -193,6 +192,8 @@ def encode_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: flo
     path = Path(path)
     rate = Fraction(fps).limit_denominator(1001)
     n = 0
+    import av  # only here: rendering frames (e.g. for a GPU benchmark) needs no encoder
+
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
         stream = None
         for frame in frames:

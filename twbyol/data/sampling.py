@@ -53,18 +53,57 @@ def sample_crop_starts(n_frames: int, rho: int, span: int, policy: str, gap: int
     raise ValueError(f"crop_policy: unknown {policy!r}; expected one of {CROP_POLICIES}")
 
 
+class SeparableGaussianBlur(v2.Transform):
+    """torchvision's `v2.GaussianBlur` computed as two 1-D passes instead of one 2-D
+    convolution: the same random sigma (drawn from torch's generator exactly as torchvision
+    draws it), the same kernel (torchvision's 1-D kernel; the 2-D one is its outer product),
+    the same reflect padding and uint8 rounding, so outputs agree to float rounding (at most
+    one grey level, on pixels that sit on a rounding edge). Cost per pixel 2k instead of k^2
+    multiply-adds: for rho-BYOL's kernel at 224 px (k = 45) 22x fewer, which moves the loader
+    from blur-bound (95 % of a 224 px sample's time) to the crop and copy work."""
+
+    def __init__(self, kernel_size: int, sigma: tuple[float, float] = (0.1, 2.0)) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0 or kernel_size < 1:
+            raise ValueError(f"kernel_size should be odd and positive, got {kernel_size}")
+        if not 0.0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"sigma should be (min, max) with 0 < min <= max, got {sigma}")
+        self.kernel_size = kernel_size
+        self.sigma = sigma
+
+    def make_params(self, flat_inputs: list) -> dict:
+        return {"sigma": torch.empty(1).uniform_(self.sigma[0], self.sigma[1]).item()}
+
+    def transform(self, inpt, params: dict):  # noqa: ANN001 - torchvision's signature
+        if not isinstance(inpt, torch.Tensor):
+            return inpt
+        k, half = self.kernel_size, self.kernel_size // 2
+        lim = (k - 1) / (2.0 * math.sqrt(2.0))  # torchvision's _get_gaussian_kernel1d
+        x = torch.linspace(-lim, lim, steps=k, dtype=torch.float32)
+        kernel = torch.softmax(x.div(params["sigma"]).pow(2).neg(), dim=0)
+        shape = inpt.shape
+        out = inpt.reshape(-1, 1, shape[-2], shape[-1])
+        out = out if out.is_floating_point() else out.to(torch.float32)
+        out = torch.nn.functional.pad(out, [half, half, half, half], mode="reflect")
+        out = torch.nn.functional.conv2d(out, kernel.view(1, 1, 1, k))  # along W
+        out = torch.nn.functional.conv2d(out, kernel.view(1, 1, k, 1))  # along H
+        if not inpt.is_floating_point():
+            out = out.round_().to(inpt.dtype)
+        return tv_tensors.wrap(out.reshape(shape), like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out.reshape(shape)
+
+
 def build_augmentation(crop_size: int, min_scale: float = 0.2) -> v2.Compose:
     """rho-BYOL's augmentation where it applies to grayscale video (Feichtenhofer et al. 2021,
     Sec. 4 / pytorchvideo's contrastive recipe): random resized crop, horizontal flip, colour
     jitter (brightness/contrast; saturation and hue are void in gray) with p = 0.8, Gaussian
-    blur with p = 0.5. The random grayscale of the RGB recipe is a no-op here and is dropped.
+    blur with p = 0.5 (torchvision's, computed separably: `SeparableGaussianBlur`). The random grayscale of the RGB recipe is a no-op here and is dropped.
     Parameters are drawn once per call, so every frame of a crop gets the same transform.
     """
     return v2.Compose([
         v2.RandomResizedCrop(crop_size, scale=(min_scale, 1.0), antialias=True),
         v2.RandomHorizontalFlip(),
         v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
-        v2.RandomApply([v2.GaussianBlur(kernel_size=max(3, crop_size // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5),
+        v2.RandomApply([SeparableGaussianBlur(max(3, crop_size // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5),
     ])
 
 
