@@ -1,4 +1,6 @@
-"""benchmarks/calibrate_synthetic.py runs the study's own runs end to end and reports them.
+"""The benchmark scripts run (their figures are for people to read, not for tests to time).
+
+benchmarks/calibrate_synthetic.py runs the study's own runs end to end and reports them.
 
 A run on the smoke experiment with one epoch (the figures themselves are the script's
 business, not a test's): it must build the data through the workflow under a name of its
@@ -47,3 +49,35 @@ def test_calibration_script_trains_embeds_and_scores_each_run(tmp_path):
         cwd=wd, env=env_with_venv(), capture_output=True, text=True, timeout=900, check=False)
     assert again.returncode != 0
     assert "an earlier calibration with other settings" in again.stderr, again.stderr[-3000:]
+
+
+def _bench(*args, timeout=600):
+    p = subprocess.run([sys.executable, *args], cwd=REPO, env=env_with_venv(), capture_output=True,
+                       text=True, timeout=timeout, check=False)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stdout
+
+
+def test_probe_benchmark_runs_and_its_probes_agree_with_sklearn():
+    out = _bench("benchmarks/bench_probe.py", "--n", "20000", "--dim", "32", "--repeats", "1",
+                 "--tasks", "4")
+    assert "4 tasks on one embedding" in out
+    diffs = [float(line.rsplit("=", 1)[1]) for line in out.splitlines() if "F1 diff" in line]
+    assert len(diffs) == 2 and max(diffs) < 1e-3, out
+
+
+def test_train_step_benchmark_runs():
+    out = _bench("benchmarks/bench_train_step.py", "--batch", "4", "--steps", "2", "--amp", "bf16")
+    assert out.count("clips/s") == 4 and "ratio ours / pytorchvideo" in out, out
+
+
+def test_gpu_run_benchmark_runs_the_pipelines_training_and_embedding(tmp_path):
+    # on CPU with the smoke experiment's tiny backbone: that it works, not how fast
+    out = _bench("benchmarks/bench_gpu_run.py", "--experiment", "smoke", "--run", "twbyol_tau30",
+                 "--steps", "2", "--clips", "2", "--frames", "60", "--num-workers", "0",
+                 "--work", str(tmp_path))
+    eff = json.loads(out.split("efficiency.json:", 1)[1].splitlines()[0])
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 2 and eff["samples"] == last["samples"] and eff["samples_per_s"] > 0
+    assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "embedding.npy").is_file()
+    assert "projection for smoke" in out

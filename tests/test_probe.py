@@ -9,10 +9,12 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
 from twbyol.probe import (
+    Moments,
     fit_ridge_classifier,
     knn_neighbours,
     knn_scores,
     linear_probe,
+    linear_probes,
     predict_classes,
     split_clips,
 )
@@ -94,6 +96,48 @@ def test_nan_labels_are_dropped_and_undefined_f1_is_nan():
     # No positive test frame: F1 of the behaviour is undefined, not 0.
     assert np.isnan(linear_probe(xtr, ytr, xte, np.zeros_like(yte))["f1"])
     assert np.isnan(linear_probe(xtr, ytr, xte, np.full_like(yte, np.nan))["f1"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_shared_moments_equal_one_fit_per_task_and_sklearn(dtype):
+    """linear_probes (one Gram pass shared by the tasks) = linear_probe per task = sklearn,
+    for a balanced, a rare (1 %), a majority (87 %) and a partly unlabelled binary task, a
+    multi-class task, a one-class task and a continuous one."""
+    rng = np.random.default_rng(8)
+    n, d = 8000, 16
+    x = (rng.standard_normal((n, d)) * rng.uniform(0.2, 2.0, d) + 3.0).astype(dtype)
+    score = x[:, :3].sum(1) + rng.standard_normal(n)
+    ys = [(score > np.quantile(score, q)).astype(np.float64) for q in (0.5, 0.99, 0.13)]
+    partial = ys[0].copy()
+    partial[rng.random(n) < 0.3] = np.nan
+    multi = np.digitize(x[:, 0] + rng.standard_normal(n), [2.0, 3.0, 4.0]).astype(np.float64)
+    cont = x @ np.linspace(-1, 1, d)
+    y = np.stack([*ys, partial, multi, np.zeros(n), cont])
+    types = ["Discrete"] * 6 + ["Continuous"]
+    cut = 6400
+    shared = linear_probes(x[:cut], y[:, :cut], x[cut:], y[:, cut:], types)
+    for k, (res, ty) in enumerate(zip(shared, types)):
+        alone = linear_probe(x[:cut], y[k, :cut], x[cut:], y[k, cut:], ty)
+        assert res.keys() == alone.keys()
+        for key in ("f1", "mse", "precision", "recall", "n_train", "n_test"):
+            if key in alone:
+                assert res[key] == pytest.approx(alone[key], nan_ok=True), (k, key)
+        if ty == "Discrete" and len(np.unique(y[k, :cut][~np.isnan(y[k, :cut])])) > 1:
+            a, b = ~np.isnan(y[k, :cut]), ~np.isnan(y[k, cut:])
+            clf = RidgeClassifier(class_weight="balanced", alpha=1.0).fit(x[:cut][a], y[k, :cut][a])
+            avg = "binary" if len(clf.classes_) == 2 else "macro"
+            expected = f1_score(y[k, cut:][b], clf.predict(x[cut:][b]), average=avg)
+            assert res["f1"] == pytest.approx(expected, abs=1e-3), k
+    # the weights themselves, not just the F1 they give
+    m = Moments(x[:cut])
+    for k in range(5):
+        lab = ~np.isnan(y[k, :cut])
+        c1, w1, b1 = fit_ridge_classifier(x[:cut][lab], y[k, :cut][lab])
+        c2, w2, b2 = m.ridge_classifier(y[k, :cut])
+        assert np.array_equal(c1, c2)
+        tol = 1e-9 if dtype == np.float64 else 1e-4
+        np.testing.assert_allclose(w2, w1, atol=tol * np.abs(w1).max())
+        np.testing.assert_allclose(b2, b1, atol=tol * max(1.0, np.abs(b1).max()))
 
 
 def test_knn_on_separated_clusters_is_perfect():

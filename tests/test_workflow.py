@@ -185,7 +185,7 @@ def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
     finally:
         probe.write_text(text)
         os.utime(probe, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert "pretrain" not in jobs and jobs.get("evaluate") == 3 * 3 * 2
+    assert "pretrain" not in jobs and "embed" not in jobs and jobs.get("evaluate") == 3 * 3 * 2
     assert jobs.get("stats") == 1 and jobs.get("report") == 1
 
 

@@ -79,7 +79,7 @@ def pca_reduce(x: np.ndarray, fit_rows: np.ndarray, dim: int) -> np.ndarray:
 def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride: int = 4,
           batch_size: int = 64, max_dim: int = 128, split_seed: int = 42, test_size: float = 0.1) -> dict:
     from twbyol.data.index import read_index
-    from twbyol.probe import split_clips
+    from twbyol.split import split_clips
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone, cfg = load_backbone(model, device)

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
-from twbyol.probe import knn_neighbours, knn_scores, label_key, linear_probe, split_clips
+from twbyol.probe import Moments, knn_neighbours, knn_scores, label_key, linear_probe, split_clips
 from twbyol.temporal import retrieval_mrr, spearman_distance_vs_gap
 
 
@@ -171,6 +171,7 @@ def evaluate(
     pos = {c: i for i, c in enumerate(lab.clips)}
     ptr, pte = [pos[c] for c in train_clips], [pos[c] for c in test_clips]
     pooled = None  # (n_clips, D) mean embedding per clip, for sequence-level tasks only
+    moments = Moments(x_tr)  # one pass over the train frames shared by the frame tasks
     for t, name in enumerate(lab.tasks):
         if lab.sequence_level[t]:
             if pooled is None:
@@ -180,7 +181,7 @@ def evaluate(
             yc = _clip_labels(lab, t)
             res = linear_probe(pooled[ptr], yc[ptr], pooled[pte], yc[pte], lab.task_types[t])
         else:
-            res = linear_probe(x_tr, y[t, tr], x_te, y[t, te], lab.task_types[t])
+            res = linear_probe(x_tr, y[t, tr], x_te, y[t, te], lab.task_types[t], moments=moments)
         tasks[name] = {**res, "sequence_level": bool(lab.sequence_level[t])}
     f1_frame = [tasks[lab.tasks[t]]["f1"] for t in frame_tasks]
     f1_all = [r["f1"] for r in tasks.values() if r["type"] == "Discrete"]
@@ -217,8 +218,10 @@ def evaluate(
         for f in few_shot:
             rows = _rows(lab, [labelled[i] for i in order[: n_shot[f]]])
             xs = np.asarray(emb[rows])
+            m = Moments(xs)
             few[f].append(
-                _nanmean([linear_probe(xs, y[t, rows], x_te, y[t, te])["f1"] for t in frame_tasks])
+                _nanmean([linear_probe(xs, y[t, rows], x_te, y[t, te], moments=m)["f1"]
+                          for t in frame_tasks])
             )
     timings["few_shot"] = time.perf_counter() - t0
 

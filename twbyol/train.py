@@ -133,7 +133,7 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
     if cfg.method != "supervised":
         return clips, None
     from twbyol.data.index import load_labels
-    from twbyol.probe import split_clips
+    from twbyol.split import split_clips
 
     lab = load_labels(cfg.labels)
     train_ids, _ = split_clips(list(lab["clips"]), test_size=cfg.test_size, seed=cfg.split_seed)

@@ -51,7 +51,7 @@ METHOD_CODE = {
     "moco_v3": ["methods/contrastive.py", "methods/byol.py"],
     "simclr_v2": ["methods/contrastive.py", "methods/byol.py"],
     "time_contrast": ["methods/contrastive.py", "methods/byol.py"],
-    "supervised": ["methods/supervised.py", "probe.py"],
+    "supervised": ["methods/supervised.py", "split.py"],
 }
 
 

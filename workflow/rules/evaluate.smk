@@ -7,7 +7,7 @@ rule evaluate:
         embedding="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
         labels="results/{exp}/labels/{dataset}.npz",
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("evaluate.py", "probe.py", "temporal.py", "data/index.py"),
+        code=code("evaluate.py", "probe.py", "split.py", "temporal.py", "data/index.py"),
     output:
         "results/{exp}/evaluate/{run}/seed{seed}/{dataset}.json",
     params:
