@@ -79,7 +79,7 @@ class SeparableGaussianBlur(v2.Transform):
             return inpt
         k, half = self.kernel_size, self.kernel_size // 2
         lim = (k - 1) / (2.0 * math.sqrt(2.0))  # torchvision's _get_gaussian_kernel1d
-        x = torch.linspace(-lim, lim, steps=k, dtype=torch.float32)
+        x = torch.linspace(-lim, lim, steps=k, dtype=torch.float32, device=inpt.device)
         kernel = torch.softmax(x.div(params["sigma"]).pow(2).neg(), dim=0)
         shape = inpt.shape
         out = inpt.reshape(-1, 1, shape[-2], shape[-1])
