@@ -87,6 +87,10 @@ def _experiment(**study) -> dict:
 
 
 def _table(tw15_mean=(0.64, 0.655, 0.645)) -> Table:
+    return Table(_table_rows(tw15_mean))
+
+
+def _table_rows(tw15_mean=(0.64, 0.655, 0.645)) -> list[dict]:
     rows = _rows("base", _run([0.60, 0.62, 0.61], [0.0] * 8, [0.30, 0.31, 0.29], [100, 101, 99]))
     # tw: +0.035 mean F1 with seed noise, 6 task wins + 2 ties... except task 7 loses
     rows += _rows(
@@ -102,7 +106,7 @@ def _table(tw15_mean=(0.64, 0.655, 0.645)) -> Table:
     rows += _rows("half", {"mean_f1": [0.605, 0.615, 0.61]})
     rows += _rows("half_base", {"mean_f1": [0.57, 0.58, 0.58]})
     rows += _rows("ctrl", {"mean_f1": [0.30, 0.31, 0.30], **{f"f1/{t}": [0.3] * 3 for t in TASKS}})
-    return Table(rows)
+    return rows
 
 
 def _by_id(crit: list[dict]) -> dict[str, dict]:
@@ -180,3 +184,13 @@ def test_sanity_reports_control_and_trivial_tasks():
     assert s["vs_control"]["mice"]["tw"]["beats"] and s["vs_control"]["mice"]["base"]["beats"]
     assert s["trivial_tasks"] == {}
     assert s["task_spread"]["mice"]["t0"]["spread"] == pytest.approx(0.33)
+
+
+def test_criteria_count_the_tasks_of_their_own_dataset():
+    # the experiment's frame tasks span two datasets; criterion 1 is judged on mice alone
+    rats_tasks = ["Pinning", "Following", "Solitary"]
+    extra = _rows("base", {f"f1/{t}": [0.5] * 3 for t in rats_tasks}, dataset="rats")
+    table = Table([*_table_rows(), *extra])
+    c = _by_id(criteria(_experiment(), table, TASKS + rats_tasks, tol=0.005))
+    assert "over the 8 per-frame tasks of mice" in c["f1_gain"]["criterion"], c["f1_gain"]["criterion"]
+    assert c["task_wins"]["value"] == pytest.approx(7 / 8)  # rats tasks are not counted
