@@ -390,3 +390,41 @@ def test_ablation_figures_from_a_hand_made_table(tmp_path):
     assert set(made) == {"tau_sensitivity", "weighting_ablation", "data_fraction", "crop_policy"}
     assert "uniform_half" in made["data_fraction"] and "exp30_near" in made["crop_policy"]
     assert all((tmp_path / f"{n}.png").stat().st_size > 0 for n in made)
+
+
+def test_tau_sweep_includes_the_proposed_run_at_its_tau(tmp_path, monkeypatch):
+    # config/config.yaml lists only the other taus in tau_sweep; the proposed run is the
+    # sweep's point at its own tau and must be drawn
+    byol = {"method": "byol", "weighting": "exponential"}
+    exp = {
+        "pretrain_dataset": "mice",
+        "runs": {"uniform": {"method": "byol", "weighting": "uniform"},
+                 "exp15": {**byol, "tau": 15}, "exp30": {**byol, "tau": 30}, "exp60": {**byol, "tau": 60}},
+        "study": {"baseline": "uniform", "proposed": "exp30", "tau_sweep": ["exp15", "exp60"]},
+    }
+    rows = [{"run_id": r, "seed": s, "dataset": "mice", "metric": "mean_f1", "value": 0.5}
+            for r in exp["runs"] for s in SEEDS]
+    drawn = {}
+    monkeypatch.setattr(figures, "_metric_panels",
+                        lambda figs, exp, table, lines, xlabel, name, *a: drawn.setdefault(name, lines))
+    figures.ablation_figures(figures.Figures(tmp_path), exp, stats.Table(rows))
+    (_, sweep, taus), = drawn["tau_sensitivity"]
+    assert sweep == ["exp15", "exp30", "exp60"] and taus == [15.0, 30.0, 60.0]
+
+
+def test_per_task_panels_show_each_datasets_own_tasks(tmp_path):
+    exp = {"pretrain_dataset": "mice", "runs": {"a": {"method": "byol"}}, "study": {}}
+    rows = [{"run_id": "a", "seed": s, "dataset": ds, "metric": m, "value": 0.5}
+            for s in SEEDS for ds, tasks in (("mice", ["chases", "close"]), ("rats", ["Pinning"]))
+            for m in ["mean_f1", *(f"f1/{t}" for t in tasks)]]
+    import matplotlib.pyplot as plt
+
+    seen = []
+    figs = figures.Figures(tmp_path)
+    orig = figs.save
+    figs.save = lambda fig, name, caption: (seen.extend(
+        [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]), orig(fig, name, caption))
+    figures.per_task_f1(figs, exp, stats.Table(rows), ["chases", "close", "Pinning"], [])
+    plt.close("all")
+    assert seen.count("chases") == 1 and seen.count("Pinning") == 1  # one panel each
+    assert seen.count("mean F1\n(per-frame)") == 2

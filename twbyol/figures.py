@@ -143,20 +143,27 @@ def per_task_f1(
 ) -> None:
     runs = main_runs(exp, table.runs)
     colours = run_colours(exp, table.runs)
-    groups = [(f"f1/{t}", t) for t in frame_tasks] + [
+    all_groups = [(f"f1/{t}", t) for t in frame_tasks] + [
         (f"f1/{t}", f"{t}\n(per clip)") for t in seq_tasks
     ]
-    groups.append(("mean_f1", "mean F1\n(per-frame)"))
     datasets = table.datasets
+    # each dataset's panel shows its own tasks only (the task lists span every dataset)
+    panel_groups = {
+        ds: [g for g in all_groups if any(table.values(r, ds, g[0]) for r in table.runs)]
+        + [("mean_f1", "mean F1\n(per-frame)")]
+        for ds in datasets
+    }
+    widest = max((len(g) for g in panel_groups.values()), default=1)
     width = 0.8 / max(1, len(runs))
     fig, axes = plt.subplots(
         len(datasets),
         1,
-        figsize=(max(6.0, 0.45 * len(groups) * len(runs) + 2), 3.2 * len(datasets)),
+        figsize=(max(6.0, 0.45 * widest * len(runs) + 2), 3.2 * len(datasets)),
         squeeze=False,
     )
     n_seeds = 0
     for ax, ds in zip(axes[:, 0], datasets):
+        groups = panel_groups[ds]
         for i, run in enumerate(runs):
             stats = [_mean_sd(table.values(run, ds, m)) for m, _ in groups]
             n_seeds = max(n_seeds, len(table.values(run, ds, "mean_f1")))
@@ -375,9 +382,11 @@ def ablation_figures(figs: Figures, exp: dict, table: Table) -> None:
     study = exp.get("study") or {}
     prop = study.get("proposed")
 
-    sweep = [
-        r for r in (study.get("tau_sweep") or []) if r in runs and cfg[r].get("tau") is not None
-    ]
+    # the proposed run is the sweep's own point at its tau (the config lists only the others)
+    listed = list(study.get("tau_sweep") or [])
+    if listed and prop in cfg and cfg[prop].get("weighting") == "exponential" and prop not in listed:
+        listed.append(prop)
+    sweep = [r for r in listed if r in runs and cfg[r].get("tau") is not None]
     if sweep:
         sweep.sort(key=lambda r: float(cfg[r]["tau"]))
         taus = [float(cfg[r]["tau"]) for r in sweep]
