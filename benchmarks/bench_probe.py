@@ -21,6 +21,19 @@ import time
 import numpy as np
 
 
+def race(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Best wall time of `repeats` calls of each function, and each one's last result."""
+    times, results = {}, {}
+    for name, fn in fns.items():
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            results[name] = fn()
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best
+    return times, results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,15 +65,7 @@ def main() -> None:
         clf = RidgeClassifier(class_weight="balanced", alpha=1.0).fit(xtr, ytr)
         return float(f1_score(yte, clf.predict(xte)))
 
-    times = {}
-    f1s = {}
-    for name, fn in (("twbyol", ours), ("sklearn", sklearn)):
-        best = float("inf")
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            f1s[name] = fn()
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
+    times, f1s = race({"twbyol": ours, "sklearn": sklearn}, args.repeats)
     print(
         f"linear probe, {args.n:,} x {args.dim} {args.dtype} train, {n_test:,} test, best of {args.repeats}"
     )
@@ -95,13 +100,7 @@ def main() -> None:
             out.append(float(f1_score(yte_k[b], clf.predict(xte[b]))))
         return out
 
-    for name, fn in (("twbyol", ours_all), ("sklearn", sklearn_all)):
-        best = float("inf")
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            f1s[name] = fn()
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
+    times, f1s = race({"twbyol": ours_all, "sklearn": sklearn_all}, args.repeats)
     diff = max(abs(a - b) for a, b in zip(f1s["twbyol"], f1s["sklearn"]))
     print(f"{args.tasks} tasks on one embedding (positives {rates[0]:.1%} to {rates[-1]:.0%} of frames), "
           f"best of {args.repeats}")
