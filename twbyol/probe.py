@@ -74,13 +74,21 @@ def fit_ridge(
         z[:, d] = sqw
         z[:, d + 1 :] = sqw[:, None] * y2[i:j]
         m += z.T @ z  # numpy routes A.T @ A to syrk
-    gram, sx, xy = m[:d, :d], m[:d, d], m[:d, d + 1 :]
-    sw, sy = m[d, d], m[d, d + 1 :]
+    return _solve_moments(m[: d + 1, : d + 1], m[: d + 1, d + 1 :], shift, alpha)
+
+
+def _solve_moments(
+    mzz: np.ndarray, mzy: np.ndarray, shift: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge weights from weighted moments of z = [x - shift, 1]: mzz = sum w z z^T
+    ((D+1)x(D+1)) and mzy = sum w z y^T ((D+1)xK). Returns coef (D, K), intercept (K,)."""
+    d = len(shift)
+    gram, sx, sw = mzz[:d, :d], mzz[:d, d], mzz[d, d]
+    xy, sy = mzy[:d], mzy[d]
     mean_x, mean_y = sx / sw, sy / sw
     # Eliminating the intercept row of the (D+1)x(D+1) system = centring on weighted means.
     a = gram - np.outer(sx, mean_x) + alpha * np.eye(d)  # weighted scatter + alpha I (SPD)
-    rhs = xy - np.outer(sx, mean_y)
-    coef = np.linalg.solve(a, rhs)  # (D, K)
+    coef = np.linalg.solve(a, xy - np.outer(sx, mean_y))  # (D, K)
     intercept = mean_y - mean_x @ coef - shift @ coef
     return coef, intercept
 
@@ -147,19 +155,15 @@ class Moments:
                 rest = rest - mats[c]
         mats[big] = rest
         w = n / (len(classes) * counts)  # sklearn's class_weight='balanced'
+        # targets +-1 per class: one column (class 1 = the larger label; a lone class is -1)
+        # for up to two classes, one-vs-rest columns for more
         if len(classes) <= 2:
-            signs = np.where(np.arange(len(classes)) == len(classes) - 1, 1.0, -1.0)[:, None] \
-                if len(classes) == 2 else -np.ones((1, 1))
+            signs = np.where(np.arange(len(classes)) == 1, 1.0, -1.0)[:, None]  # (C, 1)
         else:
             signs = np.where(np.eye(len(classes), dtype=bool), 1.0, -1.0)  # (C classes, K cols)
         mw = sum(wc * mc for wc, mc in zip(w, mats))  # sum_i w_i z_i z_i^T
         zt = np.stack([mc[:, d] for mc in mats], axis=1) @ (w[:, None] * signs)  # (D+1, K)
-        gram, sx, sw = mw[:d, :d], mw[:d, d], mw[d, d]
-        xy, sy = zt[:d], zt[d]
-        mean_x, mean_y = sx / sw, sy / sw
-        a = gram - np.outer(sx, mean_x) + alpha * np.eye(d)
-        coef = np.linalg.solve(a, xy - np.outer(sx, mean_y))
-        intercept = mean_y - mean_x @ coef - self.shift @ coef
+        coef, intercept = _solve_moments(mw, zt, self.shift, alpha)
         return classes, coef, intercept
 
 

@@ -96,7 +96,8 @@ def build_augmentation(crop_size: int, min_scale: float = 0.2) -> v2.Compose:
     """rho-BYOL's augmentation where it applies to grayscale video (Feichtenhofer et al. 2021,
     Sec. 4 / pytorchvideo's contrastive recipe): random resized crop, horizontal flip, colour
     jitter (brightness/contrast; saturation and hue are void in gray) with p = 0.8, Gaussian
-    blur with p = 0.5 (torchvision's, computed separably: `SeparableGaussianBlur`). The random grayscale of the RGB recipe is a no-op here and is dropped.
+    blur with p = 0.5 (torchvision's, computed separably: `SeparableGaussianBlur`). The random
+    grayscale of the RGB recipe is a no-op here and is dropped.
     Parameters are drawn once per call, so every frame of a crop gets the same transform.
     """
     return v2.Compose([
