@@ -101,3 +101,57 @@ def slurm_env(slurm_cluster) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     return env
+
+
+# ---------------------------------------------------------------- the MABe22 release layout
+
+
+def write_release(root: Path, naming: str = "caltech", n_clips: int = 14, n_user_train: int = 3,
+                  n_frames: int = 40, size: int = 48, seed: int = 3, drop_video: bool = True,
+                  jobs: int = 2) -> dict:
+    """A synthetic MABe22 mouse-triplet release laid out as a user has it after download.
+
+    `naming` "caltech": CaltechDATA file names, the videos in the nested folders an unzipped
+    archive leaves, the evaluator's mouse_round2_* metadata in a sub-folder; "aicrowd": the
+    AIcrowd names, flat archive folders. Every video is one frame longer than its labels
+    (the trailing frame), the userTrain clips are in user_train.npy and the split files'
+    UserTrain lists but not in the frame map, and with `drop_video` the first publicTest
+    clip's video is missing (as R6R4SNHGFM0ZOOH9A1TN is from the resized release).
+    Returns the generator's summary plus {"missing": clip id or None}.
+    """
+    import json
+    import shutil
+
+    from twbyol.data import synth
+
+    summary = synth.generate(root, "mabe22", n_clips, n_frames, size, seed, jobs=jobs,
+                             n_user_train=n_user_train, naming=naming)
+    if naming == "caltech":  # metadata unzipped into a folder of its own
+        (root / "metadata").mkdir()
+        for name in ("mouse_round2_tasks.json", "mouse_round2_splits",
+                     "mouse_round2_frame_number_map.npy"):
+            shutil.move(str(root / name), str(root / "metadata" / name))
+    missing = None
+    if drop_video:
+        split_dir = next(root.rglob("mouse_round2_splits"))
+        missing = json.loads(next(split_dir.glob("*.json")).read_text())["publicTest"][0]
+        next(root.rglob(f"{missing}.avi")).unlink()
+    return {**summary, "missing": missing}
+
+
+@pytest.fixture(name="write_release", scope="session")
+def _write_release_fixture():
+    """`write_release` itself, for tests that need a release of their own."""
+    return write_release
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> dict[str, Path]:
+    """Both naming schemes of the release, written once per session (read-only for tests:
+    copy before changing anything)."""
+    out = {}
+    for naming in ("caltech", "aicrowd"):
+        root = tmp_path_factory.mktemp(f"release {naming}")  # a space in the path, on purpose
+        write_release(root, naming)
+        out[naming] = root
+    return out

@@ -14,10 +14,28 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import av
 import numpy as np
 
+if TYPE_CHECKING:
+    from twbyol.split import Protocol
+
 TASK_TYPES = ("Discrete", "Continuous")
+# The MABe22 release spells the continuous type "Continious"; readers map it to TASK_TYPES.
+TASK_TYPE_SPELLINGS = {"Discrete": "Discrete", "Continuous": "Continuous",
+                       "Continious": "Continuous"}
+
+
+def normalise_task_types(types: list[str], source: str) -> list[str]:
+    """Task types in TASK_TYPES spelling; both spellings of the continuous type are accepted.
+    An unknown type is a ValueError naming `source`."""
+    bad = sorted({t for t in types if t not in TASK_TYPE_SPELLINGS})
+    if bad:
+        raise ValueError(f"{source}: unknown task type(s) {bad}; expected one of "
+                         f"{sorted(TASK_TYPE_SPELLINGS)}")
+    return [TASK_TYPE_SPELLINGS[t] for t in types]
 
 
 @dataclass(frozen=True)
@@ -170,7 +188,31 @@ def check_label_array(
                 )
 
 
-VIDEO_SUFFIXES = (".mp4", ".avi")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+@dataclass(frozen=True)
+class VideoOnlyClip:
+    """A clip with video and no labels (MABe22 userTrain): pretraining only."""
+
+    clip_id: str
+    video_path: Path
+    n_frames: int  # frames to use (a trailing extra frame already cut)
+    fps: float
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What a reader returns: the labelled clips, the video-only clips and, when the layout
+    has split files, the evaluation protocol (else read-dataset derives one).
+
+    notes: facts for the log and the report (the reader's task list, clips left out for a
+    missing video, clips trimmed, the release's frame map)."""
+
+    clips: ClipSet
+    video_only: list[VideoOnlyClip] = field(default_factory=list)
+    protocol: "Protocol | None" = None
+    notes: dict = field(default_factory=dict)
 
 
 def find_video(folder: Path, clip_id: str) -> Path:
@@ -207,6 +249,24 @@ def count_video_frames(path: str | os.PathLike) -> tuple[int, float]:
     if n == 0:
         raise ValueError(f"{path}: video has no frames")
     return n, fps
+
+
+def match_video_length(path: Path, clip_id: str, n_labels: int, trailing: int = 1
+                       ) -> tuple[float, int]:
+    """(fps, frames to cut) of a clip's video against its `n_labels` labelled frames.
+
+    Equal lengths cut nothing; a video longer by at most `trailing` frames (the MABe22
+    videos' extra frame, which the evaluator drops from per-frame video embeddings) cuts
+    them; anything else is a ValueError naming the video."""
+    n, fps = count_video_frames(path)
+    if fps <= 0:
+        raise ValueError(f"{path}: video has no frame rate")
+    if n_labels <= n <= n_labels + trailing:
+        return fps, n - n_labels
+    raise ValueError(
+        f"{path}: video has {n} frames but the labels of clip {clip_id} cover {n_labels} "
+        f"({'truncated video?' if n < n_labels else 'wrong video?'})"
+    )
 
 
 def check_video_lengths(

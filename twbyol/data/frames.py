@@ -43,7 +43,9 @@ def extract_frames(
     """Decode `video_path` to uint8 (T, size, size) grayscale frames in the .npy `out_path`.
 
     T is `expected` when given (the labelled clip length), else the container's frame count.
-    Writes atomically: on any error (unreadable video, decoded frame count != T) no file is
+    Frames beyond T are not decoded: read-dataset checked the video's length and lets a
+    MABe22 video keep one trailing frame beyond its labels, which is dropped here, as the
+    evaluator drops it. Writes atomically: on any error (unreadable video, decoded frame count != T) no file is
     left at `out_path`, and the ValueError/FileNotFoundError names the video. Returns T.
     """
     video_path = Path(video_path)
@@ -59,7 +61,7 @@ def extract_frames(
                 stream.thread_type = "AUTO"  # frame + slice threads: ~2x on 2 cores
                 for frame in container.decode(stream):
                     if i == n:
-                        raise ValueError(f"{video_path}: has more than the {n} frames expected")
+                        break
                     out[i] = decode_gray(frame, size)
                     i += 1
         except (av.FFmpegError, IndexError) as e:

@@ -1,30 +1,41 @@
-"""`twbyol read-dataset`: read a dataset into the pipeline's clip index and label file.
+"""`twbyol read-dataset`: read a dataset into the pipeline's clip index, labels and protocol.
 
     twbyol read-dataset --format mabe22 --root results/smoke/data/mice \\
         --index-out results/smoke/frames/mice/index.tsv \\
-        --labels-out results/smoke/labels/mice.npz --n-shards 2
+        --labels-out results/smoke/labels/mice.npz \\
+        --protocol-out results/smoke/labels/mice.protocol.json --n-shards 2
 
 The reader of the format (`twbyol.data.mabe22` / `.ratsi`) validates the files and videos;
-this stage fixes the canonical clip order (the readers' order), assigns frame-extraction
-shards balanced by frame count, and writes index.tsv and the labels .npz described in
-docs/artifacts.md. `read_index` and `load_labels` are the validated loaders other stages use.
+this stage fixes the canonical clip order (the labelled clips in frame-map order, then the
+video-only clips by id), assigns frame-extraction shards balanced by frame count, and writes
+index.tsv, the labels .npz and the evaluation protocol (twbyol.split; derived when the
+layout has no split files) described in docs/artifacts.md. `read_index` and `load_labels`
+are the validated loaders other stages use.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from twbyol import io
 from twbyol.data import mabe22, ratsi
-from twbyol.data.clips import TASK_TYPES, ClipSet
+from twbyol.data.clips import TASK_TYPES, Dataset
 from twbyol.io import write_npz, write_text
+from twbyol.split import EVALUATOR_SEED, derived_protocol, write_protocol
 
 READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read}
-INDEX_COLUMNS = ("clip_id", "n_frames", "fps", "source", "shard", "start", "end")
+# Reader options a dataset's config may set, by format (workflow/schemas/config.schema.yaml)
+READER_OPTIONS = {"mabe22": ("files", "videos", "missing_videos"), "ratsi": ()}
+# labelled: 1 for clips with labels (rows of the labels, embeddings and evaluation), 0 for
+# video-only clips (pretraining only); splits: the protocol splits a clip is in, comma-joined
+INDEX_COLUMNS = ("clip_id", "n_frames", "fps", "source", "shard", "start", "end", "labelled",
+                 "splits")
 LABEL_KEYS = ("tasks", "task_types", "sequence_level", "label_array", "clips", "starts", "ends")
 
 
@@ -45,17 +56,27 @@ def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
     return shard
 
 
-def index_frame(cs: ClipSet, shards: np.ndarray) -> pd.DataFrame:
-    """The index table (one row per clip, INDEX_COLUMNS) of a ClipSet."""
+def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int) -> pd.DataFrame:
+    """The index table (one row per clip, INDEX_COLUMNS): the labelled clips in frame-axis
+    order, then the video-only ones; start/end lay all of them end to end, so the labelled
+    clips' rows keep the labels' frame axis."""
+    cs = ds.clips
+    ids = cs.clip_ids + [v.clip_id for v in ds.video_only]
+    n_frames = np.concatenate([cs.n_frames, [v.n_frames for v in ds.video_only]]).astype(np.int64)
+    ends = np.cumsum(n_frames)
     return pd.DataFrame(
         {
-            "clip_id": cs.clip_ids,
-            "n_frames": cs.n_frames,
-            "fps": cs.fps,
-            "source": [str(p) for p in cs.video_paths],
-            "shard": shards,
-            "start": cs.starts,
-            "end": cs.ends,
+            "clip_id": ids,
+            "n_frames": n_frames,
+            "fps": np.concatenate([cs.fps, [v.fps for v in ds.video_only]]),
+            "source": [str(p) for p in cs.video_paths] + [str(v.video_path) for v in ds.video_only],
+            "shard": assign_shards(n_frames, n_shards),
+            "start": ends - n_frames,
+            "end": ends,
+            "labelled": [1] * len(cs.clip_ids) + [0] * len(ds.video_only),
+            "splits": [",".join(s for s in ("UserTrain", "SubmissionTrain", "publicTest",
+                                            "privateTest") if s in splits.get(c, ()))
+                       for c in ids],
         },
         columns=list(INDEX_COLUMNS),
     )
@@ -73,7 +94,8 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
     try:
         # Clip ids and paths stay strings ("0012" must not become 12, "NA" not NaN).
         df = pd.read_csv(
-            path, sep="\t", dtype={"clip_id": str, "source": str}, keep_default_na=False
+            path, sep="\t", dtype={"clip_id": str, "source": str, "splits": str},
+            keep_default_na=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValueError(f"{path}: not a readable TSV file ({e})") from None
@@ -86,6 +108,7 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
         ("shard", "i"),
         ("start", "i"),
         ("end", "i"),
+        ("labelled", "i"),
         ("fps", "f"),
     ):
         if df[col].dtype.kind not in ("i", kind):
@@ -101,6 +124,10 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
         )
     if (df["n_frames"] <= 0).any() or (df["fps"] <= 0).any() or (df["shard"] < 0).any():
         raise ValueError(f"{path}: n_frames and fps must be positive and shard >= 0")
+    lab = df["labelled"].to_numpy()
+    if not np.isin(lab, (0, 1)).all() or np.any(np.diff(lab) > 0):
+        raise ValueError(f"{path}: labelled must be 1 for the labelled clips, listed first, "
+                         f"and 0 for the video-only clips after them")
     ends = df["n_frames"].cumsum().to_numpy()
     if not (
         np.array_equal(df["end"].to_numpy(), ends)
@@ -147,21 +174,52 @@ def load_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
+def read_dataset(fmt: str, root: str | os.PathLike, options: dict | None = None,
+                 log=print) -> Dataset:
+    """Read `root` with the reader of `fmt`, passing the dataset's reader `options`."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(READER_OPTIONS[fmt]))
+    if unknown:
+        raise ValueError(f"{root}: option(s) {unknown} do not apply to format {fmt!r} "
+                         f"(it takes {list(READER_OPTIONS[fmt]) or 'none'})")
+    if fmt == "mabe22":
+        return mabe22.read(root, log=log, **options)
+    return READERS[fmt](root)
+
+
 def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--format", required=True, choices=sorted(READERS), dest="fmt")
     p.add_argument("--root", required=True, type=Path, help="dataset folder in that layout")
+    p.add_argument("--options", default="{}",
+                   help="reader options as inline JSON (mabe22: files, videos, missing_videos)")
     p.add_argument("--index-out", required=True, type=Path, help="index.tsv to write")
     p.add_argument("--labels-out", required=True, type=Path, help="labels .npz to write")
+    p.add_argument("--protocol-out", required=True, type=Path,
+                   help="evaluation protocol .json to write (twbyol.split.Protocol)")
     p.add_argument(
         "--n-shards",
         required=True,
         type=int,
         help="frame-extraction shards (one extract-frames job each)",
     )
+    p.add_argument("--split-seed", type=int, default=EVALUATOR_SEED,
+                   help="seed of a derived split, for a layout without split files (default: "
+                        "the evaluator's 42)")
     a = p.parse_args(argv)
-    cs = READERS[a.fmt](a.root)
-    shards = assign_shards(cs.n_frames, a.n_shards)
+    ds = read_dataset(a.fmt, a.root, io.json_arg(a.options))
+    cs = ds.clips
+    protocol = ds.protocol
+    if protocol is None:  # no split files: the release's shares, and what the reader noted
+        notes = ds.notes
+        protocol = replace(
+            derived_protocol(cs.clip_ids, notes.get("task_list", cs.tasks),
+                             [t for t, s in zip(cs.tasks, cs.sequence_level) if s],
+                             a.split_seed, notes.get("seeds")),
+            frame_number_map=notes.get("frame_number_map"),
+            missing_videos=notes.get("missing_videos", []), trimmed=notes.get("trimmed", []),
+            video_only=[v.clip_id for v in ds.video_only])
+    protocol.validate(cs.clip_ids, str(a.protocol_out))
     write_npz(
         a.labels_out,
         tasks=np.array(cs.tasks),
@@ -172,9 +230,15 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         starts=cs.starts.astype(np.int64),
         ends=cs.ends.astype(np.int64),
     )
-    write_text(a.index_out, index_frame(cs, shards).to_csv(sep="\t", index=False))
+    write_protocol(a.protocol_out, protocol)
+    index = index_frame(ds, protocol.clip_splits(), a.n_shards)
+    write_text(a.index_out, index.to_csv(sep="\t", index=False))
     print(
-        f"{a.root}: {len(cs.clip_ids)} clips, {cs.total_frames} frames, {len(cs.tasks)} tasks "
-        f"-> {a.index_out} ({a.n_shards} shards), {a.labels_out}"
+        f"{a.root}: {len(cs.clip_ids)} labelled clips ({cs.total_frames} frames, "
+        f"{len(cs.tasks)} tasks; protocol: {protocol.source}, {len(protocol.tasks)} tasks, "
+        f"probe seeds {protocol.seeds}), {len(ds.video_only)} video-only clips, "
+        f"{len(protocol.missing_videos)} left out for a missing video, "
+        f"{len(protocol.trimmed)} trimmed -> {a.index_out} ({a.n_shards} shards), "
+        f"{a.labels_out}, {a.protocol_out}"
     )
     return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twbyol.data.clips import ClipSet, check_video_lengths, find_video
+from twbyol.data.clips import ClipSet, Dataset, check_video_lengths, find_video
 from twbyol.data.sim import CENTRE, NOSE, TAIL_BASE
 from twbyol.io import write_text
 
@@ -128,8 +128,9 @@ def _read_tracking(path: Path, n_frames: int) -> np.ndarray:
     return values.reshape(n_frames, len(SUBJECTS), len(TRACKED), 2)
 
 
-def read(root: str | os.PathLike) -> ClipSet:
-    """Read a RatSI-layout dataset (see the module docstring) into a `ClipSet`.
+def read(root: str | os.PathLike) -> Dataset:
+    """Read a RatSI-layout dataset (see the module docstring) into a `Dataset` (every clip
+    labelled; no split files, so read-dataset derives the evaluation protocol).
 
     Clips are the annotation files in name order. Raises FileNotFoundError for a missing
     folder or video, ValueError naming the file for a malformed annotation/tracking file or a
@@ -154,7 +155,7 @@ def read(root: str | os.PathLike) -> ClipSet:
     videos = [find_video(root / VIDEOS, c) for c in clip_ids]
     fps = check_video_lengths(clip_ids, videos, n_frames)
     ends = np.cumsum(n_frames)
-    return ClipSet(
+    return Dataset(ClipSet(
         clip_ids,
         videos,
         n_frames,
@@ -167,4 +168,4 @@ def read(root: str | os.PathLike) -> ClipSet:
         ends,
         keypoints,
         source=str(adir),
-    )
+    ))

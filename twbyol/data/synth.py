@@ -20,6 +20,7 @@ A `synth.json` summary (settings, per-task frame frequency and bout lengths) is 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import time
@@ -51,6 +52,7 @@ from twbyol.data.sim import (
     simulate,
 )
 from twbyol.io import write_json
+from twbyol.split import EVALUATOR_SEED, derived_protocol
 
 FORMATS = ("mabe22", "ratsi")
 
@@ -400,20 +402,23 @@ def make_clip(
     size: int,
     fps: float,
     body_scale: float = 1.0,
+    video_path: Callable[[Path, str], Path] | None = None,
+    extra_frames: int = 0,
 ) -> ClipData:
     """Simulate, render and encode clip i; return its id, keypoints and labels.
 
     `body_scale` multiplies every animal's body length relative to the frame (a zoomed-in
-    view of the arena); 1.0 is the species' realistic size."""
+    view of the arena); 1.0 is the species' realistic size. `video_path(out_dir, clip_id)`
+    places the video (default: the format's `video_path`); the video holds `extra_frames`
+    more frames than the keypoints and labels (MABe22's trailing frame)."""
     spec = _SPECS[fmt]
     rng = np.random.default_rng(seed)
     clip_id = spec.clip_id(i, rng)
-    sim, coats, scene, conditions = spec.clip(rng, n_frames, size, fps, body_scale)
+    sim, coats, scene, conditions = spec.clip(rng, n_frames + extra_frames, size, fps, body_scale)
     labels = spec.labels(sim, conditions, fps, rng)
-    encode_video(
-        spec.module.video_path(out_dir, clip_id), render(sim, coats, scene, size, rng), fps
-    )
-    return ClipData(clip_id, sim.keypoints, labels)
+    path = (video_path or spec.module.video_path)(out_dir, clip_id)
+    encode_video(path, render(sim, coats, scene, size, rng), fps)
+    return ClipData(clip_id, sim.keypoints[:n_frames], labels[:, :n_frames])
 
 
 def _summary(clips: list[ClipData], tasks: list[str]) -> dict[str, dict[str, float]]:
@@ -443,10 +448,19 @@ def generate(
     fps: float = 30.0,
     jobs: int = 1,
     body_scale: float = 1.0,
+    n_user_train: int = 0,
+    naming: str = "aicrowd",
+    trailing_frame: bool = True,
 ) -> dict:
     """Write a synthetic dataset of `n_clips` clips of `n_frames` frames (size x size pixels,
     `fps`) in format `fmt` (mabe22 | ratsi) under `out_dir`; return the summary that is also
     written to `out_dir/synth.json` (last, so its presence means the dataset is complete).
+
+    mabe22 is written as the release is laid out (twbyol.data.mabe22.write): `naming`
+    "aicrowd" or "caltech" file names, the evaluator's tasks and split files (the release's
+    shares of SubmissionTrain / publicTest / privateTest, probe seed 42), `n_user_train`
+    extra video-only userTrain clips, and with `trailing_frame` every video one frame longer
+    than its labels.
 
     `jobs` processes render and encode clips in parallel; the output does not depend on it.
     `body_scale` multiplies the animals' body length relative to the frame (default 1.0: the
@@ -460,20 +474,37 @@ def generate(
         raise ValueError("need n_clips >= 1, n_frames >= 2, size >= 16 and fps > 0")
     if not 0.25 <= body_scale <= 3.0:
         raise ValueError(f"body_scale must be in [0.25, 3], got {body_scale}")
+    if naming not in mabe22.NAMINGS:
+        raise ValueError(f"naming must be one of {mabe22.NAMINGS}, got {naming!r}")
+    if n_user_train and fmt != "mabe22":
+        raise ValueError("n_user_train applies to the mabe22 format only")
     out_dir = Path(out_dir).resolve()
     start = time.time()
-    seeds = np.random.SeedSequence(seed).spawn(n_clips)
-    args = [(fmt, i, s, out_dir, n_frames, size, fps, body_scale) for i, s in enumerate(seeds)]
+    seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)
+    extra = int(trailing_frame) if fmt == "mabe22" else 0
+
+    def place(group: str) -> Callable[[Path, str], Path] | None:
+        if fmt != "mabe22":
+            return None
+        return functools.partial(mabe22.video_path, group=group, naming=naming)
+
+    args = [(fmt, i, s, out_dir, n_frames, size, fps, body_scale,
+             place("submission" if i < n_clips else "userTrain"), extra)
+            for i, s in enumerate(seeds)]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            clips = list(pool.map(make_clip, *zip(*args)))
+            made = list(pool.map(make_clip, *zip(*args)))
     else:
-        clips = [make_clip(*a) for a in args]
-    ids = [c.clip_id for c in clips]
+        made = [make_clip(*a) for a in args]
+    clips, user_train = made[:n_clips], made[n_clips:]
+    ids = [c.clip_id for c in made]
     if len(set(ids)) != len(ids):
         raise ValueError(f"seed {seed} produced duplicate clip ids; choose another seed")
+    ids = ids[:n_clips]
     if fmt == "mabe22":
         tasks = list(MABE22_TASKS)
+        seq = [t for t in tasks if t in MABE22_SEQUENCE]
+        split = derived_protocol(ids, tasks, seq, EVALUATOR_SEED).splits["all"]
         mabe22.write(
             out_dir,
             ids,
@@ -481,8 +512,10 @@ def generate(
             np.concatenate([c.labels for c in clips], axis=1),
             tasks,
             ["Continuous" if t in MABE22_CONTINUOUS else "Discrete" for t in tasks],
-            [t for t in tasks if t in MABE22_SEQUENCE],
-            split_seed=seed,
+            seq,
+            split,
+            {c.clip_id: c.keypoints for c in user_train},
+            naming=naming,
         )
     else:
         tasks = list(ratsi.BEHAVIOURS)
@@ -495,7 +528,10 @@ def generate(
         "seed": seed,
         "fps": fps,
         "body_scale": body_scale,
+        "naming": naming if fmt == "mabe22" else None,
+        "trailing_frame": bool(extra),
         "clips": ids,
+        "user_train_clips": [c.clip_id for c in user_train],
         "wall_s": round(time.time() - start, 2),
         "tasks": _summary(clips, tasks),
     }
@@ -540,9 +576,14 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         help="multiply the animals' body length relative to the frame (a zoomed-in arena, so "
         "that small CPU-scale frames still resolve posture); default 1.0 = realistic size",
     )
+    p.add_argument("--n-user-train", type=int, default=0,
+                   help="mabe22: extra video-only userTrain clips (pretraining only)")
+    p.add_argument("--naming", choices=mabe22.NAMINGS, default="aicrowd",
+                   help="mabe22: the release's file names to write (AIcrowd or CaltechDATA)")
     a = p.parse_args(argv)
     s = generate(
-        a.out, a.fmt, a.n_clips, a.n_frames, a.size, a.seed, a.fps, a.jobs, a.body_scale
+        a.out, a.fmt, a.n_clips, a.n_frames, a.size, a.seed, a.fps, a.jobs, a.body_scale,
+        a.n_user_train, a.naming,
     )
     print(
         f"wrote {s['n_clips']} {a.fmt} clips x {s['n_frames']} frames to {a.out} in {s['wall_s']} s"

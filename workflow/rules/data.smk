@@ -14,36 +14,45 @@ rule synth:
         s=lambda w: dataset_cfg(w)["synthetic"],
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
         body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", 1.0),
+        layout=lambda w: {"n_user_train": 0, "naming": "aicrowd", **{
+            k: v for k, v in dataset_cfg(w)["synthetic"].items() if k in ("n_user_train", "naming")}},
     threads: 2
     log:
         "results/{exp}/logs/synth/{dataset}.log",
     conda:
         ENV
     shell:
-        "twbyol synth --format {params.fmt} --out {params.out_dir} --n-clips {params.s[n_clips]}"
+        "twbyol synth --format {params.fmt} --out {params.out_dir:q} --n-clips {params.s[n_clips]}"
         " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
-        " --body-scale {params.body_scale} --jobs {threads} > {log} 2>&1"
+        " --body-scale {params.body_scale} --n-user-train {params.layout[n_user_train]}"
+        " --naming {params.layout[naming]} --jobs {threads} > {log:q} 2>&1"
 
 
 rule read_dataset:
-    """Read the dataset's layout into the clip index and the per-frame labels, validating it."""
+    """Read the dataset's layout into the clip index, the per-frame labels and the evaluation
+    protocol, validating it."""
     input:
         root=dataset_root,
-        code=code("data/index.py", "data/clips.py", "data/mabe22.py", "data/ratsi.py"),
+        code=code("data/index.py", "data/clips.py", "data/mabe22.py", "data/ratsi.py", "split.py",
+                  "io.py"),
     output:
         index="results/{exp}/frames/{dataset}/index.tsv",
         labels="results/{exp}/labels/{dataset}.npz",
+        protocol="results/{exp}/labels/{dataset}.protocol.json",
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
         n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
         root=lambda w, input: os.path.dirname(input.root) if input.root.endswith("synth.json") else input.root,
+        options=lambda w: as_json(reader_options(dataset_cfg(w))),
+        split_seed=lambda w: evaluation_cfg(w)["split_seed"],
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
     conda:
         ENV
     shell:
-        "twbyol read-dataset --format {params.fmt} --root {params.root} --index-out {output.index}"
-        " --labels-out {output.labels} --n-shards {params.n_shards} > {log} 2>&1"
+        "twbyol read-dataset --format {params.fmt} --root {params.root:q} --options {params.options:q}"
+        " --index-out {output.index:q} --labels-out {output.labels:q} --protocol-out {output.protocol:q}"
+        " --n-shards {params.n_shards} --split-seed {params.split_seed} > {log:q} 2>&1"
 
 
 rule frames:
@@ -63,5 +72,5 @@ rule frames:
     conda:
         ENV
     shell:
-        "twbyol extract-frames --index {input.index} --shard {wildcards.shard} --size {params.size}"
-        " --out-dir {params.out_dir} --done {output.done} > {log} 2>&1"
+        "twbyol extract-frames --index {input.index:q} --shard {wildcards.shard} --size {params.size}"
+        " --out-dir {params.out_dir:q} --done {output.done:q} > {log:q} 2>&1"
