@@ -34,13 +34,22 @@ rule all:
     default_target: True
     input:
         lambda w: report_for("mabe22"),
+        lambda w: submissions("mabe22"),
 
 
 rule smoke:
     input:
         lambda w: report_for("smoke"),
+        lambda w: submissions("smoke"),
 
 
 rule synthetic:
     input:
         lambda w: report_for("synthetic"),
+        lambda w: submissions("synthetic"),
+
+
+rule mabe22:
+    input:
+        lambda w: report_for("mabe22"),
+        lambda w: submissions("mabe22"),

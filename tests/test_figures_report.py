@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from twbyol import evaluate, figures, io, report, stats
+from twbyol.split import derived_protocol, write_protocol
 
 N_CLIPS, LENGTH, DIM = 12, 150, 16
 SEEDS = (0, 1, 2)
@@ -43,9 +44,9 @@ def _write_dataset(root: Path, name: str, seed: int) -> tuple[Path, Path, np.nda
     clips = [f"{name}{c:02d}" for c in range(N_CLIPS)]
     for c in clips:
         io.write_npy(frames / f"{c}.npy", rng.integers(0, 255, (LENGTH, 12, 12), dtype=np.uint8))
-    lines = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend"]
+    lines = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits"]
     lines += [
-        f"{c}\t{LENGTH}\t30.0\t/data/{c}.mp4\t0\t{s}\t{e}" for c, s, e in zip(clips, starts, ends)
+        f"{c}\t{LENGTH}\t30.0\t/data/{c}.mp4\t0\t{s}\t{e}\t1\t" for c, s, e in zip(clips, starts, ends)
     ]
     io.write_text(frames / "index.tsv", "\n".join(lines) + "\n")
     labels = root / "labels" / f"{name}.npz"
@@ -59,6 +60,9 @@ def _write_dataset(root: Path, name: str, seed: int) -> tuple[Path, Path, np.nda
         starts=starts,
         ends=ends,
     )
+    # the release's shares of SubmissionTrain / publicTest / privateTest (twbyol.split)
+    write_protocol(root / "labels" / f"{name}.protocol.json",
+                   derived_protocol(clips, tasks, [tasks[3]], 42))
     return labels, frames / "index.tsv", lab
 
 
@@ -126,6 +130,8 @@ def make_study(root: Path) -> dict:
                             str(labels),
                             "--index",
                             str(index),
+                            "--protocol",
+                            str(labels).removesuffix(".npz") + ".protocol.json",
                             "--out",
                             str(out),
                             "--run-id",
@@ -196,6 +202,9 @@ def test_evaluation_json_is_complete(study):
     ev = io.read_json(paths["evaluations"][0])
     for key in (
         "mean_f1",
+        "mean_f1_public",
+        "headline_tasks",
+        "protocol",
         "mean_f1_all",
         "knn_accuracy",
         "rare_action_recall",
@@ -214,6 +223,10 @@ def test_evaluation_json_is_complete(study):
     )
     assert ev["n_test_clips"] == 3 and set(ev["few_shot_f1"]) == {"0.01", "0.1"}
     assert 0 <= ev["mean_f1"] <= 1 and ev["n_f1_tasks"] == 3
+    assert ev["headline_tasks"] == ["groom", "sniff", "chase"]
+    for name, r in ev["tasks"].items():
+        assert {"f1", "f1_public", "f1_no_ensemble", "n_test", "n_test_public"} <= set(r), name
+    assert "f1_pooled" in ev["tasks"]["strain"] and "f1_pooled" not in ev["tasks"]["groom"]
 
 
 def test_evaluate_rejects_bad_embeddings(study, tmp_path):
@@ -226,6 +239,8 @@ def test_evaluate_rejects_bad_embeddings(study, tmp_path):
         str(labels),
         "--index",
         str(index),
+        "--protocol",
+        str(labels).removesuffix(".npz") + ".protocol.json",
         "--out",
         str(tmp_path / "x.json"),
         "--run-id",
@@ -330,6 +345,9 @@ def test_stats_figures_report(study, capsys):
                 str(root / "stats"),
                 "--figures-manifest",
                 str(images / "manifest.json"),
+                "--protocols",
+                *(str(paths[ds][0]).removesuffix(".npz") + ".protocol.json"
+                  for ds in ("mice", "rats")),
                 "--out",
                 str(out),
                 "--code-version",
@@ -346,6 +364,11 @@ def test_stats_figures_report(study, capsys):
         "](images/per_task_f1.png)",
         "TW-BYOL (tau=30)",
         "NOT RUN" if verdicts["robustness"] == "NOT RUN" else "FAIL",
+        "mean F1 (private)",
+        "mean F1 (public)",
+        "## Per-task scores (MABe22 protocol)",
+        "## Datasets",
+        "**0 labelled clip(s) left out for a missing video**",
     ):
         assert needle in text
     assert "Overall" in capsys.readouterr().out

@@ -84,7 +84,7 @@ def test_continuous_probe_matches_sklearn_ridge():
     assert res["mse"] == pytest.approx(mse, rel=1e-9)
 
 
-def test_nan_labels_are_dropped_and_undefined_f1_is_nan():
+def test_nan_labels_are_dropped_and_f1_without_positives_is_the_evaluators_zero():
     xtr, ytr, xte, yte = _task(6)
     ytr_nan, yte_nan = ytr.copy(), yte.copy()
     ytr_nan[::3], yte_nan[::4] = np.nan, np.nan
@@ -93,8 +93,9 @@ def test_nan_labels_are_dropped_and_undefined_f1_is_nan():
     res = linear_probe(xtr, ytr_nan, xte, yte_nan)
     assert res["n_train"] == keep_tr.sum() and res["n_test"] == keep_te.sum()
     assert res["f1"] == pytest.approx(f1_score(yte[keep_te], clf.predict(xte[keep_te])), abs=1e-9)
-    # No positive test frame: F1 of the behaviour is undefined, not 0.
-    assert np.isnan(linear_probe(xtr, ytr, xte, np.zeros_like(yte))["f1"])
+    # No positive test frame: sklearn's (and so the evaluator's) 0; no labelled frame: NaN.
+    zeros = np.zeros_like(yte)
+    assert linear_probe(xtr, ytr, xte, zeros)["f1"] == 0.0 == f1_score(zeros, clf.predict(xte))
     assert np.isnan(linear_probe(xtr, ytr, xte, np.full_like(yte, np.nan))["f1"])
 
 

@@ -3,13 +3,16 @@
     twbyol embed --model pretrain/R/seed0/model.pt --frames-dir frames/mice \
         --index frames/mice/index.tsv --out embed/R/seed0/mice.npy
 
+The labelled clips of the index are embedded (video-only clips serve pretraining only).
 Windows of the backbone's clip length (the run's `num_frames` at its `stride`) are centred on
 every `window_stride`-th frame of a clip (edges replicate the first/last frame); each frame
 takes the embedding of its nearest window centre. Frames are resized whole to the training
 crop size, the test-time counterpart of the random resized crop. Wider features than
-`max_dim` (the MABe22 limit, 128) are reduced by PCA fitted on the training clips only (the
-probe's split), so no test-clip statistic leaks into the representation.
-Output: float32 (total_frames, D <= max_dim), rows in index.tsv order.
+`max_dim` (the MABe22 limit, 128) are reduced by PCA over all embedded frames, as the
+MABe22 evaluator reduces a wider submission (`PCA(n_components=128).fit_transform` of every
+frame): label-free, like the pretraining, which also sees every clip's video.
+Output: float32 (labelled frames, D <= max_dim), rows in index.tsv order (the labels' frame
+axis).
 """
 
 from __future__ import annotations
@@ -67,23 +70,28 @@ def embed_clip(backbone: torch.nn.Module, frames: np.ndarray, crop: dict, window
     return torch.cat(feats).numpy()[nearest]
 
 
-def pca_reduce(x: np.ndarray, fit_rows: np.ndarray, dim: int) -> np.ndarray:
-    """Project x (N, D) on the top `dim` principal axes of x[fit_rows] (float64 eigh)."""
-    fit = x[fit_rows].astype(np.float64)
-    mean = fit.mean(0)
-    cov = np.cov(fit - mean, rowvar=False)
-    _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
-    return ((x - mean) @ vecs[:, ::-1][:, :dim]).astype(np.float32)
+def pca_reduce(x: np.ndarray, dim: int) -> np.ndarray:
+    """Project x (N, D) on its top `dim` principal axes (centred; float64 covariance and eigh),
+    as sklearn's PCA(n_components=dim).fit_transform does up to the axes' signs."""
+    mean = x.mean(0, dtype=np.float64)
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for i in range(0, len(x), 1 << 16):  # blockwise: no float64 copy of the whole embedding
+        block = x[i : i + (1 << 16)].astype(np.float64) - mean
+        cov += block.T @ block
+    _, vecs = np.linalg.eigh(cov / max(len(x) - 1, 1))  # ascending eigenvalues
+    axes = vecs[:, ::-1][:, :dim]
+    return np.concatenate([((x[i : i + (1 << 16)] - mean) @ axes).astype(np.float32)
+                           for i in range(0, len(x), 1 << 16)])
 
 
 def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride: int = 4,
-          batch_size: int = 64, max_dim: int = 128, split_seed: int = 42, test_size: float = 0.1) -> dict:
+          batch_size: int = 64, max_dim: int = 128) -> dict:
     from twbyol.data.index import read_index
-    from twbyol.split import split_clips
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone, cfg = load_backbone(model, device)
     index = read_index(index_path)
+    index = index[index["labelled"] == 1]
     t0 = time.time()
     parts = []
     for clip_id in index["clip_id"]:
@@ -92,11 +100,7 @@ def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride:
                                 amp=device.type == "cuda"))
     emb = np.concatenate(parts).astype(np.float32)
     if emb.shape[1] > max_dim:
-        train_clips, _ = split_clips(list(index["clip_id"]), test_size=test_size, seed=split_seed)
-        keep = set(train_clips)
-        rows = np.concatenate([np.arange(s, e) for c, s, e in
-                               zip(index["clip_id"], index["start"], index["end"]) if c in keep])
-        emb = pca_reduce(emb, rows, max_dim)
+        emb = pca_reduce(emb, max_dim)
     if not np.isfinite(emb).all():
         raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
     io.write_npy(out, emb)
@@ -118,11 +122,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                     help="frames between window centres; 4 at 30 fps keeps 133 ms resolution")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-dim", type=int, default=128, help="MABe22's limit for mouse embeddings")
-    ap.add_argument("--split-seed", type=int, default=42, help="the probe's clip split (PCA fit on train)")
-    ap.add_argument("--test-size", type=float, default=0.1)
     a = ap.parse_args(argv)
-    embed(a.model, a.frames_dir, a.index, a.out, a.window_stride, a.batch_size, a.max_dim,
-          a.split_seed, a.test_size)
+    embed(a.model, a.frames_dir, a.index, a.out, a.window_stride, a.batch_size, a.max_dim)
     return 0
 
 

@@ -45,7 +45,18 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
-from twbyol.probe import Moments, knn_neighbours, knn_scores, label_key, linear_probe, split_clips
+from twbyol.probe import (
+    Moments,
+    aggregate_seeds,
+    fit_probe,
+    knn_neighbours,
+    knn_scores,
+    label_key,
+    linear_probe,
+    pooled_score,
+    task_score,
+)
+from twbyol.split import Protocol, read_protocol
 from twbyol.temporal import retrieval_mrr, spearman_distance_vs_gap
 
 
@@ -88,12 +99,14 @@ def load_labels(path: str | Path) -> Labels:
 
 
 def load_index(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Clip ids, starts and ends of an index.tsv (docs/artifacts.md: clip index)."""
+    """Clip ids, starts and ends of the labelled clips of an index.tsv (docs/artifacts.md:
+    clip index): the rows of the labels, embeddings and evaluation."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    for col in ("clip_id", "start", "end"):
+    for col in ("clip_id", "start", "end", "labelled"):
         if rows and col not in rows[0]:
             raise ValueError(f"{path}: missing column {col!r}")
+    rows = [r for r in rows if r["labelled"] == "1"]
     return (
         [r["clip_id"] for r in rows],
         np.array([int(r["start"]) for r in rows], dtype=np.int64),
@@ -119,21 +132,13 @@ def load_embedding(path: str | Path, n_frames: int) -> np.ndarray:
 
 
 def _rows(lab: Labels, clips: list[str]) -> np.ndarray:
-    """Concatenated frame rows of the named clips."""
+    """Frame rows of the named clips, in frame-axis order (as the evaluator's boolean frame
+    mask takes them), whatever the order of `clips`."""
     pos = {c: i for i, c in enumerate(lab.clips)}
-    return np.concatenate([np.arange(lab.starts[pos[c]], lab.ends[pos[c]]) for c in clips])
-
-
-def _clip_labels(lab: Labels, t: int) -> np.ndarray:
-    """(n_clips,) the most frequent non-NaN label of task t in each clip (NaN if none)."""
-    out = np.full(len(lab.clips), np.nan)
-    for i, (s, e) in enumerate(zip(lab.starts, lab.ends)):
-        y = lab.label_array[t, s:e]
-        y = y[~np.isnan(y)]
-        if len(y):
-            vals, counts = np.unique(y, return_counts=True)
-            out[i] = vals[counts.argmax()]
-    return out
+    idx = sorted(pos[c] for c in clips)
+    if not idx:
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.arange(lab.starts[i], lab.ends[i]) for i in idx])
 
 
 def _nanmean(values: list[float]) -> float:
@@ -141,9 +146,104 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(v[~np.isnan(v)])) if np.any(~np.isnan(v)) else float("nan")
 
 
+def _scores(prefix: str, res: dict) -> dict:
+    """{"f1": .., "precision": ..} -> {"f1_public": .., ...} ({} for prefix "")."""
+    return {(k if not prefix else f"{k}_{prefix}"): v for k, v in res.items()
+            if k in ("f1", "mse", "precision")}
+
+
+def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size: float = 0.1,
+                    alpha: float = 1.0) -> dict[str, dict]:
+    """The MABe22 evaluator's scores of every task of `protocol` on one embedding.
+
+    Per task and probe seed: fit on `train_test_split(SubmissionTrain, test_size, seed)[0]`
+    (the rest unused), NaN-labelled frames dropped; predict privateTest + publicTest; the
+    seeds' predictions aggregated (`aggregate_seeds`). Scores: private (privateTest +
+    publicTest: the leaderboard's), public (publicTest), no-ensemble (mean over seeds of each
+    seed's private score) and, for sequence-level tasks, the clip-pooled private score. Tasks
+    sharing a split and seed share one copy of the train rows and one Gram pass (Moments).
+    Returns {task: {type, sequence_level, split, f1|mse, f1_public|mse_public, ...}}.
+    """
+    t_index = {t: i for i, t in enumerate(lab.tasks)}
+    unknown = [t for t in protocol.tasks if t not in t_index]
+    if unknown:
+        raise ValueError(f"protocol tasks {unknown} are not in the labels ({lab.tasks})")
+    y = lab.label_array
+    pos = {c: i for i, c in enumerate(lab.clips)}
+    length = {c: int(lab.ends[i] - lab.starts[i]) for c, i in pos.items()}
+    out: dict[str, dict] = {}
+    for name, split in protocol.splits.items():
+        tasks = [t for t in protocol.tasks if protocol.task_split[t] == name]
+        if not tasks:
+            continue
+        priv_clips = sorted(split["privateTest"], key=pos.__getitem__)
+        pub_clips = sorted(split["publicTest"], key=pos.__getitem__)
+        test = np.concatenate([_rows(lab, priv_clips), _rows(lab, pub_clips)])
+        n_priv = len(test) - sum(length[c] for c in pub_clips)
+        x_test = np.asarray(emb[test])  # (N_test, D): private frames, then public frames
+        clip_len = [length[c] for c in priv_clips + pub_clips]
+        preds: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
+        n_train: dict[str, list[int]] = {t: [] for t in tasks}
+        for seed in protocol.seeds:
+            train = _rows(lab, protocol.train_clips(tasks[0], seed, test_size))
+            x_train = np.asarray(emb[train])
+            moments = Moments(x_train)
+            for t in tasks:
+                k = t_index[t]
+                probe = fit_probe(x_train, y[k, train], lab.task_types[k], alpha, moments)
+                n_train[t].append(0 if probe is None else probe.n_train)
+                preds[t].append(np.full(len(test), np.nan) if probe is None
+                                else probe.predict(x_test))
+            del x_train, moments
+        for t in tasks:
+            k = t_index[t]
+            kind = lab.task_types[k]
+            yt = y[k, test]
+            ok = ~np.isnan(yt)
+            pub = ok.copy()
+            pub[:n_priv] = False
+            r: dict = {"type": kind, "sequence_level": t in protocol.sequence_level,
+                       "split": name, "n_train": int(np.mean(n_train[t])) if n_train[t] else 0,
+                       "n_test": int(ok.sum()), "n_test_public": int(pub.sum())}
+            metric = "f1" if kind == "Discrete" else "mse"
+            if not any(n_train[t]) or not ok.any():
+                r.update({metric: float("nan"), f"{metric}_public": float("nan"),
+                          "reason": "no labelled train frames" if not any(n_train[t])
+                          else "no labelled test frames"})
+                out[t] = r
+                continue
+            agg = aggregate_seeds(preds[t], kind)
+            priv = task_score(yt[ok], agg[ok], kind)
+            r.update(_scores("", priv))
+            if "recall" in priv:
+                r["recall"] = priv["recall"]
+            r.update(_scores("public", task_score(yt[pub], agg[pub], kind)))
+            r[f"{metric}_no_ensemble"] = float(np.mean(
+                [task_score(yt[ok], p[ok], kind)[metric] for p in preds[t]]))
+            if kind == "Discrete":
+                r.update(n_pos_test=int(np.sum(yt[ok] == 1)), pos_rate=float(np.mean(yt[ok] == 1)))
+            if r["sequence_level"]:
+                # per clip, over its labelled frames (labelled test frames are in clip order)
+                labelled_per_clip = [int(c.sum()) for c in np.split(ok, np.cumsum(clip_len)[:-1])]
+                bounds = np.concatenate([[0], np.cumsum(labelled_per_clip)])
+                r[f"{metric}_pooled"] = pooled_score(yt[ok], agg[ok], bounds, kind)
+            out[t] = r
+    return {t: out[t] for t in protocol.tasks}
+
+
+def headline_tasks(tasks: dict[str, dict]) -> list[str]:
+    """The tasks of the headline mean F1: the per-frame Discrete (behaviour) tasks, or, for a
+    task list with none (the MABe22 round-2 list holds only experimental conditions), every
+    Discrete task, scored per frame as the evaluator scores them."""
+    discrete = [t for t, r in tasks.items() if r["type"] == "Discrete"]
+    frame = [t for t in discrete if not tasks[t]["sequence_level"]]
+    return frame or discrete
+
+
 def evaluate(
     emb: np.ndarray,
     lab: Labels,
+    protocol: Protocol,
     split_seed: int = 42,
     test_size: float = 0.1,
     knn_k: int = 20,
@@ -160,36 +260,25 @@ def evaluate(
     """All metrics of one (N_frames, D) embedding; see the module docstring for definitions."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    train_clips, test_clips = split_clips(lab.clips, test_size, split_seed)
-    tr, te = _rows(lab, train_clips), _rows(lab, test_clips)
-    x_tr, x_te = np.asarray(emb[tr]), np.asarray(emb[te])  # (N_tr, D), (N_te, D)
-    y = lab.label_array
-    frame_tasks = lab.frame_tasks
-
-    # ---- linear probes, per task ------------------------------------------------------
-    tasks: dict[str, dict] = {}
-    pos = {c: i for i, c in enumerate(lab.clips)}
-    ptr, pte = [pos[c] for c in train_clips], [pos[c] for c in test_clips]
-    pooled = None  # (n_clips, D) mean embedding per clip, for sequence-level tasks only
-    moments = Moments(x_tr)  # one pass over the train frames shared by the frame tasks
-    for t, name in enumerate(lab.tasks):
-        if lab.sequence_level[t]:
-            if pooled is None:
-                pooled = np.stack(
-                    [np.asarray(emb[s:e], np.float64).mean(0) for s, e in zip(lab.starts, lab.ends)]
-                )
-            yc = _clip_labels(lab, t)
-            res = linear_probe(pooled[ptr], yc[ptr], pooled[pte], yc[pte], lab.task_types[t])
-        else:
-            res = linear_probe(x_tr, y[t, tr], x_te, y[t, te], lab.task_types[t], moments=moments)
-        tasks[name] = {**res, "sequence_level": bool(lab.sequence_level[t])}
-    f1_frame = [tasks[lab.tasks[t]]["f1"] for t in frame_tasks]
-    f1_all = [r["f1"] for r in tasks.values() if r["type"] == "Discrete"]
+    tasks = protocol_scores(emb, lab, protocol, test_size)
+    head = headline_tasks(tasks)
+    discrete = [t for t, r in tasks.items() if r["type"] == "Discrete"]
     timings["probe"] = time.perf_counter() - t0
 
+    # ---- the reference split of the secondary metrics: the first headline task's -------
+    ref = head[0] if head else protocol.tasks[0]
+    split = protocol.split_of(ref)
+    train_clips = protocol.train_clips(ref, protocol.seeds[0], test_size)
+    test_clips = list(split["privateTest"]) + list(split["publicTest"])
+    tr, te = _rows(lab, train_clips), _rows(lab, test_clips)
+    x_te = np.asarray(emb[te])  # (N_te, D)
+    y = lab.label_array
+    t_index = {t: i for i, t in enumerate(lab.tasks)}
+    head_idx = [t_index[t] for t in head]
+
     # ---- rare-action recall -----------------------------------------------------------
-    candidates = []  # (frequency in the whole dataset, task, class, test recall)
-    for t in frame_tasks:
+    candidates = []  # (frequency in the whole dataset, task, class, private test recall)
+    for t in head_idx:
         yt = y[t][~np.isnan(y[t])]
         classes = np.unique(yt)
         recall = tasks[lab.tasks[t]].get("recall", {})
@@ -209,11 +298,11 @@ def evaluate(
     labelled = [
         c
         for c, rows in ((c, _rows(lab, [c])) for c in train_clips)
-        if any(np.any(~np.isnan(y[t, rows])) for t in frame_tasks)
+        if any(np.any(~np.isnan(y[t, rows])) for t in head_idx)
     ]
     few = {f: [] for f in few_shot}
     n_shot = {f: max(1, round(f * len(labelled))) for f in few_shot}
-    for draw in range(few_shot_draws if labelled and frame_tasks else 0):
+    for draw in range(few_shot_draws if labelled and head_idx else 0):
         order = np.random.default_rng([split_seed, draw]).permutation(len(labelled))
         for f in few_shot:
             rows = _rows(lab, [labelled[i] for i in order[: n_shot[f]]])
@@ -221,7 +310,7 @@ def evaluate(
             m = Moments(xs)
             few[f].append(
                 _nanmean([linear_probe(xs, y[t, rows], x_te, y[t, te], moments=m)["f1"]
-                          for t in frame_tasks])
+                          for t in head_idx])
             )
     timings["few_shot"] = time.perf_counter() - t0
 
@@ -232,7 +321,7 @@ def evaluate(
     kte = np.sort(rng.choice(te, min(len(te), knn_max_test), replace=False))
     e_tr, e_te = np.asarray(emb[ktr]), np.asarray(emb[kte])
     neighbours: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-    for t in frame_tasks:
+    for t in head_idx:
         ytr, yte = y[t, ktr], y[t, kte]
         mtr, mte = ~np.isnan(ytr), ~np.isnan(yte)
         if not mtr.any() or not mte.any():
@@ -256,21 +345,31 @@ def evaluate(
     mrr = retrieval_mrr(emb, lab.starts, lab.ends, k=mrr_k, n_queries=n_queries, seed=split_seed)
     timings["temporal"] = time.perf_counter() - t0
 
+    f1 = {k: [tasks[t].get(k, float("nan")) for t in head] for k in ("f1", "f1_public")}
     return {
         "dim": int(emb.shape[1]),
         "n_frames": int(emb.shape[0]),
+        "protocol": {
+            "source": protocol.source,
+            "probe_seeds": list(protocol.seeds),
+            "test_size": test_size,
+            "n_clips": {k: len(split[k]) for k in ("SubmissionTrain", "publicTest", "privateTest")},
+            "missing_videos": list(protocol.missing_videos),
+        },
         "split_seed": split_seed,
         "test_size": test_size,
         "n_train_clips": len(train_clips),
         "n_test_clips": len(test_clips),
         "tasks": tasks,
-        "mean_f1": _nanmean(f1_frame),
-        "n_f1_tasks": int(np.sum(~np.isnan(f1_frame))),
-        "mean_f1_all": _nanmean(f1_all),
+        "headline_tasks": head,
+        "mean_f1": _nanmean(f1["f1"]),
+        "mean_f1_public": _nanmean(f1["f1_public"]),
+        "n_f1_tasks": int(np.sum(~np.isnan(f1["f1"]))),
+        "mean_f1_all": _nanmean([tasks[t]["f1"] for t in discrete]),
         "knn_k": knn_k,
-        "knn_accuracy": _nanmean([tasks[lab.tasks[t]]["knn"]["accuracy"] for t in frame_tasks]),
+        "knn_accuracy": _nanmean([tasks[lab.tasks[t]]["knn"]["accuracy"] for t in head_idx]),
         "knn_balanced_accuracy": _nanmean(
-            [tasks[lab.tasks[t]]["knn"]["balanced_accuracy"] for t in frame_tasks]
+            [tasks[lab.tasks[t]]["knn"]["balanced_accuracy"] for t in head_idx]
         ),
         "rare_action_recall": _nanmean([r["recall"] for r in rare_actions]),
         "rare_actions": rare_actions,
@@ -296,6 +395,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--index", required=True, help="index.tsv of the dataset (checked against the labels)"
     )
+    ap.add_argument("--protocol", required=True,
+                    help="the dataset's protocol .json (read-dataset): tasks, splits, probe seeds")
     ap.add_argument("--out", required=True, help="evaluation .json to write")
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--seed", type=int, required=True, help="pretraining seed (recorded only)")
@@ -305,10 +406,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--split-seed",
         type=int,
         default=42,
-        help="seed of the clip split and of every evaluation draw (default 42: one fixed split for every run)",
+        help="seed of every evaluation draw (kNN frames, few-shot clips, frame pairs, "
+        "retrieval queries; default 42: the same draws for every run)",
     )
     ap.add_argument(
-        "--test-size", type=float, default=0.1, help="share of clips held out (MABe22: 0.1)"
+        "--test-size", type=float, default=0.1,
+        help="share of SubmissionTrain each probe leaves unused (the evaluator's 0.1)",
     )
     ap.add_argument("--knn-k", type=int, default=20, help="neighbours per vote (DINO's k=20)")
     ap.add_argument(
@@ -368,9 +471,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             f"{args.index} and {args.labels} disagree on the clips or their frame ranges"
         )
     emb = load_embedding(args.embedding, lab.label_array.shape[1])
+    protocol = read_protocol(args.protocol)
+    protocol.validate(lab.clips, args.protocol)
     result = evaluate(
         emb,
         lab,
+        protocol,
         split_seed=args.split_seed,
         test_size=args.test_size,
         knn_k=args.knn_k,
@@ -395,8 +501,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     result["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
     io.write_json(args.out, result)
     print(
-        f"{args.run_id} seed {args.seed} {args.dataset}: mean F1 {result['mean_f1']:.3f} "
-        f"({result['n_f1_tasks']} tasks), kNN acc {result['knn_accuracy']:.3f}, "
+        f"{args.run_id} seed {args.seed} {args.dataset}: mean F1 private {result['mean_f1']:.3f} "
+        f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN acc {result['knn_accuracy']:.3f}, "
         f"rho {result['spearman_rho']:.3f}, MRR {result['retrieval_mrr']:.3f} "
         f"[{result['timings_s']['total']:.1f} s]",
         file=sys.stdout,

@@ -23,6 +23,7 @@ as sklearn's RidgeClassifier and f1_score do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -222,11 +223,11 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """F1, precision and per-class recall as sklearn scores them.
 
     Two classes or fewer among {0, 1}: binary F1 of the positive class 1
-    (`f1_score(average='binary')`), except that it is NaN, not sklearn's zero_division 0,
-    when y_true holds no positive: detection of an absent behaviour is unmeasured, and a 0
-    would drag every method's mean down alike. More classes: macro F1 over the labels
-    present in y_true or y_pred (`average='macro'`). `recall` maps each true class to its
-    recall.
+    (`f1_score(average='binary')`), 0 when neither y_true nor y_pred holds a positive
+    (sklearn's zero_division default, which the MABe22 evaluator's scores carry: a task whose
+    test frames hold no positive scores 0 for every method). More classes: macro F1 over the
+    labels present in y_true or y_pred (`average='macro'`). `recall` maps each true class to
+    its recall.
     """
     labels = np.union1d(y_true, y_pred)
     binary = np.all(np.isin(labels, [0.0, 1.0]))
@@ -240,10 +241,6 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             tp / (tp + fp) if tp + fp else 0.0,
         )
     f1 = float(np.mean([v[0] for v in per.values()]))
-    if binary and not np.any(y_true == 1):
-        f1 = float(
-            "nan"
-        )  # no positive test frame: F1 of the behaviour is undefined (sklearn says 0)
     recall = {label_key(c): float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)}
     out = {"f1": f1, "recall": recall, "average": "binary" if binary else "macro"}
     if binary:
@@ -281,7 +278,8 @@ def linear_probe(
         "average": "binary"|"macro", "n_train", "n_test", "n_pos_test", "pos_rate"}
         (pos_rate = share of labelled test frames with label 1).
         Continuous: {"type", "mse", "n_train", "n_test"}.
-        A side without labelled frames gives NaN scores and a "reason".
+        A side without labelled frames gives NaN scores and a "reason"; a test side without
+        a positive frame scores F1 = 0, as in the evaluator.
     """
     ok_tr, ok_te = ~np.isnan(train_y), ~np.isnan(test_y)
     ytr, yte = np.asarray(train_y)[ok_tr], np.asarray(test_y)[ok_te]
@@ -342,6 +340,87 @@ def linear_probes(
     for ytr, yte, ty in zip(train_y, test_y, task_types):
         out.append(linear_probe(train_x, ytr, test_x, yte, ty, alpha, moments=moments))
     return out
+
+
+@dataclass(frozen=True)
+class FittedProbe:
+    """One task's probe fitted on one train set: a balanced ridge classifier (`classes` set)
+    or a ridge regression (`classes` None), as the evaluator's RidgeClassifier / Ridge."""
+
+    coef: np.ndarray  # (D, K)
+    intercept: np.ndarray  # (K,)
+    classes: np.ndarray | None
+    n_train: int
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N, D) -> (N,) class labels (Discrete) or values (Continuous), float64."""
+        if self.classes is None:
+            return _decision(x, self.coef, self.intercept)[:, 0]
+        return predict_classes(x, self.classes, self.coef, self.intercept)[0].astype(np.float64)
+
+
+def fit_probe(
+    train_x: np.ndarray, train_y: np.ndarray, task_type: str = "Discrete", alpha: float = 1.0,
+    moments: Moments | None = None,
+) -> FittedProbe | None:
+    """The evaluator's probe of one task: NaN-labelled rows dropped, then
+    `RidgeClassifier(class_weight='balanced', alpha)` for Discrete tasks or `Ridge(alpha)`;
+    None when no train row is labelled. `moments` = Moments(train_x) shares the Gram pass
+    with the other tasks fitted on the same rows. (A train set holding one class predicts it
+    everywhere; sklearn would refuse to fit.)"""
+    ok = ~np.isnan(train_y)
+    if not ok.any():
+        return None
+    if task_type == "Discrete":
+        if moments is not None and moments.x is train_x:
+            classes, coef, intercept = moments.ridge_classifier(np.asarray(train_y, np.float64), alpha)
+        else:
+            xtr = train_x if ok.all() else train_x[ok]
+            classes, coef, intercept = fit_ridge_classifier(xtr, np.asarray(train_y)[ok], alpha)
+        return FittedProbe(coef, intercept, classes, int(ok.sum()))
+    xtr = train_x if ok.all() else train_x[ok]
+    coef, intercept = fit_ridge(xtr, np.asarray(train_y, np.float64)[ok], None, alpha)
+    return FittedProbe(coef, intercept, None, int(ok.sum()))
+
+
+def aggregate_seeds(preds: Sequence[np.ndarray], task_type: str = "Discrete") -> np.ndarray:
+    """The evaluator's aggregate of the probe seeds' predictions of one task (S x (N,)):
+    Discrete, `float32(mean over seeds > 0)` of the 0/1 predictions — a frame is positive when
+    any seed's probe calls it (the evaluator's `_binary_most_repeated`; with its single seed
+    42 simply that probe's call); Continuous, the mean."""
+    stacked = np.stack([np.asarray(p, np.float64) for p in preds])  # (S, N)
+    if task_type == "Discrete":
+        return (stacked.mean(axis=0) > 0).astype(np.float64)
+    return stacked.mean(axis=0)
+
+
+def task_score(y_true: np.ndarray, y_pred: np.ndarray, task_type: str = "Discrete") -> dict:
+    """The evaluator's metric of one task: Discrete -> `classification_scores` (binary F1),
+    Continuous -> {"mse"} (sklearn's mean_squared_error); NaN with no frame to score."""
+    if len(y_true) == 0:
+        return {"f1" if task_type == "Discrete" else "mse": float("nan")}
+    if task_type == "Discrete":
+        return classification_scores(y_true, y_pred)
+    return {"mse": float(np.mean((np.asarray(y_pred) - y_true) ** 2))}
+
+
+def pooled_score(y_true: np.ndarray, y_pred: np.ndarray, bounds: np.ndarray,
+                 task_type: str = "Discrete") -> float:
+    """The evaluator's clip-pooled score of a sequence-level task: per clip (rows
+    bounds[i]:bounds[i+1] of the labelled test frames), the mean label and the mean
+    prediction, both thresholded at 0.5 for Discrete tasks, then F1 or MSE over clips. (The
+    evaluator walks the clips in split-file order over frames held in frame order; here each
+    clip takes its own frames.)"""
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    yt, yp = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b > a:
+            yt.append(np.mean(y_true[a:b]))
+            yp.append(np.mean(y_pred[a:b]))
+    yt, yp = np.array(yt), np.array(yp)
+    if task_type == "Discrete":
+        return task_score((yt >= 0.5).astype(float), (yp >= 0.5).astype(float))["f1"]
+    return task_score(yt, yp, task_type)["mse"]
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ from twbyol import io
 from twbyol.stats import Table, headline, run_label, run_order
 
 HEADLINE_COLS = (
-    ("mean_f1", "mean F1"),
+    ("mean_f1", "mean F1 (private)"),
+    ("mean_f1_public", "mean F1 (public)"),
     ("knn_accuracy", "kNN acc."),
     ("rare_action_recall", "rare recall"),
     ("few_shot_f1/0.1", "F1 @10 % labels"),
@@ -180,13 +181,69 @@ def _headline(exp: dict, table: Table, tt: dict) -> list[str]:
         "## Headline metrics",
         "",
         (
-            "Mean +- sd over seeds (n = seeds). F1 in [0, 1]; mean F1 = mean over the per-frame "
-            f"behaviour tasks ({', '.join(tt.get('frame_tasks', []))}); sequence-level tasks "
-            f"({', '.join(tt.get('sequence_tasks', [])) or 'none'}) are in per_task_f1 only."
+            "Mean +- sd over seeds (n = seeds). Linear probes follow the MABe22 evaluator's "
+            "protocol (per task and probe seed, fitted on 90 % of SubmissionTrain; the seeds' "
+            "predictions aggregated): **private** = privateTest + publicTest, the leaderboard's "
+            "score and the headline; public = publicTest. F1 in [0, 1], 0 where the test frames "
+            "hold no positive, as in the evaluator. Mean F1 = mean over the headline tasks "
+            f"({', '.join(tt.get('frame_tasks', []))}); the other Discrete tasks "
+            f"({', '.join(tt.get('sequence_tasks', [])) or 'none'}) are in the per-task table."
         ),
         "",
         *_table(["run", "dataset", "n", *(c for _, c in HEADLINE_COLS)], rows),
+        "",
     ]
+
+
+def _per_task(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
+    """Per task of each dataset's protocol: private / public score (mean over seeds) of the
+    study's main runs, and the clip-pooled private score of sequence-level tasks."""
+    study = exp.get("study") or {}
+    runs = [r for r in dict.fromkeys(study.get(k) for k in ("baseline", "proposed", "control",
+                                                              "upper_bound")) if r]
+    out = ["## Per-task scores (MABe22 protocol)", "",
+           "Mean over seeds of the private / public score per task (F1, or MSE for continuous "
+           "tasks; pooled = the evaluator's clip-pooled private score of a sequence-level task).",
+           ""]
+    for ds, proto in protocols.items():
+        rows = []
+        for task in proto.get("tasks", []):
+            cells = []
+            for r in runs:
+                vals = []
+                for metric in ("f1", "mse"):
+                    priv = table.summary(r, ds, f"{metric}/{task}")
+                    if priv[2]:
+                        pub = table.summary(r, ds, f"{metric}_public/{task}")
+                        vals.append(f"{_f(priv[0])} / {_f(pub[0])}")
+                cells.append(vals[0] if vals else "n/a")
+            kind = "sequence" if task in proto.get("sequence_level", []) else "frame"
+            rows.append([task, kind, *cells])
+        out += [f"**{ds}** ({proto.get('source', '?')})", "",
+                *_table(["task", "level", *(run_label(exp, r) for r in runs)], rows), ""]
+    return out
+
+
+def _datasets(protocols: dict[str, dict]) -> list[str]:
+    """What each evaluated dataset held: protocol source, split sizes, probe seeds, clips left
+    out for a missing video (named and counted), trimmed, video-only."""
+    out = ["## Datasets", ""]
+    for ds, p in protocols.items():
+        sizes = {}
+        for split in p.get("splits", {}).values():
+            for k, v in split.items():
+                sizes[k] = max(sizes.get(k, 0), len(v))
+        missing = p.get("missing_videos", [])
+        out.append(
+            f"- **{ds}**: protocol from {p.get('source', '?')}; {len(p.get('tasks', []))} tasks, "
+            f"probe seeds {p.get('seeds')}; clips SubmissionTrain {sizes.get('SubmissionTrain', 0)}, "
+            f"publicTest {sizes.get('publicTest', 0)}, privateTest {sizes.get('privateTest', 0)}; "
+            f"{len(p.get('video_only', []))} video-only (pretraining only); "
+            f"{len(p.get('trimmed', []))} videos trimmed by their trailing frame; "
+            f"**{len(missing)} labelled clip(s) left out for a missing video**"
+            + (f": {', '.join(missing)}" if missing else "")
+        )
+    return out + [""]
 
 
 def _ttests(exp: dict, tt: dict) -> list[str]:
@@ -357,8 +414,11 @@ def build(
     crit: dict,
     manifest: dict,
     images_rel: str,
+    protocols: dict[str, dict] | None = None,
 ) -> str:
-    """The whole report; `images_rel` is the figures folder relative to the report's folder."""
+    """The whole report; `images_rel` is the figures folder relative to the report's folder;
+    `protocols` the evaluated datasets' protocol files by dataset name."""
+    protocols = protocols or {}
     lines = [
         f"# TW-BYOL study: `{exp.get('name', '?')}`",
         "",
@@ -368,6 +428,8 @@ def build(
         verdict_sentence(exp, crit),
         "",
         *_headline(exp, table, tt),
+        *_per_task(exp, table, protocols),
+        *_datasets(protocols),
         *_ttests(exp, tt),
         *_criteria(exp, crit),
         *_calibration(exp, crit),
@@ -388,6 +450,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--figures-manifest", required=True, help="images/manifest.json of the figures stage"
     )
+    ap.add_argument("--protocols", nargs="*", default=[],
+                    help="the evaluated datasets' protocol .json files (results/{exp}/labels/"
+                         "{dataset}.protocol.json)")
     ap.add_argument("--out", required=True, help="report .md to write")
     ap.add_argument(
         "--code-version", help="code version to record (default: git describe of this checkout)"
@@ -409,6 +474,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         crit,
         io.read_json(args.figures_manifest),
         images_rel,
+        {Path(p).name.removesuffix(".protocol.json"): io.read_json(p) for p in args.protocols},
     )
     io.write_text(args.out, text + "\n")
     print(verdict_sentence(exp, crit))

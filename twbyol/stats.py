@@ -42,6 +42,7 @@ from twbyol import io
 # pre-registered primary metric).
 HEADLINE = (
     "mean_f1",
+    "mean_f1_public",
     "mean_f1_all",
     "knn_accuracy",
     "knn_balanced_accuracy",
@@ -151,14 +152,18 @@ def load_evaluations(paths: Iterable[str | Path]) -> list[dict]:
 
 
 def task_kinds(evaluations: list[dict]) -> tuple[list[str], list[str]]:
-    """(per-frame Discrete tasks, sequence-level Discrete tasks), in first-seen order.
-    Criterion 2 and the headline mean count only the per-frame ones."""
+    """(headline Discrete tasks, the other Discrete tasks), in first-seen order. The headline
+    tasks are those of each evaluation's `headline_tasks` (the per-frame behaviour tasks, or
+    every Discrete task when a task list has no behaviour); criterion 2 and the headline mean
+    count only those."""
     frame, seq = {}, {}
     for ev in evaluations:
+        head = set(ev.get("headline_tasks", []))
         for name, r in ev["tasks"].items():
             if r.get("type") == "Discrete":
-                (seq if r.get("sequence_level") else frame)[name] = None
-    return list(frame), list(seq)
+                in_head = name in head if "headline_tasks" in ev else not r.get("sequence_level")
+                (frame if in_head else seq)[name] = None
+    return list(frame), [t for t in seq if t not in frame]
 
 
 def _num(v) -> float:
@@ -183,7 +188,7 @@ def comparison_rows(
         flat = {**ev, **{f"few_shot_f1/{k}": v for k, v in ev.get("few_shot_f1", {}).items()}}
         rows += [{**key, "metric": m, "value": _num(flat[m])} for m in HEADLINE if m in flat]
         for name, r in ev["tasks"].items():
-            for score in ("f1", "mse"):
+            for score in ("f1", "mse", "f1_public", "mse_public"):
                 if score in r:
                     rows.append({**key, "metric": f"{score}/{name}", "value": _num(r[score])})
             if "knn" in r:

@@ -6,12 +6,11 @@ rule embed:
         model="results/{exp}/pretrain/{run}/seed{seed}/model.pt",
         shards=lambda w: frame_shards(w.exp, w.dataset),
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("embed.py", "models/backbones.py", "data/sampling.py", "split.py"),
+        code=code("embed.py", "models/backbones.py", "data/sampling.py", "data/index.py", "io.py"),
     output:
         "results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
     params:
         e=lambda w: embedding_cfg(w),
-        v=lambda w: {k: evaluation_cfg(w)[k] for k in ("split_seed", "test_size")},
         frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/embed/{run}/seed{seed}/{dataset}.log",
@@ -20,7 +19,6 @@ rule embed:
     conda:
         ENV
     shell:
-        "twbyol embed --model {input.model} --frames-dir {params.frames_dir} --index {input.index}"
-        " --out {output} --window-stride {params.e[window_stride]} --batch-size {params.e[batch_size]}"
-        " --max-dim {params.e[max_dim]} --split-seed {params.v[split_seed]}"
-        " --test-size {params.v[test_size]} > {log} 2>&1"
+        "twbyol embed --model {input.model:q} --frames-dir {params.frames_dir:q} --index {input.index:q}"
+        " --out {output:q} --window-stride {params.e[window_stride]} --batch-size {params.e[batch_size]}"
+        " --max-dim {params.e[max_dim]} > {log:q} 2>&1"

@@ -6,8 +6,9 @@ rule evaluate:
     input:
         embedding="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
         labels="results/{exp}/labels/{dataset}.npz",
+        protocol="results/{exp}/labels/{dataset}.protocol.json",
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("evaluate.py", "probe.py", "split.py", "temporal.py", "data/index.py"),
+        code=code("evaluate.py", "probe.py", "split.py", "temporal.py", "data/index.py", "io.py"),
     output:
         "results/{exp}/evaluate/{run}/seed{seed}/{dataset}.json",
     params:
@@ -18,7 +19,27 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "twbyol evaluate --embedding {input.embedding} --labels {input.labels} --index {input.index}"
-        " --out {output} --run-id {wildcards.run} --seed {wildcards.seed} --dataset {wildcards.dataset}"
+        "twbyol evaluate --embedding {input.embedding:q} --labels {input.labels:q} --index {input.index:q}"
+        " --protocol {input.protocol:q} --out {output:q} --run-id {wildcards.run} --seed {wildcards.seed} --dataset {wildcards.dataset}"
         " --method {params.method} --split-seed {params.v[split_seed]} --test-size {params.v[test_size]}"
-        " --knn-k {params.v[knn_k]} --horizon {params.v[horizon]} > {log} 2>&1"
+        " --knn-k {params.v[knn_k]} --horizon {params.v[horizon]} > {log:q} 2>&1"
+
+
+rule submission:
+    """A run's embedding of a MABe22-layout dataset as the public evaluator's submission file
+    (float32, D <= 128, the release's frame-map order), scorable with the official code."""
+    input:
+        embedding="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
+        protocol="results/{exp}/labels/{dataset}.protocol.json",
+        index="results/{exp}/frames/{dataset}/index.tsv",
+        code=code("submission.py", "split.py", "evaluate.py", "io.py"),
+    output:
+        npy="results/{exp}/submission/{run}/seed{seed}/{dataset}.npy",
+        info="results/{exp}/submission/{run}/seed{seed}/{dataset}.json",
+    log:
+        "results/{exp}/logs/submission/{run}/seed{seed}/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "twbyol submission --embedding {input.embedding:q} --protocol {input.protocol:q}"
+        " --index {input.index:q} --out {output.npy:q} > {log:q} 2>&1"

@@ -36,6 +36,7 @@ rule report:
         experiment="results/{exp}/experiment.json",
         stats=rules.stats.output,
         manifest="results/{exp}/images/manifest.json",
+        protocols=lambda w: [f"results/{w.exp}/labels/{d}.protocol.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         code=code("report.py", "stats.py"),
     output:
         report("results/{exp}/report.md", category="Report"),
@@ -47,4 +48,4 @@ rule report:
         ENV
     shell:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
-        " --figures-manifest {input.manifest} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
+        " --figures-manifest {input.manifest} --protocols {input.protocols:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
