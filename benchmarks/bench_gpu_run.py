@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 import yaml
 
-from twbyol.experiment import embedding_config, evaluation_config, run_config
+from twbyol.experiment import embedding_config, run_config
 
 # The MABe22 mouse-triplet video: 4.7 million frames (Sun et al. 2023, abstract) in
 # one-minute clips at 30 Hz, so about 2,600 clips; the study pretrains on one crop pair per
@@ -87,11 +87,12 @@ def main() -> None:
         clips = list(pool.map(render_clip, jobs))
     starts = np.cumsum([0] + [n for _, n in clips])
     pd.DataFrame({"clip_id": [c for c, _ in clips], "n_frames": [n for _, n in clips], "fps": 30.0,
-                  "source": "rendered", "shard": 0, "start": starts[:-1], "end": starts[1:]}
+                  "source": "rendered", "shard": 0, "start": starts[:-1], "end": starts[1:],
+                  "labelled": 1, "splits": ""}
                  ).to_csv(frames_dir / "index.tsv", sep="\t", index=False)
     print(f"rendered {a.clips} clips x {a.frames} frames at {size} px in {time.time() - t:.1f} s", flush=True)
 
-    cfg = run_config(a.experiment, e, a.run, 0, evaluation_config(e))
+    cfg = run_config(a.experiment, e, a.run, 0)
     gpus = int(e.get("resources", {}).get("gpus_per_node", 1)) * int(e.get("resources", {}).get("nodes", 1))
     per_gpu = a.per_gpu_batch or cfg["batch_size"] // gpus
     cfg.update(epochs=1, warmup_epochs=0, samples_per_epoch=per_gpu * a.steps, batch_size=per_gpu,

@@ -42,7 +42,8 @@ def main() -> None:
         twbyol("synth", "--format", "mabe22", "--out", str(d / "data"), "--n-clips", "8", "--n-frames", "600",
                "--size", "128", "--seed", "0", "--jobs", "2")
         twbyol("read-dataset", "--format", "mabe22", "--root", str(d / "data"), "--index-out",
-               str(d / "f/index.tsv"), "--labels-out", str(d / "labels.npz"), "--n-shards", "1")
+               str(d / "f/index.tsv"), "--labels-out", str(d / "labels.npz"), "--protocol-out",
+               str(d / "protocol.json"), "--n-shards", "1")
         twbyol("extract-frames", "--index", str(d / "f/index.tsv"), "--shard", "0", "--size", str(a.size),
                "--out-dir", str(d / "f"), "--done", str(d / "f/shard0.done"))
         index = read_index(d / "f/index.tsv")

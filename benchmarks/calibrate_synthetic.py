@@ -39,6 +39,7 @@ from twbyol import io  # noqa: E402
 from twbyol.embed import embed  # noqa: E402
 from twbyol.evaluate import evaluate, load_labels  # noqa: E402
 from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
+from twbyol.split import read_protocol  # noqa: E402
 from twbyol.stats import paired_ttest  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
 
@@ -81,7 +82,7 @@ def main() -> None:
     evaluation = evaluation_config(e)
     ds = e["pretrain_dataset"]
     n_shards = e["datasets"][ds]["frames"]["n_shards"]
-    data = [f"results/{exp}/labels/{ds}.npz"] + [
+    data = [f"results/{exp}/labels/{ds}.npz", f"results/{exp}/labels/{ds}.protocol.json"] + [
         f"results/{exp}/frames/{ds}/shard{k}.done" for k in range(n_shards)]
     subprocess.run(["snakemake", "--cores", str(args.cores), "--configfile", "config/config.yaml",
                     str(extra), "--", *data], cwd=REPO, check=True)
@@ -89,12 +90,13 @@ def main() -> None:
     out = REPO / "results" / exp / "calibration" / args.tag
     labels_path = REPO / f"results/{exp}/labels/{ds}.npz"
     lab = load_labels(labels_path)
+    protocol = read_protocol(REPO / f"results/{exp}/labels/{ds}.protocol.json")
     emb_cfg = embedding_config(e)
     rows = []
     for run in args.runs:
         for seed in args.seeds:
-            cfg = run_config(exp, e, run, seed, evaluation)
-            cfg = {k: (str(REPO / v) if k in ("frames_dir", "index", "labels") else v)
+            cfg = run_config(exp, e, run, seed)
+            cfg = {k: (str(REPO / v) if k in ("frames_dir", "index", "labels", "protocol") else v)
                    for k, v in cfg.items()}
             cfg["out_dir"] = str(out / run / f"seed{seed}")
             cfg["num_workers"] = min(cfg.get("num_workers", 1), 1)
@@ -111,16 +113,16 @@ def main() -> None:
             emb_path = out / run / f"seed{seed}" / f"{ds}.npy"
             embed(str(Path(cfg["out_dir"]) / "model.pt"), cfg["frames_dir"], cfg["index"],
                   str(emb_path), emb_cfg["window_stride"], emb_cfg["batch_size"],
-                  emb_cfg["max_dim"], evaluation["split_seed"], evaluation["test_size"])
-            res = evaluate(np.load(emb_path), lab, split_seed=evaluation["split_seed"],
+                  emb_cfg["max_dim"])
+            res = evaluate(np.load(emb_path), lab, protocol, split_seed=evaluation["split_seed"],
                            test_size=evaluation["test_size"], knn_k=evaluation["knn_k"],
                            horizon=evaluation["horizon"])
             row = {"run": run, "seed": seed, "train_s": round(t_train, 1),
                    "mean_f1": res["mean_f1"], "knn_accuracy": res["knn_accuracy"],
                    "spearman_rho": res["spearman_rho"], "retrieval_mrr": res["retrieval_mrr"],
-                   "f1": {lab.tasks[t]: res["tasks"][lab.tasks[t]]["f1"] for t in lab.frame_tasks},
+                   "f1": {t: res["tasks"][t]["f1"] for t in res["headline_tasks"]},
                    "f1_sequence": {n: r["f1"] for n, r in res["tasks"].items()
-                                   if r["sequence_level"] and r["type"] == "Discrete"}}
+                                   if n not in res["headline_tasks"] and r["type"] == "Discrete"}}
             rows.append(row)
             print(json.dumps(row), flush=True)
     io.write_json(out / "calibration.json", {"exp": exp, "set": args.set, "rows": rows})
@@ -133,8 +135,8 @@ def main() -> None:
         print(f"{r['run']:<22}{r['seed']:>5}{r['train_s']:>9.0f}{r['mean_f1']:>8.3f}"
               f"{r['knn_accuracy']:>7.3f}{r['spearman_rho']:>7.3f} "
               + " ".join(f"{r['f1'][t]:>9.3f}" for t in tasks))
-    base = np.array([lab.label_array[t][np.isfinite(lab.label_array[t])].mean()
-                     for t in lab.frame_tasks])
+    base = np.array([lab.label_array[k][np.isfinite(lab.label_array[k])].mean()
+                     for k in (lab.tasks.index(t) for t in tasks)])
     print(f"{'positive rate':<51} " + " ".join(f"{b:>9.3f}" for b in base))
 
     print("\nmean F1 over seeds (mean +- sd):")

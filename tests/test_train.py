@@ -14,7 +14,7 @@ def frames(tmp_path):
     """A frames folder + index.tsv of 6 clips whose content moves (a drifting bright square)."""
     d = tmp_path / "frames"
     d.mkdir()
-    rows = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend"]
+    rows = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits"]
     start = 0
     rng = np.random.default_rng(0)
     for i in range(6):
@@ -24,7 +24,7 @@ def frames(tmp_path):
             x = (f // 4 + 3 * i) % 18
             arr[f, 6:12, x : x + 6] = 220
         np.save(d / f"c{i}.npy", arr)
-        rows.append(f"c{i}\t{t}\t30.0\t/none/c{i}.mp4\t0\t{start}\t{start + t}")
+        rows.append(f"c{i}\t{t}\t30.0\t/none/c{i}.mp4\t0\t{start}\t{start + t}\t1\t")
         start += t
     (d / "index.tsv").write_text("\n".join(rows) + "\n")
     return d

@@ -5,6 +5,7 @@ twbyol/ sources for invalidation) in a temp folder, so touching code there to te
 invalidation leaves the checkout alone; the `twbyol` command is the installed package.
 """
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -200,24 +202,99 @@ def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
 
 
 @pytest.fixture()
-def mabe22_wd(tmp_path):
-    """The mabe22 experiment with its data paths pointed at (empty) folders: enough to plan."""
+def mabe22_wd(tmp_path, release):
+    """The mabe22 experiment with mice pointed at a release as downloaded (CaltechDATA names,
+    nested folders) and rats at an (empty) folder: enough to plan."""
     (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
-    for name in ("mice", "rats"):
-        (tmp_path / name).mkdir()
+    (tmp_path / "rats").mkdir()
     cfg = write_override(wd, {"experiments": {"mabe22": {"datasets": {
-        "mice": {"path": str(tmp_path / "mice")}, "rats": {"path": str(tmp_path / "rats")}}}}})
+        "mice": {"path": str(release["caltech"])}, "rats": {"path": str(tmp_path / "rats")}}}}})
     return wd, cfg
 
 
-def test_mabe22_dag_plans_the_whole_study_quickly(mabe22_wd):
-    wd, cfg = mabe22_wd
+def _plan_mabe22(wd, cfg):
     t = time.perf_counter()
     jobs = planned(wd, extra=("--configfile", "config/config.yaml", cfg))  # default target
     seconds = time.perf_counter() - t
     runs = yaml.safe_load((wd / "config/config.yaml").read_text())["experiments"]["mabe22"]["runs"]
     assert jobs["pretrain"] == 3 * len(runs)
     assert jobs["frames"] == 64 + 4 and jobs["embed"] == jobs["evaluate"] == 3 * len(runs) * 2
+    assert jobs["submission"] == 3 * len(runs)  # the mice only: RatSI has no leaderboard
+    return jobs, seconds
+
+
+def test_mabe22_dag_plans_the_whole_study_on_the_release(mabe22_wd):
+    wd, cfg = mabe22_wd
+    jobs, seconds = _plan_mabe22(wd, cfg)
     print(f"mabe22 dry run: {sum(jobs.values())} jobs planned in {seconds:.1f} s")
 
+
+def test_mabe22_dag_at_the_release_size(tmp_path):
+    """Planning with the dataset folder holding the release's 2,614 videos (1,830 submission,
+    784 userTrain; empty files: planning reads no dataset file, it only checks the folder).
+    The time is printed for the README; it is not asserted (a shared machine's timings)."""
+    (tmp_path / "wd").mkdir()
+    wd = copy_workflow(tmp_path / "wd")
+    mice, rats = tmp_path / "mouse triplets", tmp_path / "rats"
+    for folder, n in (("submission_videos", 1830), ("userTrain_videos", 784)):
+        (mice / folder).mkdir(parents=True)
+        for i in range(n):
+            (mice / folder / f"{folder[:4]}{i:016d}.avi").touch()
+    rats.mkdir()
+    cfg = write_override(wd, {"experiments": {"mabe22": {"datasets": {
+        "mice": {"path": str(mice)}, "rats": {"path": str(rats)}}}}})
+    jobs, seconds = _plan_mabe22(wd, cfg)
+    print(f"mabe22 dry run with 2,614 videos: {sum(jobs.values())} jobs in {seconds:.1f} s")
+
+
+def release_experiment(root: Path) -> dict:
+    """A smoke-sized study on a MABe22 release folder: the smoke experiment's tiny backbone
+    and recipe, mice only, one seed, a few steps, pretraining on userTrain + SubmissionTrain."""
+    smoke = yaml.safe_load((REPO / "config/config.yaml").read_text())["experiments"]["smoke"]
+    e = {**smoke, "description": "The smoke recipe on a MABe22 release as downloaded.",
+         "datasets": {"mice": {"format": "mabe22", "path": str(root),
+                               "frames": {"size": 48, "n_shards": 2},
+                               "pretrain_splits": ["UserTrain", "SubmissionTrain"]}},
+         "eval_datasets": ["mice"], "seeds": [0],
+         "training": {**smoke["training"], "epochs": 2, "samples_per_epoch": 64}}
+    return e
+
+
+@pytest.mark.slow
+def test_study_on_the_release_as_downloaded(tmp_path, release):
+    """read-dataset -> frames -> pretrain -> embed -> evaluate -> submission -> stats ->
+    figures -> report on the CaltechDATA-named release (nested folders, a missing video,
+    trailing frames, userTrain clips), from a checkout whose path has a space."""
+    root = release["caltech"]
+    (tmp_path / "check out").mkdir()
+    wd = copy_workflow(tmp_path / "check out")
+    cfg = write_override(wd, {"experiments": {"release": release_experiment(root)}})
+    summary = json.loads((root / "synth.json").read_text())
+    targets = ["results/release/report.md"] + [
+        f"results/release/submission/{r}/seed0/mice.npy"
+        for r in ("byol_uniform", "twbyol_tau30", "random_init")]
+    snakemake(wd, *targets, "--cores", "2", "--configfile", "config/config.yaml", cfg)
+    res = wd / "results" / "release"
+    protocol = json.loads((res / "labels" / "mice.protocol.json").read_text())
+    (missing,) = protocol["missing_videos"]
+    log = (res / "logs" / "read_dataset" / "mice.log").read_text()
+    assert missing in log and "left out" in log and "trimmed" in log
+    report = (res / "report.md").read_text()
+    assert "mean F1 (private)" in report and "mean F1 (public)" in report
+    assert f"**1 labelled clip(s) left out for a missing video**: {missing}" in report
+    ev = json.loads((res / "evaluate" / "twbyol_tau30" / "seed0" / "mice.json").read_text())
+    assert 0 <= ev["mean_f1"] <= 1 and 0 <= ev["mean_f1_public"] <= 1
+    assert ev["protocol"]["missing_videos"] == [missing]
+    assert ev["n_frames"] == (len(summary["clips"]) - 1) * summary["n_frames"]
+    for r in ("byol_uniform", "twbyol_tau30"):
+        err = (res / "pretrain" / r / "seed0" / "stderr.log").read_text()
+        n_train = len(protocol["splits"][next(iter(protocol["splits"]))]["SubmissionTrain"])
+        assert f"{n_train + len(summary['user_train_clips'])} clips" in err, err[-2000:]
+    # the leaderboard file: every frame of the release's frame map, the missing clip zero
+    sub = np.load(res / "submission" / "twbyol_tau30" / "seed0" / "mice.npy")
+    assert sub.dtype == np.float32 and sub.shape[1] <= 128
+    assert sub.shape[0] == len(summary["clips"]) * summary["n_frames"]
+    a, b = protocol["frame_number_map"][missing]
+    assert not sub[a:b].any() and sub[:a].any()
+    assert planned(wd, *targets, extra=("--configfile", "config/config.yaml", cfg)) == {}

@@ -21,16 +21,17 @@ def embedding_config(e: dict) -> dict:
 
 
 def evaluation_config(e: dict) -> dict:
-    """Experiment `e`'s `evaluation` block over the MABe22 evaluator's defaults (90/10 split
-    of clips with a fixed seed)."""
+    """Experiment `e`'s `evaluation` block over the MABe22 evaluator's defaults: probes fit on
+    90 % of SubmissionTrain (test_size 0.1 unused), seed 42 for a derived split and every
+    evaluation draw."""
     return {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90, **e.get("evaluation", {})}
 
 
-def run_config(exp: str, e: dict, run: str, seed: int, evaluation: dict) -> dict:
+def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
     """The resolved config of run `run`, seed `seed` of experiment `exp` (its config `e`): the
     experiment's training recipe with the run's own settings on top (the fields of
-    twbyol.train.TrainConfig). `evaluation` holds the probe's split_seed and test_size, which
-    the supervised upper bound needs so that it trains on the probe's training clips only."""
+    twbyol.train.TrainConfig). The supervised upper bound also gets the pretraining dataset's
+    labels and protocol, so that it trains on clips the probes never score."""
     r = dict(e["runs"][run])
     r.pop("label", None)
     crop = dict(e["crop"])
@@ -38,8 +39,10 @@ def run_config(exp: str, e: dict, run: str, seed: int, evaluation: dict) -> dict
         crop["policy"] = r.pop("crop_policy")
     ds = e["pretrain_dataset"]
     if r["method"] == "supervised":
-        r.update(labels=f"results/{exp}/labels/{ds}.npz", split_seed=evaluation["split_seed"],
-                 test_size=evaluation["test_size"])
+        r.update(labels=f"results/{exp}/labels/{ds}.npz",
+                 protocol=f"results/{exp}/labels/{ds}.protocol.json")
+    if e["datasets"][ds].get("pretrain_splits"):
+        r["pretrain_splits"] = list(e["datasets"][ds]["pretrain_splits"])
     return {
         **e["training"],
         **r,

@@ -47,8 +47,10 @@ class TrainConfig:
     temperature: float = 0.0         # contrastive methods; 0: the method's paper default
     window: float = 30.0             # time_contrast: positives within this many frames
     labels: str = ""                 # supervised: the labels .npz of the pretraining dataset
-    split_seed: int = 42             # supervised: train only on the probe's training clips
-    test_size: float = 0.1
+    protocol: str = ""               # supervised: its protocol .json; labels of a task are used
+                                     # on that task's SubmissionTrain clips only (never scored)
+    pretrain_splits: list = field(default_factory=list)  # protocol splits to pretrain on
+                                     # (index.tsv `splits`); empty: every clip with video
     crop: dict = field(default_factory=dict)       # CropConfig fields
     backbone: dict = field(default_factory=lambda: {"name": "tiny"})  # name + builder kwargs
     proj_hidden: int = 4096          # BYOL: projector/predictor hidden width 4096, output 256
@@ -131,20 +133,32 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, dict | None]:
-    """For `supervised`: the training clips of the probe's split and their binary labels
-    ({clip: (n_tasks, n_frames)}); other methods: all clips, no labels."""
+    """For `supervised`: the labelled clips of the protocol's SubmissionTrain and their binary
+    labels ({clip: (n_tasks, n_frames)}), NaN on the clips where a task is scored (its
+    publicTest/privateTest), so the upper bound never sees a test label; other methods: all
+    clips, no labels."""
     if cfg.method != "supervised":
         return clips, None
     from twbyol.data.index import load_labels
-    from twbyol.split import split_clips
+    from twbyol.split import read_protocol
 
     lab = load_labels(cfg.labels)
-    train_ids, _ = split_clips(list(lab["clips"]), test_size=cfg.test_size, seed=cfg.split_seed)
+    protocol = read_protocol(cfg.protocol)
+    tasks = [str(t) for t in lab["tasks"]]
     binary = [t for t, kind in enumerate(lab["task_types"]) if kind == "Discrete"
               and set(np.unique(lab["label_array"][t][np.isfinite(lab["label_array"][t])])) <= {0.0, 1.0}]
     spans = dict(zip(lab["clips"], zip(lab["starts"], lab["ends"])))
-    keep = set(train_ids)
-    labels = {c: lab["label_array"][binary, spans[c][0]:spans[c][1]] for c, _ in clips if c in keep}
+    train_of = {t: set(protocol.split_of(tasks[t])["SubmissionTrain"]) if tasks[t] in protocol.task_split
+                else set() for t in binary}
+    keep = set().union(*train_of.values()) if train_of else set()
+    labels = {}
+    for c, _ in clips:
+        if c in keep:
+            y = lab["label_array"][binary, spans[c][0]:spans[c][1]].copy()  # (n_binary, T)
+            for row, t in enumerate(binary):
+                if c not in train_of[t]:
+                    y[row] = np.nan
+            labels[c] = y
     return [c for c in clips if c[0] in keep], labels
 
 
@@ -162,9 +176,16 @@ def save_model(cfg: TrainConfig, backbone: nn.Module) -> None:
 
 
 def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
+    """(clip id, frames) of the clips to pretrain on: those of `pretrain_splits` (all when
+    empty), then the run's `data_fraction` of them."""
     from twbyol.data.index import read_index
 
     index = read_index(cfg.index)
+    if cfg.pretrain_splits:
+        want = set(cfg.pretrain_splits)
+        index = index[[bool(want & set(s.split(","))) for s in index["splits"]]]
+        if index.empty:
+            raise ValueError(f"{cfg.index}: no clip is in pretrain_splits {sorted(want)}")
     ids = select_clips(list(index["clip_id"]), cfg.data_fraction, cfg.data_seed)
     n = dict(zip(index["clip_id"], index["n_frames"]))
     return [(c, int(n[c])) for c in ids]
@@ -177,6 +198,11 @@ def train(cfg: TrainConfig) -> dict:
     rank, world, device = init_distributed()
     is_main = rank == 0
     clips, labels = supervision(cfg, load_clips(cfg))
+    if is_main:
+        print(f"{cfg.run_id} seed {cfg.seed}: {len(clips)} clips, "
+              f"{sum(n for _, n in clips)} frames (splits: "
+              f"{', '.join(cfg.pretrain_splits) or 'all'}; data_fraction {cfg.data_fraction})",
+              file=sys.stderr, flush=True)
     n_tasks = len(next(iter(labels.values()))) if labels else 0
     model = build_model(cfg, n_tasks).to(device)
 

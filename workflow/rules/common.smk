@@ -93,6 +93,11 @@ def dataset_root(wildcards):
     return f"results/{wildcards.exp}/data/{wildcards.dataset}/synth.json"
 
 
+def reader_options(ds):
+    """The reader options of a dataset's config (twbyol.data.index.READER_OPTIONS)."""
+    return {k: ds[k] for k in ("files", "videos", "missing_videos") if k in ds}
+
+
 def frame_shards(exp, dataset):
     n = EXPERIMENTS[exp]["datasets"][dataset]["frames"]["n_shards"]
     return [f"results/{exp}/frames/{dataset}/shard{k}.done" for k in range(n)]
@@ -101,7 +106,7 @@ def frame_shards(exp, dataset):
 def run_config(exp, run, seed):
     """The resolved config of one pretraining run (twbyol.experiment.run_config). Passed as
     params, so changing any of it reruns this run."""
-    return resolve_run(exp, EXPERIMENTS[exp], run, seed, evaluation_cfg_of(exp))
+    return resolve_run(exp, EXPERIMENTS[exp], run, seed)
 
 
 def run_seed_paths(exp, pattern):
@@ -113,6 +118,14 @@ def evaluations(exp):
     e = EXPERIMENTS[exp]
     return [f"results/{exp}/evaluate/{r}/seed{s}/{d}.json"
             for r in e["runs"] for s in e["seeds"] for d in e["eval_datasets"]]
+
+
+def submissions(exp):
+    """The leaderboard submission files of every run and seed on the MABe22-format datasets."""
+    e = EXPERIMENTS[exp]
+    return [f"results/{exp}/submission/{r}/seed{s}/{d}.npy"
+            for r in e["runs"] for s in e["seeds"] for d in e["eval_datasets"]
+            if e["datasets"][d]["format"] == "mabe22"]
 
 
 def figure_embeddings(exp):

@@ -9,7 +9,8 @@ rule pretrain:
     input:
         shards=lambda w: frame_shards(w.exp, EXPERIMENTS[w.exp]["pretrain_dataset"]),
         index=lambda w: f"results/{w.exp}/frames/{EXPERIMENTS[w.exp]['pretrain_dataset']}/index.tsv",
-        labels=lambda w: [cfg["labels"]] if (cfg := run_config(w.exp, w.run, w.seed)).get("labels") else [],
+        # the supervised upper bound's labels and protocol (which clips it may learn from)
+        labels=lambda w: [cfg["labels"], cfg["protocol"]] if (cfg := run_config(w.exp, w.run, w.seed)).get("labels") else [],
         code=pretrain_code,
     output:
         model="results/{exp}/pretrain/{run}/seed{seed}/model.pt",
@@ -32,4 +33,4 @@ rule pretrain:
         ENV
     shell:
         "twbyol pretrain --executor {resources.launcher} --config {params.cfg:q}"
-        " --resources {resources.submitit:q} > {log} 2>&1"
+        " --resources {resources.submitit:q} > {log:q} 2>&1"
