@@ -108,6 +108,20 @@ def init_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+def sync_batchnorm(model: nn.Module, world: int, device: torch.device) -> nn.Module:
+    """Under DDP on GPUs, BatchNorm layers of the online network and of the EMA target (where
+    the method has one) become SyncBatchNorm, in place. rho-BYOL normalises both networks with
+    batch statistics synced over the GPUs (BN.NORM_TYPE sync_batchnorm, the projector's and
+    predictor's BN too; the target runs in train mode, SlowFast models/contrastive.py), and so
+    does MoCo-v3 (both encoders). On CPU (gloo) BN stays per process: SyncBatchNorm needs GPUs.
+    Parameter objects and state_dict keys are kept, so checkpoints load either way."""
+    if world > 1 and device.type == "cuda":
+        model.online = nn.SyncBatchNorm.convert_sync_batchnorm(model.online)
+        if isinstance(getattr(model, "target", None), nn.Module):
+            model.target = nn.SyncBatchNorm.convert_sync_batchnorm(model.target)
+    return model
+
+
 def autocast_enabled(cfg: TrainConfig, device: torch.device) -> bool:
     """Mixed precision on GPU for bf16/fp16; on CPU only bf16, only with `cpu_bf16`, and only
     where the CPU computes bf16 natively (elsewhere it is emulated and slower than fp32)."""
@@ -207,8 +221,7 @@ def train(cfg: TrainConfig) -> dict:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-    if world > 1 and device.type == "cuda":
-        model.online = nn.SyncBatchNorm.convert_sync_batchnorm(model.online)
+    sync_batchnorm(model, world, device)
     online = model.online
     if world > 1:
         online = nn.parallel.DistributedDataParallel(
