@@ -62,7 +62,11 @@ class TrainConfig:
     optimizer: str = "lars"
     lr: float = 2.4                  # per 256 samples: rho-BYOL's LARS base lr
     weight_decay: float = 1.5e-6     # BYOL's (Grill et al. 2020)
+    lars_momentum: float = 0.9       # of the optimiser (AdamW keeps its own betas)
+    lars_nesterov: bool = False      # rho-BYOL's SlowFast recipe uses Nesterov momentum
     warmup_epochs: float = 4.0
+    warmup_start_lr: float = 0.0     # per 256 samples, scaled with the batch like lr
+    cosine_after_warmup: bool = True  # False: cosine from step 0, warm-up ramps onto it (SlowFast)
     ema_base: float = 0.996          # BYOL's target momentum, cosine to 1
     precision: str = "bf16"          # autocast dtype on GPU; CPU runs in fp32 ...
     cpu_bf16: bool = False           # ... unless this is set and the CPU has native bf16
@@ -226,10 +230,15 @@ def train(cfg: TrainConfig) -> dict:
     if world > 1:
         online = nn.parallel.DistributedDataParallel(
             model.online, device_ids=[device.index] if device.type == "cuda" else None)
-    lr = cfg.lr * cfg.batch_size / 256  # linear scaling rule (Goyal et al. 2017), as BYOL
-    optimizer = build_optimizer(model.online, cfg.optimizer, lr, cfg.weight_decay)
+    # linear scaling rule (Goyal et al. 2017), as BYOL; rho-BYOL's BASE_LR and
+    # WARMUP_START_LR scale with the number of machines, i.e. linearly in the batch too
+    scale = cfg.batch_size / 256
+    lr = cfg.lr * scale
+    optimizer = build_optimizer(model.online, cfg.optimizer, lr, cfg.weight_decay,
+                                cfg.lars_momentum, cfg.lars_nesterov)
     total = cfg.epochs * steps_per_epoch
-    lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch))
+    lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch),
+                               cfg.warmup_start_lr * scale, cfg.cosine_after_warmup)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
 
     # ------------------------------------------------------------ resume
