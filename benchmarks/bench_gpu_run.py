@@ -3,11 +3,11 @@
     python benchmarks/bench_gpu_run.py [--experiment mabe22] [--run twbyol_tau30]
         [--per-gpu-batch 16] [--steps 40] [--clips 16] [--frames 300] [--work DIR]
 
-Renders `--clips` synthetic mouse-triplet clips at the experiment's frame size (224 px for
+Renders `--clips` synthetic mouse-triplet clips at the experiment's frame size (256 px for
 `mabe22`) with the benchmark's simulator, writes them in the frames stage's format
 (`{clip}.npy` + index.tsv), then calls the pipeline's own `twbyol.train.train` with the
-experiment's resolved run config (Slow-R50 8x8, rho = 2 crops, LARS, bf16 autocast,
-its `num_workers`), changed only in length (one epoch of `--steps` steps), in batch (the
+experiment's resolved run config (Slow-R50 8x8, rho = 2 crops, LARS, its precision and
+`num_workers`), changed only in length (one epoch of `--steps` steps), in batch (the
 per-GPU share of the experiment's global batch, one process) and in paths. Then the `embed`
 stage over the same frames. Prints the run's efficiency record (clips/s, peak GPU memory,
 GPU-hours) and the embedding frames/s, and the projection of those figures to the study's

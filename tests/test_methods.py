@@ -105,6 +105,53 @@ def test_two_process_ddp_gradients_equal_one_process_on_the_whole_batch(method, 
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
+def _norms(module):
+    return [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+@pytest.mark.parametrize("method", ["byol", "moco_v3", "simclr_v2"])
+def test_ddp_on_gpus_syncs_the_batchnorm_of_online_and_target(method):
+    """What DDP on GPUs gets (SyncBatchNorm needs CUDA to run, so only the conversion is run
+    here): both networks synced, the target still frozen, the state unchanged; on CPU or in
+    one process plain BatchNorm stays."""
+    from twbyol.train import sync_batchnorm
+
+    torch.manual_seed(0)
+    model = build_method(cfg(method))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for world, device in [(2, "cpu"), (1, "cuda")]:
+        sync_batchnorm(model, world, torch.device(device))
+        assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    sync_batchnorm(model, 2, torch.device("cuda"))
+    nets = [model.online] + ([model.target] if hasattr(model, "target") else [])
+    for net in nets:
+        assert _norms(net) and all(isinstance(m, torch.nn.SyncBatchNorm) for m in _norms(net))
+    if hasattr(model, "target"):
+        assert not any(p.requires_grad for p in model.target.parameters())
+    after = model.state_dict()
+    assert list(after) == list(state) and all(torch.equal(after[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("method", ["byol", "moco_v3"])
+def test_target_is_an_ema_of_parameters_and_keeps_its_own_bn_statistics(method):
+    torch.manual_seed(0)
+    model = build_method(cfg(method))
+    model.train()
+    crops, centres, _ = batch()
+    before = [m.running_mean.clone() for m in _norms(model.target)]
+    model(crops, centres)  # the target normalises with batch statistics and records them
+    assert any(not torch.equal(b, m.running_mean) for b, m in zip(before, _norms(model.target)))
+    for m in _norms(model.online):
+        m.running_mean.fill_(5.0)
+    t_params = [p.clone() for p in model.target.parameters()]
+    t_buffers = [b.clone() for b in model.target.buffers()]
+    model.update_target(0.75)
+    online = [*model.online.backbone.parameters(), *model.online.projector.parameters()]
+    for p, t, o in zip(model.target.parameters(), t_params, online):
+        torch.testing.assert_close(p, 0.75 * t + 0.25 * o)
+    assert all(torch.equal(b, t) for b, t in zip(model.target.buffers(), t_buffers))
+
+
 @pytest.mark.parametrize("name, dim", [("slow_r50", 2048), ("slowfast_r50", 2048 + 256)])
 def test_full_scale_backbones_take_gray_clips(name, dim):
     """pytorchvideo's Slow-R50 / SlowFast-R50 built for one input channel give (B, D) features."""

@@ -12,6 +12,8 @@ from twbyol.data.sampling import (
     CropConfig,
     SeparableGaussianBlur,
     TemporalCropDataset,
+    blur_kernel_size,
+    build_augmentation,
     sample_crop_starts,
     select_clips,
 )
@@ -46,6 +48,78 @@ def test_separable_blur_equals_torchvision(size, kernel):
         SeparableGaussianBlur(4)
 
 
+def _video(t=4, size=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return tv_tensors.Video(torch.randint(0, 256, (t, 1, size, size), dtype=torch.uint8, generator=g))
+
+
+def test_default_augmentation_is_the_crop_first_one_of_before():
+    """Defaults (the smoke and synthetic experiments): crop, flip, jitter 0.4 p 0.8, blur p 0.5
+    on the crop, drawing the same random numbers in the same order as before the settings."""
+    x = _video()
+    before = v2.Compose([
+        v2.RandomResizedCrop(32, scale=(0.5, 1.0), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
+        v2.RandomApply([SeparableGaussianBlur(max(3, 32 // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5),
+    ])
+    ours = build_augmentation(CropConfig(crop_size=32, min_scale=0.5))
+    for seed in range(8):
+        torch.manual_seed(seed)
+        a = ours(x)
+        torch.manual_seed(seed)
+        assert torch.equal(a, before(x))
+
+
+def test_photometric_first_blurs_the_whole_frame_before_the_crop():
+    # rows of period 4: flip-invariant, and blurring at 64 px then halving differs from
+    # halving then blurring (twice the sigma relative to the content)
+    rows = torch.tensor([0, 0, 255, 255], dtype=torch.uint8).repeat(16)
+    x = tv_tensors.Video(rows.view(1, 1, 64, 1).expand(3, 1, 64, 64).clone())
+    common = dict(crop_size=32, min_scale=1.0, max_scale=1.0, aspect_ratio=(1.0, 1.0), jitter_p=0.0,
+                  blur_p=1.0, blur_sigma=(2.0, 2.0))
+    torch.manual_seed(0)
+    first = build_augmentation(CropConfig(photometric_first=True, **common))(x)
+    torch.manual_seed(0)
+    after = build_augmentation(CropConfig(**common))(x)
+    blur = SeparableGaussianBlur(blur_kernel_size(64), (2.0, 2.0))  # the kernel of the 64 px frame
+    assert torch.equal(first, v2.functional.resize(blur(x), [32, 32], antialias=True))
+    assert torch.equal(after, SeparableGaussianBlur(blur_kernel_size(32), (2.0, 2.0))(
+        v2.functional.resize(x, [32, 32], antialias=True)))
+    assert (first.int() - after.int()).abs().max() > 20
+
+
+def test_photometric_first_jitters_contrast_about_the_clip_mean():
+    """Two constant frames, 50 and 200: per-frame contrast leaves them as they are; about the
+    clip's mean (125), as rho-BYOL's loader does, it moves both by the same factor."""
+    x = tv_tensors.Video(torch.tensor([50, 200], dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 1, 24, 24).clone())
+    common = dict(crop_size=16, brightness=0.0, contrast=0.6, jitter_p=1.0, blur_p=0.0)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        per_frame = build_augmentation(CropConfig(**common))(x)
+        assert torch.equal(per_frame[:, :, :16, :16], x[:, :, :16, :16])
+        torch.manual_seed(seed)
+        clip = build_augmentation(CropConfig(photometric_first=True, **common))(x)
+        f0, f1 = int(clip[0].float().mean()), int(clip[1].float().mean())
+        assert f0 != 50 and abs(f0 + f1 - 250) <= 1  # c * (x - 125) + 125 for both, truncated
+
+
+def test_recipe_crop_draws_area_and_aspect_in_its_ranges():
+    crop = CropConfig(crop_size=224, min_scale=0.2, max_scale=0.766, aspect_ratio=(0.75, 1.3333))
+    rrc = build_augmentation(crop).transforms[0]
+    frame = tv_tensors.Image(torch.zeros(1, 256, 256, dtype=torch.uint8))
+    torch.manual_seed(0)
+    boxes = np.array([[p["height"], p["width"]] for p in (rrc.make_params([frame]) for _ in range(2000))])
+    area, aspect = boxes.prod(1) / 256**2, boxes[:, 1] / boxes[:, 0]
+    assert area.min() >= 0.2 - 0.01 and area.max() <= 0.766 + 0.01  # rounding of the sides
+    assert aspect.min() >= 0.75 - 0.01 and aspect.max() <= 1.3333 + 0.01
+    assert abs(np.log(aspect).mean()) < 0.02  # log-uniform: symmetric about 1
+    with pytest.raises(ValueError, match="min_scale, max_scale"):
+        CropConfig(min_scale=0.8, max_scale=0.5)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        CropConfig(blur_sigma=(0.0, 2.0))
+
+
 def test_crop_policies_respect_their_gaps():
     rng = np.random.default_rng(0)
     span, n = 57, 900
@@ -74,11 +148,13 @@ def test_select_clips_is_nested_and_reproducible():
         select_clips(ids, 0.0)
 
 
-def test_dataset_items_are_deterministic_and_shaped(tmp_path):
+@pytest.mark.parametrize("photometric_first", [False, True])
+def test_dataset_items_are_deterministic_and_shaped(tmp_path, photometric_first):
     rng = np.random.default_rng(0)
     for c in ("a", "b"):
         np.save(tmp_path / f"{c}.npy", rng.integers(0, 256, (120, 40, 40), dtype=np.uint8))
-    crop = CropConfig(rho=3, num_frames=4, stride=2, crop_size=32, min_scale=0.5)
+    crop = CropConfig(rho=3, num_frames=4, stride=2, crop_size=32, min_scale=0.5,
+                      photometric_first=photometric_first)
     labels = {c: np.tile(np.arange(120, dtype=np.float32), (2, 1)) for c in ("a", "b")}
     ds = TemporalCropDataset(tmp_path, [("a", 120), ("b", 120)], crop, 10, seed=3, labels=labels)
     x, centres, targets = ds[(1, 4)]

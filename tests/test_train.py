@@ -88,6 +88,25 @@ def test_same_seed_same_metrics(frames, tmp_path):
     assert strip(metrics(a)) == strip(metrics(b))
 
 
+def test_recipe_optimiser_follows_slowfast_schedule_scaled_to_the_batch(frames, tmp_path):
+    """rho-BYOL's settings (LARS with Nesterov momentum, lr and warm-up start per 256 samples,
+    the cosine over the whole run): the logged lr is SlowFast's lr_policy at the fractional
+    epoch, both lrs scaled by batch / 256, and the run trains."""
+    from tests.test_optim import slowfast_lr
+
+    out = tmp_path / "recipe"
+    train(cfg(frames, out, optimizer="lars", lr=2.4, warmup_start_lr=0.004, cosine_after_warmup=False,
+              lars_nesterov=True, lars_momentum=0.9, weight_decay=1e-6, warmup_epochs=1.5, epochs=4,
+              samples_per_epoch=16,
+              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.2, max_scale=0.766,
+                        aspect_ratio=[0.75, 1.3333], photometric_first=True, brightness=0.6, contrast=0.6)))
+    lines, scale, steps_per_epoch = metrics(out), 8 / 256, 2
+    assert all(np.isfinite(m["loss"]) for m in lines)
+    for m in lines:  # an epoch's line logs the lr of its last step
+        epoch = (m["step"] - 1) / steps_per_epoch
+        assert m["lr"] == pytest.approx(slowfast_lr(epoch, 2.4 * scale, 0.004 * scale, 0.0, 1.5, 4, False))
+
+
 class Interrupt(Exception):
     pass
 

@@ -10,14 +10,23 @@ from torch import nn
 
 
 class LARS(torch.optim.Optimizer):
-    """SGD with momentum and layer-wise adaptive rate scaling (You et al. 2017), as in BYOL and
-    rho-BYOL: parameters flagged `lars_exclude` (biases and norm layers) get neither weight
-    decay nor the trust ratio, following BYOL's recipe (Grill et al. 2020, App. C)."""
+    """SGD with momentum and layer-wise adaptive rate scaling (You et al. 2017) in the form
+    rho-BYOL trained with (SlowFast's `slowfast/models/optimizer.py`: torch SGD, dampening 0,
+    wrapped by a LARS with trust coefficient `eta`, eps 1e-8, no clipping).
+
+    For a weight w with gradient g (both norms non-zero) the direction given to momentum is
+        trust * (g + wd * w),   trust = eta * ||w|| / (||g|| + wd * ||w|| + eps);
+    where either norm is zero, g unchanged (neither decay nor scaling), as there. Parameters
+    of groups flagged `lars_exclude` (biases and norm layers) get neither weight decay nor the
+    trust ratio. Momentum follows torch's SGD: buf <- momentum * buf + d (buf = d at the first
+    step), step = d + momentum * buf with `nesterov` (SlowFast's SOLVER.NESTEROV default) or
+    buf without (BYOL's LARS), p <- p - lr * step.
+    """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 1e-6,
-                 eta: float = 0.001) -> None:
+                 eta: float = 0.001, eps: float = 1e-8, nesterov: bool = False) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta,
-                                      lars_exclude=False))
+                                      eps=eps, nesterov=nesterov, lars_exclude=False))
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 - torch's signature
@@ -27,21 +36,25 @@ class LARS(torch.optim.Optimizer):
                     continue
                 d = p.grad
                 if not g["lars_exclude"]:
-                    d = d.add(p, alpha=g["weight_decay"])
-                    p_norm, d_norm = torch.norm(p), torch.norm(d)
-                    trust = torch.where((p_norm > 0) & (d_norm > 0), g["eta"] * p_norm / d_norm,
+                    p_norm, g_norm = torch.norm(p), torch.norm(d)
+                    ok = (p_norm > 0) & (g_norm > 0)  # a tensor, so no host sync per parameter
+                    wd = g["weight_decay"]
+                    trust = torch.where(ok, g["eta"] * p_norm / (g_norm + wd * p_norm + g["eps"]),
                                         torch.ones_like(p_norm))
-                    d = d.mul(trust)
+                    d = d.add(p * torch.where(ok, wd, 0.0)).mul_(trust)
                 buf = self.state[p].get("momentum_buffer")
                 if buf is None:
                     buf = self.state[p]["momentum_buffer"] = torch.clone(d).detach()
                 else:
                     buf.mul_(g["momentum"]).add_(d)
-                p.add_(buf, alpha=-g["lr"])
+                p.add_(d.add(buf, alpha=g["momentum"]) if g["nesterov"] else buf, alpha=-g["lr"])
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups: weights with decay; biases and norm parameters (1-D) without (BYOL, DINO)."""
+    """Two groups: weights with decay; biases and norm parameters (1-D) without (BYOL, DINO).
+    The same split as SlowFast's for our models, whose norm parameters are all 1-D: there BN
+    parameters get neither decay nor LARS, and LARS skips the other 1-D ones, whose group's
+    decay it zeroes."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -50,10 +63,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             dict(params=no_decay, weight_decay=0.0, lars_exclude=True)]
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9,
+                    nesterov: bool = False) -> torch.optim.Optimizer:
+    """`lars` (momentum and nesterov apply) or `adamw` (its own betas; they do not)."""
     groups = param_groups(model, weight_decay)
     if name == "lars":
-        return LARS(groups, lr=lr, weight_decay=weight_decay)
+        return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
     if name == "adamw":
         for g in groups:
             g.pop("lars_exclude", None)
@@ -62,15 +77,30 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float)
 
 
 def cosine_schedule(base: float, final: float, total_steps: int, warmup_steps: int = 0,
-                    warmup_start: float = 0.0) -> np.ndarray:
-    """Linear warm-up then cosine decay from `base` to `final`, one value per step (DINO's
-    `cosine_scheduler`): precomputed so that a resumed run continues on the same curve."""
+                    warmup_start: float = 0.0, cosine_after_warmup: bool = True) -> np.ndarray:
+    """Linear warm-up and cosine decay from `base` to `final`, one value per step, precomputed
+    so that a resumed run continues on the same curve (DINO's `cosine_scheduler`).
+
+    `cosine_after_warmup` (DINO, BYOL): the warm-up ramps from `warmup_start` to `base` and the
+    cosine runs over the steps after it. Without (SlowFast's `lr_policy.py` with
+    SOLVER.COSINE_AFTER_WARMUP False, rho-BYOL's recipe): the cosine runs over the whole
+    schedule from step 0, and the warm-up ramps linearly from `warmup_start` to the cosine's
+    value at its end, so the peak is a little below `base`. Step t is SlowFast's fractional
+    epoch t / steps_per_epoch.
+    Returns (total_steps,) float64.
+    """
     if total_steps <= 0:
         raise ValueError(f"schedule needs at least one step, got {total_steps}")
     warmup_steps = min(warmup_steps, total_steps)
-    warm = np.linspace(warmup_start, base, warmup_steps, endpoint=False)
-    t = np.arange(total_steps - warmup_steps)
-    cos = final + 0.5 * (base - final) * (1 + np.cos(math.pi * t / max(len(t), 1)))
-    sched = np.concatenate([warm, cos])
+    offset = warmup_steps if cosine_after_warmup else 0
+
+    def cosine(t: np.ndarray) -> np.ndarray:
+        return final + 0.5 * (base - final) * (1 + np.cos(math.pi * (t - offset) / max(total_steps - offset, 1)))
+
+    t = np.arange(total_steps, dtype=np.float64)
+    sched = cosine(t)
+    if warmup_steps:
+        end = cosine(np.float64(warmup_steps))
+        sched[:warmup_steps] = t[:warmup_steps] * ((end - warmup_start) / warmup_steps) + warmup_start
     assert len(sched) == total_steps, (len(sched), total_steps)
     return sched

@@ -64,7 +64,11 @@ class TrainConfig:
     optimizer: str = "lars"
     lr: float = 2.4                  # per 256 samples: rho-BYOL's LARS base lr
     weight_decay: float = 1.5e-6     # BYOL's (Grill et al. 2020)
+    lars_momentum: float = 0.9       # of the optimiser (AdamW keeps its own betas)
+    lars_nesterov: bool = False      # rho-BYOL's SlowFast recipe uses Nesterov momentum
     warmup_epochs: float = 4.0
+    warmup_start_lr: float = 0.0     # per 256 samples, scaled with the batch like lr
+    cosine_after_warmup: bool = True  # False: cosine from step 0, warm-up ramps onto it (SlowFast)
     ema_base: float = 0.996          # BYOL's target momentum, cosine to 1
     precision: str = "bf16"          # autocast dtype on GPU; CPU runs in fp32 ...
     cpu_bf16: bool = False           # ... unless this is set and the CPU has native bf16
@@ -108,6 +112,20 @@ def init_distributed() -> tuple[int, int, torch.device]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
+
+
+def sync_batchnorm(model: nn.Module, world: int, device: torch.device) -> nn.Module:
+    """Under DDP on GPUs, BatchNorm layers of the online network and of the EMA target (where
+    the method has one) become SyncBatchNorm, in place. rho-BYOL normalises both networks with
+    batch statistics synced over the GPUs (BN.NORM_TYPE sync_batchnorm, the projector's and
+    predictor's BN too; the target runs in train mode, SlowFast models/contrastive.py), and so
+    does MoCo-v3 (both encoders). On CPU (gloo) BN stays per process: SyncBatchNorm needs GPUs.
+    Parameter objects and state_dict keys are kept, so checkpoints load either way."""
+    if world > 1 and device.type == "cuda":
+        model.online = nn.SyncBatchNorm.convert_sync_batchnorm(model.online)
+        if isinstance(getattr(model, "target", None), nn.Module):
+            model.target = nn.SyncBatchNorm.convert_sync_batchnorm(model.target)
+    return model
 
 
 def autocast_enabled(cfg: TrainConfig, device: torch.device) -> bool:
@@ -233,16 +251,20 @@ def train(cfg: TrainConfig) -> dict:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-    if world > 1 and device.type == "cuda":
-        model.online = nn.SyncBatchNorm.convert_sync_batchnorm(model.online)
+    sync_batchnorm(model, world, device)
     online = model.online
     if world > 1:
         online = nn.parallel.DistributedDataParallel(
             model.online, device_ids=[device.index] if device.type == "cuda" else None)
-    lr = cfg.lr * cfg.batch_size / 256  # linear scaling rule (Goyal et al. 2017), as BYOL
-    optimizer = build_optimizer(model.online, cfg.optimizer, lr, cfg.weight_decay)
+    # linear scaling rule (Goyal et al. 2017), as BYOL; rho-BYOL's BASE_LR and
+    # WARMUP_START_LR scale with the number of machines, i.e. linearly in the batch too
+    scale = cfg.batch_size / 256
+    lr = cfg.lr * scale
+    optimizer = build_optimizer(model.online, cfg.optimizer, lr, cfg.weight_decay,
+                                cfg.lars_momentum, cfg.lars_nesterov)
     total = cfg.epochs * steps_per_epoch
-    lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch))
+    lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch),
+                               cfg.warmup_start_lr * scale, cfg.cosine_after_warmup)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
 
     # ------------------------------------------------------------ resume

@@ -59,12 +59,13 @@ class SeparableGaussianBlur(v2.Transform):
     draws it), the same kernel (torchvision's 1-D kernel; the 2-D one is its outer product),
     the same reflect padding and uint8 rounding, so outputs agree to float rounding (at most
     one grey level, on pixels that sit on a rounding edge). Cost per pixel 2k instead of k^2
-    multiply-adds: for rho-BYOL's kernel at 224 px (k = 45) 22x fewer, which moves the loader
+    multiply-adds: for the 45-tap kernel at 224 px (`blur_kernel_size`) 22x fewer, which moves the loader
     from blur-bound (95 % of a 224 px sample's time) to the crop and copy work."""
 
-    def __init__(self, kernel_size: int, sigma: tuple[float, float] = (0.1, 2.0)) -> None:
+    def __init__(self, kernel_size: int | None = None, sigma: tuple[float, float] = (0.1, 2.0)) -> None:
+        """`kernel_size` None: `blur_kernel_size` of the blurred image's shorter side."""
         super().__init__()
-        if kernel_size % 2 == 0 or kernel_size < 1:
+        if kernel_size is not None and (kernel_size % 2 == 0 or kernel_size < 1):
             raise ValueError(f"kernel_size should be odd and positive, got {kernel_size}")
         if not 0.0 < sigma[0] <= sigma[1]:
             raise ValueError(f"sigma should be (min, max) with 0 < min <= max, got {sigma}")
@@ -77,7 +78,8 @@ class SeparableGaussianBlur(v2.Transform):
     def transform(self, inpt, params: dict):  # noqa: ANN001 - torchvision's signature
         if not isinstance(inpt, torch.Tensor):
             return inpt
-        k, half = self.kernel_size, self.kernel_size // 2
+        k = self.kernel_size or blur_kernel_size(min(inpt.shape[-2:]))
+        half = k // 2
         lim = (k - 1) / (2.0 * math.sqrt(2.0))  # torchvision's _get_gaussian_kernel1d
         x = torch.linspace(-lim, lim, steps=k, dtype=torch.float32, device=inpt.device)
         kernel = torch.softmax(x.div(params["sigma"]).pow(2).neg(), dim=0)
@@ -92,20 +94,55 @@ class SeparableGaussianBlur(v2.Transform):
         return tv_tensors.wrap(out.reshape(shape), like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out.reshape(shape)
 
 
-def build_augmentation(crop_size: int, min_scale: float = 0.2) -> v2.Compose:
-    """rho-BYOL's augmentation where it applies to grayscale video (Feichtenhofer et al. 2021,
-    Sec. 4 / pytorchvideo's contrastive recipe): random resized crop, horizontal flip, colour
-    jitter (brightness/contrast; saturation and hue are void in gray) with p = 0.8, Gaussian
-    blur with p = 0.5 (torchvision's, computed separably: `SeparableGaussianBlur`). The random
-    grayscale of the RGB recipe is a no-op here and is dropped.
+def blur_kernel_size(side: int) -> int:
+    """Odd Gaussian kernel of about a fifth of the blurred image's side (45 taps at 224 px,
+    51 at 256): far wider than the +-4 sigma a sigma <= 2 needs, so the truncation is void."""
+    return max(3, side // 10 * 2 + 1)
+
+
+class AsOneImage(torch.nn.Module):
+    """Applies `inner` to a clip (T, C, H, W) viewed as one (C, T*H, W) image, as rho-BYOL's
+    SlowFast loader does its colour jitter (`color_jitter_video_ssl`): contrast then blends
+    towards the mean of the whole clip, not of each frame."""
+
+    def __init__(self, inner: v2.Transform) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        t, c, h, w = video.shape
+        image = tv_tensors.Image(video.as_subclass(torch.Tensor).transpose(0, 1).reshape(c, t * h, w))
+        out = self.inner(image).as_subclass(torch.Tensor).reshape(c, t, h, w).transpose(0, 1)
+        return tv_tensors.wrap(out, like=video) if isinstance(video, tv_tensors.TVTensor) else out
+
+
+def build_augmentation(crop: CropConfig) -> v2.Compose:
+    """The spatial and photometric augmentation of one crop, a (T, 1, H, W) uint8 video.
+
+    Random resized crop (area `min_scale`-`max_scale` of the frame, log-uniform aspect ratio in
+    `aspect_ratio`, resized to `crop_size`), horizontal flip (p = 0.5), colour jitter
+    (`brightness`, `contrast`; saturation and hue are void in gray) with p = `jitter_p`,
+    Gaussian blur (sigma uniform in `blur_sigma`; torchvision's, computed separably:
+    `SeparableGaussianBlur`) with p = `blur_p`. The random grayscale of the RGB recipes is a
+    no-op on gray video and is left out.
+
+    Order: by default crop, flip, jitter, blur, each on the crop. With `photometric_first`,
+    rho-BYOL's (SlowFast `datasets/kinetics.py`): jitter on the whole decoded clip as one image
+    (`AsOneImage`), blur on each whole frame, then crop and flip. There the blur also runs on
+    the clip as one tall image, which mixes the rows within ~3 sigma of the seams of adjacent
+    frames; ours blurs each frame on its own (reflect padding): an artefact not copied.
     Parameters are drawn once per call, so every frame of a crop gets the same transform.
     """
-    return v2.Compose([
-        v2.RandomResizedCrop(crop_size, scale=(min_scale, 1.0), antialias=True),
+    spatial = [
+        v2.RandomResizedCrop(crop.crop_size, scale=(crop.min_scale, crop.max_scale),
+                             ratio=tuple(crop.aspect_ratio), antialias=True),
         v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
-        v2.RandomApply([SeparableGaussianBlur(max(3, crop_size // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5),
-    ])
+    ]
+    jitter = v2.ColorJitter(brightness=crop.brightness, contrast=crop.contrast)
+    blur = v2.RandomApply([SeparableGaussianBlur(sigma=tuple(crop.blur_sigma))], p=crop.blur_p)
+    if crop.photometric_first:
+        return v2.Compose([v2.RandomApply([AsOneImage(jitter)], p=crop.jitter_p), blur, *spatial])
+    return v2.Compose([*spatial, v2.RandomApply([jitter], p=crop.jitter_p), blur])
 
 
 def to_model_input(frames: torch.Tensor) -> torch.Tensor:
@@ -128,13 +165,30 @@ def select_clips(clip_ids: list[str], fraction: float, seed: int = 0) -> list[st
 
 @dataclass
 class CropConfig:
+    """Temporal crops of a sample and their augmentation (`build_augmentation`)."""
+
     rho: int = 2                # crops per clip sample; rho-BYOL finds rho > 2 helps
     num_frames: int = 8         # frames per crop (Slow 8x8: 8 frames ...)
     stride: int = 8             # ... every 8 source frames
     crop_size: int = 224
     policy: str = "uniform"
     gap: int = 60               # frames, for max_gap / min_gap
-    min_scale: float = 0.2      # random resized crop area range lower bound
+    min_scale: float = 0.2      # random resized crop: area fraction of the frame, lower ...
+    max_scale: float = 1.0      # ... and upper bound
+    aspect_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)  # w/h range, log-uniform
+    brightness: float = 0.4     # colour jitter strengths (MoCo-v2 / SimCLR's 0.4)
+    contrast: float = 0.4
+    jitter_p: float = 0.8
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    photometric_first: bool = False  # jitter and blur the whole frames before the crop
+
+    def __post_init__(self) -> None:
+        ranges = {"min_scale, max_scale": (self.min_scale, self.max_scale),
+                  "aspect_ratio": tuple(self.aspect_ratio), "blur_sigma": tuple(self.blur_sigma)}
+        for name, (lo, hi) in ranges.items():
+            if not 0 < lo <= hi:
+                raise ValueError(f"crop.{name}: expected 0 < min <= max, got {lo}, {hi}")
 
 
 class TemporalCropDataset(torch.utils.data.Dataset):
@@ -156,7 +210,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.labels = labels
-        self.augment = build_augmentation(crop.crop_size, crop.min_scale)
+        self.augment = build_augmentation(crop)
         self._arrays: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:

@@ -11,7 +11,14 @@ TW-BYOL multiplies the loss of a pair by w(dt), dt = |centre_i - centre_j| in so
     inverse_square  1 / (1 + (dt / tau)^2)
 
 The loss of a pair is BYOL's normalised MSE, 2 - 2 cos(q_online(view_i), z_target(view_j)),
-summed over all ordered pairs i != j (the symmetric loss of BYOL for rho = 2).
+averaged over all ordered pairs i != j (the symmetric loss of BYOL for rho = 2).
+
+Scale against rho-BYOL's SlowFast code (CONTRASTIVE.SEQUENTIAL, T = 0.5): there the loss is
+sum over crops k of mean over j != k of -cos / T = -2 cos, backpropagated crop by crop, so
+its gradient is rho times ours (-2 cos and 2 - 2 cos differ by a constant). Under LARS this
+does not change the step of a weight up to the weight-decay term (trust ratio ~ ||w|| / ||g||),
+but biases and BN parameters, which take plain momentum steps without LARS, move rho times
+less than in that recipe at the same learning rate. AdamW is invariant to the scale.
 """
 
 from __future__ import annotations
@@ -83,11 +90,12 @@ def ema_momentum(step: int, total_steps: int, base: float = 0.996) -> float:
 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """target <- m * target + (1 - m) * online, parameters and buffers (BN statistics)."""
+    """target <- m * target + (1 - m) * online, over parameters only. The target's buffers (BN
+    running statistics) stay its own, accumulated by its own forward passes, as in rho-BYOL's
+    SlowFast code (`_update_history`, named_parameters) and MoCo-v3's momentum encoder. The
+    target runs in train mode, so its BN normalises with batch statistics either way."""
     for t, o in zip(target.parameters(), online.parameters()):
         t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
-    for t, o in zip(target.buffers(), online.buffers()):
-        t.copy_(o)
 
 
 def pair_indices(rho: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:

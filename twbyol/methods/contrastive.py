@@ -1,7 +1,8 @@
 """Contrastive baselines of the study, on the same rho temporal crops as BYOL.
 
 - MoCo-v3 (Chen, Xie & He, ICCV 2021): online backbone -> 3-layer projector -> 2-layer
-  predictor, momentum encoder with a cosine momentum schedule, symmetric InfoNCE of each
+  predictor, momentum encoder with a cosine momentum schedule (an EMA of the parameters; its
+  BN running statistics are its own, as in moco-v3/moco/builder.py), symmetric InfoNCE of each
   online query against the momentum keys of the other crops, loss scaled by 2T as in the
   official code (moco-v3/moco/builder.py). T = 1.0 for ResNets (the repo's R-50 default).
 - SimCLR-v2 (Chen et al., NeurIPS 2020): backbone -> 3-layer projector, NT-Xent over all
