@@ -107,6 +107,34 @@ def test_recipe_optimiser_follows_slowfast_schedule_scaled_to_the_batch(frames, 
         assert m["lr"] == pytest.approx(slowfast_lr(epoch, 2.4 * scale, 0.004 * scale, 0.0, 1.5, 4, False))
 
 
+def test_loss_scale_moves_the_parameters_lars_leaves_unadapted_and_not_the_others(frames, tmp_path):
+    """rho-BYOL's summed loss (loss_scale = rho): one LARS step moves BN and biases (plain SGD
+    momentum) twice as far at loss_scale 2, and the LARS-adapted weights as far as before."""
+    deltas = {}
+    init = torch.load(_one_step(frames, tmp_path / "init", epochs=1, samples_per_epoch=8,
+                                method="random_init"), weights_only=True)["backbone"]
+    for scale in (1.0, 2.0):
+        path = _one_step(frames, tmp_path / f"s{scale}", loss_scale=scale)
+        trained = torch.load(path, weights_only=True)["backbone"]
+        deltas[scale] = {k: (trained[k].float() - init[k].float()) for k in init
+                         if init[k].is_floating_point()}
+    one_d = [k for k, v in deltas[1.0].items() if v.ndim == 1 and "running" not in k and v.abs().sum() > 0]
+    weights = [k for k, v in deltas[1.0].items() if v.ndim > 1]
+    assert one_d and weights
+    for k in one_d:
+        torch.testing.assert_close(deltas[2.0][k], 2 * deltas[1.0][k], rtol=1e-3, atol=1e-6)
+    for k in weights:  # relative to the step itself, which LARS keeps small
+        d1, d2 = deltas[1.0][k], deltas[2.0][k]
+        assert d1.norm() > 0 and (d2 - d1).norm() / d1.norm() < 1e-3, k
+
+
+def _one_step(frames, out, **kw):
+    args = dict(optimizer="lars", lr=2.4, weight_decay=0.0, warmup_epochs=0, epochs=1,
+                samples_per_epoch=8, lars_nesterov=True, weighting="uniform")
+    train(cfg(frames, out, **{**args, **kw}))
+    return out / "model.pt"
+
+
 class Interrupt(Exception):
     pass
 

@@ -69,6 +69,10 @@ class TrainConfig:
     warmup_epochs: float = 4.0
     warmup_start_lr: float = 0.0     # per 256 samples, scaled with the batch like lr
     cosine_after_warmup: bool = True  # False: cosine from step 0, warm-up ramps onto it (SlowFast)
+    loss_scale: float = 1.0          # the gradient is that of loss_scale x the loss (the logged
+                                     # loss is not scaled): rho-BYOL's SEQUENTIAL loss sums its rho
+                                     # clips' terms, so its gradient is rho x ours; LARS-adapted
+                                     # weights step alike either way, BN and biases do not
     ema_base: float = 0.996          # BYOL's target momentum, cosine to 1
     precision: str = "bf16"          # autocast dtype on GPU; CPU runs in fp32 ...
     cpu_bf16: bool = False           # ... unless this is set and the CPU has native bf16
@@ -315,7 +319,7 @@ def train(cfg: TrainConfig) -> dict:
                     f"run {cfg.run_id} seed {cfg.seed}: non-finite loss {loss.item()} at step {step} "
                     f"(epoch {epoch}); stopping rather than training on garbage")
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(loss * cfg.loss_scale if cfg.loss_scale != 1.0 else loss).backward()
             scaler.step(optimizer)
             scaler.update()
             momentum = ema_momentum(step, total, cfg.ema_base)
