@@ -161,6 +161,9 @@ def test_smoke_study_produces_every_artifact(smoke_run):
                 assert (d / name).exists(), d / name
             for ds in ("mice", "rats"):
                 assert (res / "evaluate" / run / f"seed{seed}" / f"{ds}.json").exists()
+            # the leaderboard file for the MABe22-layout mice, none for the RatSI rats
+            assert np.load(res / "submission" / run / f"seed{seed}" / "mice.npy").shape[1] <= 128
+            assert not (res / "submission" / run / f"seed{seed}" / "rats.npy").exists()
     for name in ("comparison.tsv", "ttests.json", "criteria.json"):
         assert (res / "stats" / name).stat().st_size > 0
     pdfs = list((res / "images").glob("*.pdf"))

@@ -2,35 +2,47 @@
 
     twbyol evaluate --embedding results/smoke/embed/twbyol/seed0/mice.npy \\
         --labels results/smoke/labels/mice.npz --index results/smoke/frames/mice/index.tsv \\
+        --protocol results/smoke/labels/mice.protocol.json \\
         --out results/smoke/evaluate/twbyol/seed0/mice.json \\
         --run-id twbyol --seed 0 --dataset mice --method byol
 
-Metrics (all on the MABe22 clip split `split_clips(clips, test_size, split_seed)`):
-- per task: linear probe (twbyol.probe.linear_probe: balanced ridge classifier -> F1 of
-  class 1, or ridge -> MSE). Per-frame tasks use every labelled frame. Sequence-level tasks
-  (one label per clip, e.g. an experimental condition) are scored per clip: the clip's mean
-  embedding is one sample, so their F1 rests on the handful of test clips (10 % of the
-  clips) and is noisy; they are reported but kept out of the headline.
-- `mean_f1` (headline; the study's "mean of the 8 tasks"): mean F1 over the per-frame
-  Discrete tasks. `mean_f1_all`: mean over every Discrete task, sequence-level included.
+Linear probes follow the public MABe22 evaluator (damaggu/MABe2022, round2/training) on the
+dataset's protocol (twbyol.split: the release's split and tasks files, or a derived split
+with the release's shares): `protocol_scores`, per task of the protocol's task list and per
+probe seed, fits `RidgeClassifier(class_weight='balanced', alpha=1)` (Discrete) or
+`Ridge(alpha=1)` (Continuous) on `train_test_split(SubmissionTrain, test_size=0.1,
+random_state=seed)[0]` (the other 10 % unused), NaN-labelled frames dropped, and predicts
+privateTest + publicTest; the seeds' predictions are aggregated as the evaluator does (a
+frame is positive when any seed's probe calls it; the mean for continuous tasks).
+Sequence-level tasks are fitted and scored per frame, as there; the clip-pooled score is an
+extra column. Per task: `f1` / `mse` = the private score (privateTest + publicTest, the
+leaderboard's), `*_public` (publicTest), `*_no_ensemble` (mean over seeds of each seed's
+private score), `*_pooled` (sequence-level tasks), recall per class, sizes. F1 is binary,
+0 when the test frames hold no positive (sklearn's default, the evaluator's); NaN only when
+no frame is labelled.
+- `mean_f1` (headline; the study's "mean of the 8 tasks"): mean private F1 over
+  `headline_tasks` — the per-frame Discrete (behaviour) tasks of the task list, or every
+  Discrete task when it holds none (the MABe22 round-2 list: strain, lights, ...).
+  `mean_f1_public` likewise; `mean_f1_all`: over every Discrete task of the list.
+- The other metrics use one reference split: the first headline task's, its probe train
+  clips for probe seed `seeds[0]`, and privateTest + publicTest as the test clips.
 - `knn_accuracy`: cosine kNN (majority of k; ties to the more similar voters), train
-  frames -> test frames, per per-frame Discrete task, then averaged; also balanced accuracy.
+  frames -> test frames, per headline task, then averaged; also balanced accuracy.
   At most --knn-max-train / --knn-max-test frames, drawn at random.
 - `rare_action_recall`: the rarest --rare-fraction (20 %, at least one) of the behaviour
-  labels — the positive class of each per-frame Discrete task (every class for a
-  multi-class task) that occurs among the test frames, rarity = share of labelled frames
-  in the whole dataset — and the mean over them of the linear probe's test recall.
-- A binary task whose test frames hold no positive gets F1 = NaN (undefined, not
-  sklearn's 0) and drops out of the means; `n_f1_tasks` counts the tasks that remain.
-- `few_shot_f1`: the probe trained on a fraction (1 %, 10 %; at least one clip) of the
-  labelled train clips, mean F1 over the per-frame Discrete tasks, averaged over
-  --few-shot-draws random subsets (nested: each draw's 1 % is inside its 10 %).
+  labels — the positive class of each headline task (every class for a multi-class task)
+  that occurs among the test frames, rarity = share of labelled frames in the whole
+  dataset — and the mean over them of the probes' private recall.
+- `few_shot_f1`: one probe trained on a fraction (1 %, 10 %; at least one clip) of the
+  labelled train clips, mean F1 over the headline tasks, averaged over --few-shot-draws
+  random subsets (nested: each draw's 1 % is inside its 10 %).
 - `spearman_rho`, `distance_by_dt`, `retrieval_mrr`: twbyol.temporal, over all clips.
 
 Every random draw (kNN frames, few-shot clips, frame pairs, retrieval queries) is seeded by
 --split-seed alone, not by the run's seed, so all runs are scored on the same samples and
 the paired t-tests of `stats` compare like with like. --seed is recorded, not used.
 """
+
 
 from __future__ import annotations
 
