@@ -130,3 +130,10 @@ def report_for(exp):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+# ---- SLURM options of the experiments (twbyol.slurm)
+from twbyol import slurm
+
+for _name, _exp in EXPERIMENTS.items():
+    slurm.check_experiment(f"config: experiments.{_name}", _exp)
