@@ -1,13 +1,17 @@
 """SLURM options of an experiment, without a cluster: the submitit parameters of the pretraining
-job (twbyol.launch.executor_parameters) and the sbatch script submitit writes from them. Under
-the local SLURM: tests/cluster/test_cluster.py."""
+job (twbyol.launch.executor_parameters) and the sbatch script submitit writes from them, and
+the SLURM plugin's resources of the other stages' jobs (twbyol.slurm.plugin_resources) and the
+sbatch command the installed plugin builds from them. Under the local SLURM:
+tests/cluster/test_cluster.py and test_workflow_slurm.py."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import submitit
 import yaml
 
+from twbyol import slurm
 from twbyol.launch import executor_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,3 +120,60 @@ def test_submitit_script_of_an_untyped_request(tmp_path, monkeypatch):
                          tmp_path, monkeypatch)
     assert "#SBATCH --gpus-per-node=4" in text.splitlines()
     assert not any(k in text for k in ("--constraint", "--qos", "# setup", "--partition"))
+
+
+# ------------------------------------------------------------- plugin (other stages)
+def test_plugin_resources_of_a_stage_entry():
+    assert slurm.plugin_resources({}) == {}
+    assert slurm.plugin_resources({"cpus_per_task": 8}) == {}  # the rule's threads instead
+    assert slurm.plugin_resources({
+        "mem_gb": 2, "timeout_min": 20, "gpus": 1, "gpu_type": "a100", "partition": "gpu",
+        "constraint": "a100_80gb", "qos": "high",
+        "sbatch_extra": {"mail-type": "END", "exclusive": True, "comment": "two words"}}) == {
+        "mem_mb": 2048, "runtime": 20, "gpu": 1, "gpu_model": "a100", "slurm_partition": "gpu",
+        "constraint": "a100_80gb", "qos": "high",
+        "slurm_extra": "--mail-type=END --exclusive --comment='two words'"}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"mem": "10G"}, "stage_resources.embed.sbatch_extra.mem: --mem is not allowed here (use mem_gb)"),
+    ({"gpus": 1}, "use gpus and gpu_type"),
+    ({"account": "x"}, "TWBYOL_SLURM_ACCOUNT"),
+    ({"ntasks": 2}, "set by the Snakemake SLURM plugin"),
+])
+def test_check_experiment_refuses_stage_options_set_elsewhere(extra, message):
+    exp = {"resources": {}, "stage_resources": {"embed": {"gpus": 1, "sbatch_extra": extra}}}
+    with pytest.raises(ValueError) as e:
+        slurm.check_experiment("config: experiments.x", exp)
+    assert message in str(e.value)
+
+
+def test_the_experiments_pass_the_checks():
+    for name, exp in EXPERIMENTS.items():
+        slurm.check_experiment(name, exp)
+
+
+class _Resources(dict):
+    __getattr__ = dict.__getitem__
+
+
+def test_the_plugin_builds_sbatch_from_the_stage_resources():
+    """The installed snakemake-executor-plugin-slurm's own submit-command code, on mabe22's
+    embed stage: what it passes to sbatch, and to the srun that runs the rule in the job."""
+    submit = pytest.importorskip("snakemake_executor_plugin_slurm.submit_string")
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+    from snakemake_executor_plugin_slurm_jobstep import get_gpu_setting
+
+    entry = {**EXPERIMENTS["mabe22"]["stage_resources"]["embed"], "gpu_type": "a100",
+             "constraint": "a100_80gb", "qos": "high", "sbatch_extra": {"mail-type": "END"}}
+    job = SimpleNamespace(resources=_Resources(slurm.plugin_resources(entry)),
+                          threads=entry["cpus_per_task"])  # stage_threads gives the rule these
+    validate_slurm_extra(job)
+    call = submit.get_submit_command(job, {
+        "run_uuid": "u", "slurm_logfile": "log", "comment_str": "rule_embed", "account": "-A lab",
+        "partition": "-p gpu", "workdir": "/wd"}) + set_gres_string(job)
+    for part in ("-t 240", "--mem 229376", "--cpus-per-task=8", "--gpus=a100:1", "-C a100_80gb",
+                 "--qos=high", "--mail-type=END"):
+        assert f" {part}" in call, (part, call)
+    assert get_gpu_setting(job) == "--gpus=1"

@@ -14,9 +14,11 @@ rule synth:
         s=lambda w: dataset_cfg(w)["synthetic"],
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
         body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", 1.0),
-    threads: 2
+    threads: stage_threads("synth", 2)
     log:
         "results/{exp}/logs/synth/{dataset}.log",
+    resources:
+        **stage_resources("synth"),
     conda:
         ENV
     shell:
@@ -39,6 +41,9 @@ rule read_dataset:
         root=lambda w, input: os.path.dirname(input.root) if input.root.endswith("synth.json") else input.root,
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
+    threads: stage_threads("read_dataset")
+    resources:
+        **stage_resources("read_dataset"),
     conda:
         ENV
     shell:
@@ -58,6 +63,9 @@ rule frames:
         out_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/frames/{dataset}/shard{shard}.log",
+    threads: stage_threads("frames")
+    resources:
+        **stage_resources("frames"),
     benchmark:
         "results/{exp}/benchmarks/frames/{dataset}/shard{shard}.tsv"
     conda:

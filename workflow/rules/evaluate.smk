@@ -15,6 +15,9 @@ rule evaluate:
         method=lambda w: exp_cfg(w)["runs"][w.run]["method"],
     log:
         "results/{exp}/logs/evaluate/{run}/seed{seed}/{dataset}.log",
+    threads: stage_threads("evaluate")
+    resources:
+        **stage_resources("evaluate"),
     conda:
         ENV
     shell:
