@@ -79,6 +79,11 @@ def test_lint_reports_nothing():
     ({"crop": {"policy": "random"}}, "policy"),
     ({"study": {"baseline": "nope", "proposed": "twbyol_tau30"}}, "nope"),
     ({"eval_datasets": ["mice", "horses"]}, "horses"),
+    ({"stage_resources": {"pretrain": {"gpus": 1}}}, "pretrain"),
+    ({"stage_resources": {"embed": {"gpus": 1, "mem": 4}}}, "mem"),
+    ({"stage_resources": {"embed": {"gpus": 0, "gpu_type": "a100"}}}, "stage_resources.embed.gpu_type"),
+    ({"resources": {"setup": "module load cuda"}}, "setup"),
+    ({"resources": {"sbatch_extra": {"mem": "10G"}}}, "resources.sbatch_extra.mem"),
 ])
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, message):
     wd = copy_workflow(tmp_path)
@@ -202,6 +207,36 @@ def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
     assert jobs.get("pretrain") == 3  # the three seeds of that run, nothing else
     assert jobs.get("embed") == 3 * 2 and jobs.get("evaluate") == 3 * 2
     assert "frames" not in jobs and "read_dataset" not in jobs
+
+
+@pytest.mark.slow
+def test_changing_job_shapes_replans_nothing(smoke_run):
+    """Resources, not params: another cluster, job size or GPU count invalidates nothing."""
+    wd, _, _ = smoke_run
+    shape = {"cpus_per_task": 2, "mem_gb": 9, "timeout_min": 7, "partition": "p", "qos": "q",
+             "constraint": "c", "sbatch_extra": {"mail-type": "END"}}
+    cfg = write_override(wd, {"experiments": {"smoke": {
+        "resources": {**shape, "gpus_per_node": 4, "gpu_type": "a100", "setup": ["true"]},
+        "stage_resources": {stage: {**shape, "gpus": 1, "gpu_type": "a100"} for stage in (
+            "synth", "read_dataset", "frames", "embed", "evaluate", "stats", "figures", "report")}}}})
+    assert planned(wd, "smoke", extra=("--configfile", cfg)) == {}
+
+
+@pytest.mark.slow
+def test_a_gpu_resource_does_not_serialise_local_jobs(smoke_run):
+    """smoke's embed jobs ask for a GPU (its stage_resources), which --cores 2 does not count:
+    two of them ran at once (read from Snakemake's logs of the run)."""
+    wd, _, _ = smoke_run
+    most = 0
+    for log in (wd / ".snakemake" / "log").glob("*.snakemake.log"):
+        running = 0
+        for line in log.read_text().splitlines():
+            if re.fullmatch(r"(local)?rule embed:", line):
+                running += 1
+                most = max(most, running)
+            elif re.fullmatch(r"Finished jobid: \d+ \(Rule: embed\)", line):
+                running -= 1
+    assert most == 2
 
 
 @pytest.fixture()

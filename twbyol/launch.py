@@ -27,7 +27,7 @@ from pathlib import Path
 
 import submitit
 
-from twbyol import io
+from twbyol import io, slurm
 
 EXECUTORS = ("slurm", "local", "debug")
 # SLURM states in which an existing job is still worth waiting for / collecting
@@ -63,14 +63,26 @@ class Trainer:
 
 
 def executor_parameters(executor: str, res: dict, name: str) -> dict:
-    """submitit parameters from an experiment's `resources` block."""
+    """submitit parameters from an experiment's `resources` block.
+
+    On SLURM: gpu_type T asks for --gpus-per-node=T:N rather than N (one option for the count
+    with or without a type; --gres=gpu:T:N would be the same request), constraint -> -C,
+    qos -> --qos, setup -> shell lines of the sbatch script before its srun (e.g.
+    `module load cuda`), sbatch_extra -> further #SBATCH options (twbyol.slurm refuses those
+    that the other keys set).
+    """
     gpus = int(res.get("gpus_per_node", 0))
     params = dict(name=name, timeout_min=int(res.get("timeout_min", 60)),
                   nodes=int(res.get("nodes", 1)), cpus_per_task=int(res.get("cpus_per_task", 1)))
     if executor == "slurm":
+        slurm.check_gpu_type(res, "gpus_per_node", "resources")
+        slurm.check_sbatch_extra(res.get("sbatch_extra", {}), slurm.SUBMITIT_OPTIONS, "resources")
         params.update(tasks_per_node=max(gpus, 1), gpus_per_node=gpus,
                       # SIGUSR2 this long before the time limit: time to checkpoint + requeue
                       slurm_signal_delay_s=int(res.get("signal_delay_s", 120)))
+        if res.get("gpu_type"):  # checked above: gpus_per_node >= 1
+            # submitit's generic gpus_per_node is an int; its slurm_ form passes the string
+            params["slurm_gpus_per_node"] = f"{res['gpu_type']}:{params.pop('gpus_per_node')}"
         if res.get("mem_gb"):
             params["mem_gb"] = float(res["mem_gb"])
         partition = res.get("partition") or os.environ.get("TWBYOL_SLURM_PARTITION")
@@ -79,6 +91,10 @@ def executor_parameters(executor: str, res: dict, name: str) -> dict:
             params["slurm_partition"] = partition
         if account:
             params["slurm_account"] = account
+        for key, param in (("constraint", "slurm_constraint"), ("qos", "slurm_qos"),
+                           ("setup", "slurm_setup"), ("sbatch_extra", "slurm_additional_parameters")):
+            if res.get(key):
+                params[param] = res[key]
     else:  # local: one node of this machine; no GPU ids to hand out on a CPU machine
         params.update(nodes=1, tasks_per_node=int(res.get("local_tasks", 1)), gpus_per_node=0)
         params.pop("cpus_per_task")

@@ -3,7 +3,9 @@
 (a) sbatch --gpus-per-node is really scheduled and accounted (sacct AllocTRES);
 (b) submitit runs a 2-task DDP job (gloo) through sbatch/srun;
 (c) `snakemake --profile profiles/slurm` runs a workflow as SLURM jobs;
-(d) a checkpointable submitit job is requeued on SIGUSR2 and resumes.
+(d) a checkpointable submitit job is requeued on SIGUSR2 and resumes;
+(e) the options of an experiment's `resources` block (twbyol.launch.executor_parameters)
+    reach the job: a typed GPU request, QOS, setup lines, extra sbatch options.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 import cloudpickle
 import pytest
 import submitit
+
+from twbyol.launch import executor_parameters
 
 pytestmark = pytest.mark.cluster
 
@@ -62,13 +66,14 @@ def wait_for_job(job_id: str | int, env=None, timeout: float = 120) -> str:
 
 
 def sacct_record(job_id: str | int, fields: str, env=None, timeout: float = 30) -> list[str]:
-    """sacct fields of a finished job, polled until none is empty: slurmdbd may fill some
-    (AllocTRES, and Partition: seen empty in CI) a moment after sacct reports the end."""
+    """sacct fields of a finished job, polled until none is empty or "Unknown": slurmdbd may
+    fill some (AllocTRES, and Partition: seen empty in CI; QOS: "Unknown" here) a moment after
+    sacct reports the end."""
     deadline = time.monotonic() + timeout
     row: list[str] = []
     while time.monotonic() < deadline:
         row = sacct(job_id, fields, env)
-        if row and all(row):
+        if row and all(v and v != "Unknown" for v in row):
             return row
         time.sleep(0.3)
     pytest.fail(f"job {job_id}: sacct {fields} still {row!r} after {timeout}s")
@@ -280,3 +285,42 @@ def test_submitit_checkpoint_requeue(slurm_env, tmp_path, monkeypatch):
         env=slurm_env,
     ).stdout.split()
     assert states == ["REQUEUED", "COMPLETED"], states
+
+
+# ----------------------------------------------------------------------------- (e)
+def setup_marker() -> str:
+    """Runs in each task: what the job's setup lines exported."""
+    return os.environ.get("TWBYOL_SETUP", "unset")
+
+
+def test_submitit_job_gets_every_option_of_the_resources_block(slurm_env, tmp_path, monkeypatch):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    for k, v in slurm_env.items():  # partition and account come from the profile's variables
+        monkeypatch.setenv(k, v)
+    # up.sh declares the node's GPUs as gpu:a100:4
+    res = {"nodes": 1, "gpus_per_node": 2, "gpu_type": "a100", "cpus_per_task": 1, "mem_gb": 1,
+           "timeout_min": 5, "qos": "normal", "setup": ["export TWBYOL_SETUP=ran"],
+           "sbatch_extra": {"comment": "twbyol-options"}}
+
+    def submit(resources: dict, folder: str) -> submitit.Job:
+        executor = submitit.AutoExecutor(folder=tmp_path / folder, cluster="slurm")
+        executor.update_parameters(**executor_parameters("slurm", resources, "twbyol-options-test"))
+        with submitit.helpers.clean_env():
+            return executor.submit(setup_marker)
+
+    try:
+        job = submit(res, "typed")
+        assert job.results() == ["ran", "ran"]  # both tasks started after the setup lines
+        # a GPU type the cluster lacks is refused at submission: the type really is asked for
+        with pytest.raises(submitit.core.utils.FailedJobError, match="node configuration"):
+            submit({**res, "gpu_type": "h100"}, "absent")
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert wait_for_job(job.job_id, slurm_env) == "COMPLETED"
+    qos, comment, tres = sacct_record(job.job_id, "QOS,Comment,AllocTRES", slurm_env)
+    assert (qos, comment) == ("normal", "twbyol-options")
+    assert "gres/gpu=2" in tres.split(","), tres
+    # slurmctld still holds the finished job (MinJobAge): the request as submitted
+    show = subprocess.run(["scontrol", "show", "job", job.job_id], capture_output=True, text=True,
+                          check=True, env=slurm_env).stdout
+    assert "gpu:a100:2" in show, show

@@ -143,3 +143,52 @@ def report_for(exp):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+# ---- SLURM options of the experiments (twbyol.slurm)
+from twbyol import slurm
+
+for _name, _exp in EXPERIMENTS.items():
+    slurm.check_experiment(f"config: experiments.{_name}", _exp)
+
+
+# the shape of the stages' jobs: the experiments' stage_resources
+from snakemake.resources import Resources
+
+
+def stage_entry(exp, stage):
+    return EXPERIMENTS[exp].get("stage_resources", {}).get(stage, {})
+
+
+def stage_threads(stage, threads=1):
+    """threads: of a stage's rule: the experiment's cpus_per_task for the stage (which the
+    SLURM plugin passes as --cpus-per-task), else `threads`."""
+    return lambda w: stage_entry(w.exp, stage).get("cpus_per_task", threads)
+
+
+def stage_resources(stage):
+    """resources: of a stage's rule, in the SLURM plugin's names (twbyol.slurm.plugin_resources).
+
+    Resources, not params: moving a job to another partition or size reruns nothing. A
+    rule's resources replace its default-resources by name, and every experiment's jobs of
+    a rule share the names; so a name that only some experiments set takes, for the others,
+    the value default-resources (the profile's) would have given, or none at all (0 for
+    mem_mb: the plugin then passes no --mem). `gpu` is no limit on local runs: only
+    `--resources gpu=N` would make it one.
+    """
+    names = {n for e in EXPERIMENTS for n in slurm.plugin_resources(stage_entry(e, stage))}
+    defaults = Resources.from_mapping(workflow.resource_settings.default_resources or {})
+
+    def value(name):
+        def resource(wildcards, input, threads, attempt):
+            given = slurm.plugin_resources(stage_entry(wildcards.exp, stage))
+            if name in given:
+                return given[name]
+            if name in defaults:
+                return defaults[name].evaluate(wildcards, input=input, threads=threads,
+                                               attempt=attempt).value
+            return 0 if name == "mem_mb" else None
+
+        return resource
+
+    return {name: value(name) for name in sorted(names)}

@@ -16,9 +16,11 @@ rule synth:
         body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", 1.0),
         layout=lambda w: {"n_user_train": 0, "naming": "aicrowd", **{
             k: v for k, v in dataset_cfg(w)["synthetic"].items() if k in ("n_user_train", "naming")}},
-    threads: 2
+    threads: stage_threads("synth", 2)
     log:
         "results/{exp}/logs/synth/{dataset}.log",
+    resources:
+        **stage_resources("synth"),
     conda:
         ENV
     shell:
@@ -47,6 +49,9 @@ rule read_dataset:
         split_seed=lambda w: evaluation_cfg(w)["split_seed"],
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
+    threads: stage_threads("read_dataset")
+    resources:
+        **stage_resources("read_dataset"),
     conda:
         ENV
     shell:
@@ -67,6 +72,9 @@ rule frames:
         out_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/frames/{dataset}/shard{shard}.log",
+    threads: stage_threads("frames")
+    resources:
+        **stage_resources("frames"),
     benchmark:
         "results/{exp}/benchmarks/frames/{dataset}/shard{shard}.tsv"
     conda:

@@ -14,6 +14,9 @@ rule embed:
         frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/embed/{run}/seed{seed}/{dataset}.log",
+    threads: stage_threads("embed")
+    resources:
+        **stage_resources("embed"),
     benchmark:
         "results/{exp}/benchmarks/embed/{run}/seed{seed}/{dataset}.tsv"
     conda:

@@ -16,6 +16,9 @@ rule evaluate:
         method=lambda w: exp_cfg(w)["runs"][w.run]["method"],
     log:
         "results/{exp}/logs/evaluate/{run}/seed{seed}/{dataset}.log",
+    threads: stage_threads("evaluate")
+    resources:
+        **stage_resources("evaluate"),
     conda:
         ENV
     shell:
@@ -38,6 +41,9 @@ rule submission:
         info="results/{exp}/submission/{run}/seed{seed}/{dataset}.json",
     log:
         "results/{exp}/logs/submission/{run}/seed{seed}/{dataset}.log",
+    threads: stage_threads("submission")
+    resources:
+        **stage_resources("submission"),
     conda:
         ENV
     shell:

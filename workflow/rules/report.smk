@@ -22,6 +22,9 @@ rule figures:
         out_dir=lambda w: f"results/{w.exp}/images",
     log:
         "results/{exp}/logs/figures.log",
+    threads: stage_threads("figures")
+    resources:
+        **stage_resources("figures"),
     conda:
         ENV
     shell:
@@ -44,6 +47,9 @@ rule report:
         stats_dir=lambda w: f"results/{w.exp}/stats",
     log:
         "results/{exp}/logs/report.log",
+    threads: stage_threads("report")
+    resources:
+        **stage_resources("report"),
     conda:
         ENV
     shell:

@@ -35,6 +35,9 @@ rule stats:
         out_dir=lambda w: f"results/{w.exp}/stats",
     log:
         "results/{exp}/logs/stats.log",
+    threads: stage_threads("stats")
+    resources:
+        **stage_resources("stats"),
     conda:
         ENV
     shell:
