@@ -70,22 +70,29 @@ def embed_clip(backbone: torch.nn.Module, frames: np.ndarray, crop: dict, window
     return torch.cat(feats).numpy()[nearest]
 
 
-def pca_reduce(x: np.ndarray, dim: int) -> np.ndarray:
+def pca_reduce(x: np.ndarray, dim: int, block: int = 1 << 14) -> np.ndarray:
     """Project x (N, D) on its top `dim` principal axes (centred; float64 covariance and eigh),
-    as sklearn's PCA(n_components=dim).fit_transform does up to the axes' signs."""
+    as sklearn's PCA(n_components=dim).fit_transform does up to the axes' signs. Streams x in
+    blocks: beside x it holds one float64 block, the (D, D) covariance and the output."""
     mean = x.mean(0, dtype=np.float64)
     cov = np.zeros((x.shape[1], x.shape[1]))
-    for i in range(0, len(x), 1 << 16):  # blockwise: no float64 copy of the whole embedding
-        block = x[i : i + (1 << 16)].astype(np.float64) - mean
-        cov += block.T @ block
+    for i in range(0, len(x), block):
+        b = x[i : i + block].astype(np.float64) - mean
+        cov += b.T @ b
     _, vecs = np.linalg.eigh(cov / max(len(x) - 1, 1))  # ascending eigenvalues
     axes = vecs[:, ::-1][:, :dim]
-    return np.concatenate([((x[i : i + (1 << 16)] - mean) @ axes).astype(np.float32)
-                           for i in range(0, len(x), 1 << 16)])
+    out = np.empty((len(x), dim), np.float32)
+    for i in range(0, len(x), block):
+        out[i : i + block] = (x[i : i + block] - mean) @ axes
+    return out
 
 
 def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride: int = 4,
           batch_size: int = 64, max_dim: int = 128) -> dict:
+    """Embed the labelled clips of `index_path` with `model`'s backbone into `out`.
+
+    Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
+    x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated."""
     from twbyol.data.index import read_index
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -93,14 +100,13 @@ def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride:
     index = read_index(index_path)
     index = index[index["labelled"] == 1]
     t0 = time.time()
-    parts = []
-    for clip_id in index["clip_id"]:
+    feats = np.empty((int(index["n_frames"].sum()), int(backbone.feature_dim)), np.float32)
+    for clip_id, start, end in zip(index["clip_id"], index["start"], index["end"]):
         frames = np.load(Path(frames_dir) / f"{clip_id}.npy", mmap_mode="r")
-        parts.append(embed_clip(backbone, frames, cfg["crop"], window_stride, batch_size, device,
-                                amp=device.type == "cuda"))
-    emb = np.concatenate(parts).astype(np.float32)
-    if emb.shape[1] > max_dim:
-        emb = pca_reduce(emb, max_dim)
+        feats[start:end] = embed_clip(backbone, frames, cfg["crop"], window_stride, batch_size,
+                                      device, amp=device.type == "cuda")
+    emb = pca_reduce(feats, max_dim) if feats.shape[1] > max_dim else feats
+    del feats
     if not np.isfinite(emb).all():
         raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
     io.write_npy(out, emb)
