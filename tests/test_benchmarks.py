@@ -36,7 +36,7 @@ def test_calibration_script_trains_embeds_and_scores_each_run(tmp_path):
     out = json.loads((wd / "results/smoke_t/calibration/t/calibration.json").read_text())
     assert out["set"] == ["training.epochs=1"]
     assert [(r["run"], r["seed"]) for r in out["rows"]] == [("random_init", 0), ("byol_uniform", 0)]
-    labels = json.loads((wd / "results/smoke_t/data/mice/tasks.json").read_text())
+    labels = json.loads((wd / "results/smoke_t/data/mice/mouse_round2_tasks.json").read_text())
     for r in out["rows"]:
         assert math.isfinite(r["mean_f1"]) and 0.0 <= r["mean_f1"] <= 1.0
         assert set(r["f1"]) and not set(r["f1"]) & set(labels["sequence_level_tasks"])
