@@ -173,7 +173,9 @@ def test_the_plugin_builds_sbatch_from_the_stage_resources():
     call = submit.get_submit_command(job, {
         "run_uuid": "u", "slurm_logfile": "log", "comment_str": "rule_embed", "account": "-A lab",
         "partition": "-p gpu", "workdir": "/wd"}) + set_gres_string(job)
-    for part in ("-t 240", "--mem 229376", "--cpus-per-task=8", "--gpus=a100:1", "-C a100_80gb",
+    mem_mb = int(entry["mem_gb"] * 1024)
+    for part in (f"-t {entry['timeout_min']}", f"--mem {mem_mb}", "--cpus-per-task=8",
+                 "--gpus=a100:1", "-C a100_80gb",
                  "--qos=high", "--mail-type=END"):
         assert f" {part}" in call, (part, call)
     assert get_gpu_setting(job) == "--gpus=1"
