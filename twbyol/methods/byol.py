@@ -17,8 +17,9 @@ Scale against rho-BYOL's SlowFast code (CONTRASTIVE.SEQUENTIAL, T = 0.5): there 
 sum over crops k of mean over j != k of -cos / T = -2 cos, backpropagated crop by crop, so
 its gradient is rho times ours (-2 cos and 2 - 2 cos differ by a constant). Under LARS this
 does not change the step of a weight up to the weight-decay term (trust ratio ~ ||w|| / ||g||),
-but biases and BN parameters, which take plain momentum steps without LARS, move rho times
-less than in that recipe at the same learning rate. AdamW is invariant to the scale.
+but biases and BN parameters, which take plain momentum steps without LARS, would move rho
+times less than in that recipe at the same learning rate: `training.loss_scale` (rho in the
+mabe22 experiment) backpropagates the recipe's scale. AdamW is invariant to the scale.
 """
 
 from __future__ import annotations
