@@ -99,6 +99,40 @@ def test_generator_is_deterministic(mice, tmp_path):
     assert (other / LABELS).read_bytes() != (mice / LABELS).read_bytes()
 
 
+def test_simulated_labels_are_the_generated_ones(mice, rats):
+    cs = mabe22.read(mice).clips
+    lab = synth.simulated_labels("mabe22", N_CLIPS, N_FRAMES, SIZE, SEED)
+    np.testing.assert_array_equal(np.concatenate(list(lab), axis=1), cs.label_array)
+    rs = ratsi.read(rats).clips
+    np.testing.assert_array_equal(
+        np.concatenate(list(synth.simulated_labels("ratsi", 2, N_FRAMES, SIZE, SEED)), axis=1),
+        rs.label_array)
+
+
+def test_every_per_frame_task_has_positives_in_every_experiment():
+    """The benchmark's per-frame tasks can be scored in each experiment of config/config.yaml:
+    each has positive frames (the evaluator scores a task without any as F1 0 for every run)."""
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
+    checked = 0
+    for name, e in config["experiments"].items():
+        for ds, d in e["datasets"].items():
+            s = d.get("synthetic")
+            if not s:
+                continue
+            lab = synth.simulated_labels(d["format"], s["n_clips"], s["n_frames"], s["size"],
+                                         s["seed"], body_scale=s.get("body_scale", 1.0),
+                                         n_user_train=s.get("n_user_train", 0))
+            tasks = synth.MABE22_TASKS if d["format"] == "mabe22" else ratsi.BEHAVIOURS
+            for k, t in enumerate(tasks):
+                if t in synth.MABE22_SEQUENCE:
+                    continue
+                assert np.nansum(lab[:, k]) > 0, f"{name}.{ds}: task {t} has no positive frame"
+                checked += 1
+    assert checked >= 2 * (11 + 8)  # smoke and synthetic, mice and rats
+
+
 def test_labels_agree_with_keypoints(mice):
     """Geometric tasks are what the keypoints show: spot-check oral-oral contact."""
     cs = mabe22.read(mice).clips

@@ -76,7 +76,8 @@ FORCING_KINDS = ("chase", "huddle", "pin")
 FLEE, HOLD, SUPINE = 1, 2, 3  # forced states of a partner (0 = free)
 
 REACH_TIMEOUT_S = 3.0  # give up reaching a partner after this long (it ran away)
-ENGAGE_DIST = 0.08  # nose within this many L of the contact point -> engaged
+ENGAGE_DIST = 0.1  # nose within this many L of the contact point -> engaged (a nape, on
+# the partner's trunk, is reached to ~0.085 L: trunks do not interpenetrate)
 LOSE_DIST = 0.4  # engaged contact lost when the nose drifts this far (L)
 
 
@@ -168,6 +169,7 @@ class Simulation:
     target: int8 (T, n) partner of the current social action, -1 if none.
     engaged: bool (T, n) social action engaged (partner reached) / solo action running.
     speed: float32 (T, n) speed in body lengths per second.
+    arena_side: the floor's side (or diameter) in pixels.
     """
 
     keypoints: np.ndarray
@@ -177,6 +179,16 @@ class Simulation:
     target: np.ndarray
     engaged: np.ndarray
     speed: np.ndarray
+    arena_side: float = float("inf")
+
+
+def far_distance(body_length: np.ndarray | float, arena_side: float, in_lengths: float,
+                 share: float) -> np.ndarray | float:
+    """"Far from the partner" in pixels: `in_lengths` body lengths, or `share` of the arena's
+    side where the arena is too small for that (a zoomed-in benchmark arena holds ~3 body
+    lengths, where 2.5 of them are almost never free). At realistic sizes (MABe22: ~8 body
+    lengths across) the body-length rule holds."""
+    return np.minimum(in_lengths * np.asarray(body_length), share * arena_side)
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -373,7 +385,7 @@ class _Simulator:
         if kind in ("chase", "huddle", "pin"):
             return self._is_free_solo(k) and d < 5 * L
         if kind == "watch":
-            return d > 2.5 * L
+            return d > far_distance(L, 2 * self.arena.half, 2.5, 0.5)
         if kind == "retreat":
             return d < 1.6 * L
         # contact: an animal runs off faster than it can be followed nose-first
@@ -639,7 +651,8 @@ class _Simulator:
             speed[f] = self.v
             for i in range(n):
                 self._progress(i)
-        return Simulation(kps, self.L.astype(np.float32), action, forced, target, engaged, speed)
+        return Simulation(kps, self.L.astype(np.float32), action, forced, target, engaged, speed,
+                          float(2 * self.arena.half))
 
     def _wanders(self, i: int) -> bool:
         """Moving without a goal (exploring, fleeing, ...): must be kept off the walls.

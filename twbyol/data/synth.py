@@ -15,6 +15,22 @@ on the keypoints (contact, close, oral contacts) or the simulated action while i
 happening (grooming, chasing at speed, ...), so every label is visible in the pixels. Clip i
 depends only on (seed, i): same seed -> byte-identical labels/keypoints and identical frames.
 A `synth.json` summary (settings, per-task frame frequency and bout lengths) is written last.
+
+Timescales: each action's bouts are log-normal (Action.median_s, sigma); at 30 fps, median
+and 90 % range of the drawn bout (a labelled bout is the part where the label's definition
+holds, so it can be shorter; synth.json has the labels' own bout statistics):
+
+    mouse  sniff 0.4 s (3-45 frames)     oral_oral 0.5 s (5-47)    oral_ear 0.6 s (6-57)
+           oral_genital 0.8 s (8-76)     chase 1.0 s (13-68)       approach 1.0 s (13-68)
+           groom 1.5 s (9-233)           watch 1.5 s (17-121)      explore 2.0 s (19-190)
+           rest 3.0 s (24-336)           huddle 6.0 s (67-483)
+    rat    sniff 0.5 s (4-56)            nape_attack 0.8 s (9-64)  nose_contact 1.0 s (9-95)
+           approach, retreat 1.0 s (13-68)  follow 1.5 s (20-102)  groom 2.0 s (14-264)
+           allogroom 2.0 s (19-190)      pin 2.0 s (22-161)        explore 2.5 s (24-237)
+           rest 3.0 s (24-336)
+Sequence-level conditions (strain, lights, experiment day, time of day) are constant over a
+clip. So the fast behaviours of the study (sniffing, oral contacts, grooming's short bouts)
+last a few to tens of frames, the slow ones hundreds, and conditions a whole clip.
 """
 
 from __future__ import annotations
@@ -48,6 +64,7 @@ from twbyol.data.sim import (
     Conditions,
     Simulation,
     Species,
+    far_distance,
     runs,
     simulate,
 )
@@ -128,12 +145,15 @@ RAT = Species(
             head="jitter",
             head_amp=0.25,
         ),
+        # Nape attacks, retreats and pins are rare in RatSI; their weights were raised (from
+        # 0.25, 0.6, 0.08) until each had positive frames in every experiment here (smoke's
+        # 8 clips of 15 s included), so that each task can be scored.
         Action(
-            "nape_attack", "contact", 0.25, 0.8, 0.6, points=(NECK,), head="jitter", head_amp=0.5
+            "nape_attack", "contact", 0.6, 0.8, 0.6, points=(NECK,), head="jitter", head_amp=0.5
         ),
         Action("follow", "chase", 0.35, 1.5, 0.5, speed=1.5, target_speed=1.2),
-        Action("retreat", "retreat", 0.6, 1.0, 0.5, speed=1.4),
-        Action("pin", "pin", 0.08, 2.0, 0.6, head="jitter", head_amp=0.3),
+        Action("retreat", "retreat", 1.0, 1.0, 0.5, speed=1.4),
+        Action("pin", "pin", 0.25, 2.0, 0.6, head="jitter", head_amp=0.3),
     ),
 )
 
@@ -301,7 +321,9 @@ def _mabe22_labels(
         "oral_ear_contact": any_(nose_to((LEFT_EAR, RIGHT_EAR)).min(axis=2) < 0.15),
         "oral_genital_contact": any_(nose_to((TAIL_BASE,)).min(axis=2) < 0.15),
         "oral_oral_contact": any_(nose_to((NOSE,)).min(axis=2) < 0.15),
-        "watching": any_(a.doing("watch") & a.oriented_to_partner() & (a.partner_d > 2.0)),
+        # watching from afar: 2 body lengths, or 40 % of a small (zoomed-in) arena's side
+        "watching": any_(a.doing("watch") & a.oriented_to_partner()
+                         & (a.partner_d > far_distance(1.0, sim.arena_side / sim.body_length, 2.0, 0.4))),
         "grooming": any_(sim.action == MOUSE.index("groom")),
         "sniffing": any_(sim.action == MOUSE.index("sniff")),
     }
@@ -412,13 +434,32 @@ def make_clip(
     places the video (default: the format's `video_path`); the video holds `extra_frames`
     more frames than the keypoints and labels (MABe22's trailing frame)."""
     spec = _SPECS[fmt]
-    rng = np.random.default_rng(seed)
-    clip_id = spec.clip_id(i, rng)
-    sim, coats, scene, conditions = spec.clip(rng, n_frames + extra_frames, size, fps, body_scale)
-    labels = spec.labels(sim, conditions, fps, rng)
+    clip_id, sim, coats, scene, labels, rng = _simulate(
+        fmt, i, seed, n_frames + extra_frames, size, fps, body_scale)
     path = (video_path or spec.module.video_path)(out_dir, clip_id)
     encode_video(path, render(sim, coats, scene, size, rng), fps)
     return ClipData(clip_id, sim.keypoints[:n_frames], labels[:, :n_frames])
+
+
+def _simulate(fmt: str, i: int, seed: np.random.SeedSequence, n_frames: int, size: int,
+              fps: float, body_scale: float):
+    """Clip i's id, simulation, coats, scene and labels, and the generator that renders it."""
+    spec = _SPECS[fmt]
+    rng = np.random.default_rng(seed)
+    clip_id = spec.clip_id(i, rng)
+    sim, coats, scene, conditions = spec.clip(rng, n_frames, size, fps, body_scale)
+    return clip_id, sim, coats, scene, spec.labels(sim, conditions, fps, rng), rng
+
+
+def simulated_labels(fmt: str, n_clips: int, n_frames: int, size: int, seed: int,
+                     fps: float = 30.0, body_scale: float = 1.0, n_user_train: int = 0,
+                     trailing_frame: bool = True) -> np.ndarray:
+    """float32 (n_clips, K, n_frames): the labels `generate` writes for the labelled clips of
+    these settings, without rendering a frame (for checking a benchmark's label statistics)."""
+    seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)[:n_clips]
+    extra = int(trailing_frame) if fmt == "mabe22" else 0
+    return np.stack([_simulate(fmt, i, s, n_frames + extra, size, fps, body_scale)[4][:, :n_frames]
+                     for i, s in enumerate(seeds)])
 
 
 def _summary(clips: list[ClipData], tasks: list[str]) -> dict[str, dict[str, float]]:
