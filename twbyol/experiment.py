@@ -27,6 +27,12 @@ def evaluation_config(e: dict) -> dict:
     return {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90, **e.get("evaluation", {})}
 
 
+def run_seeds(e: dict, run: str) -> list[int]:
+    """The seeds run `run` of experiment `e` trains with: its own `seeds`, else the
+    experiment's (so that the comparisons that need power get more seeds than the rest)."""
+    return [int(s) for s in e["runs"][run].get("seeds", e["seeds"])]
+
+
 def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
     """The resolved config of run `run`, seed `seed` of experiment `exp` (its config `e`): the
     experiment's training recipe with the run's own settings on top (the fields of
@@ -34,6 +40,7 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
     labels and protocol, so that it trains on clips the probes never score."""
     r = dict(e["runs"][run])
     r.pop("label", None)
+    r.pop("seeds", None)
     crop = dict(e["crop"])
     if "crop_policy" in r:
         crop["policy"] = r.pop("crop_policy")

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
+from twbyol.experiment import run_seeds
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -111,27 +112,27 @@ def run_config(exp, run, seed):
 
 def run_seed_paths(exp, pattern):
     e = EXPERIMENTS[exp]
-    return [pattern.format(exp=exp, run=r, seed=s) for r in e["runs"] for s in e["seeds"]]
+    return [pattern.format(exp=exp, run=r, seed=s) for r in e["runs"] for s in run_seeds(e, r)]
 
 
 def evaluations(exp):
     e = EXPERIMENTS[exp]
     return [f"results/{exp}/evaluate/{r}/seed{s}/{d}.json"
-            for r in e["runs"] for s in e["seeds"] for d in e["eval_datasets"]]
+            for r in e["runs"] for s in run_seeds(e, r) for d in e["eval_datasets"]]
 
 
 def submissions(exp):
     """The leaderboard submission files of every run and seed on the MABe22-format datasets."""
     e = EXPERIMENTS[exp]
     return [f"results/{exp}/submission/{r}/seed{s}/{d}.npy"
-            for r in e["runs"] for s in e["seeds"] for d in e["eval_datasets"]
+            for r in e["runs"] for s in run_seeds(e, r) for d in e["eval_datasets"]
             if e["datasets"][d]["format"] == "mabe22"]
 
 
 def figure_embeddings(exp):
     e = EXPERIMENTS[exp]
     runs = [e["study"][k] for k in ("baseline", "proposed", "control") if e["study"].get(k)]
-    return [f"results/{exp}/embed/{r}/seed{e['seeds'][0]}/{e['pretrain_dataset']}.npy" for r in runs]
+    return [f"results/{exp}/embed/{r}/seed{run_seeds(e, r)[0]}/{e['pretrain_dataset']}.npy" for r in runs]
 
 
 def report_for(exp):
