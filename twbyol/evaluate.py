@@ -26,13 +26,19 @@ no frame is labelled.
   `mean_f1_public` likewise; `mean_f1_all`: over every Discrete task of the list.
 - The other metrics use one reference split: the first headline task's, its probe train
   clips for probe seed `seeds[0]`, and privateTest + publicTest as the test clips.
-- `knn_accuracy`: cosine kNN (majority of k; ties to the more similar voters), train
-  frames -> test frames, per headline task, then averaged; also balanced accuracy.
+- `knn_balanced_accuracy` (the kNN headline): cosine kNN (majority of k; ties to the more
+  similar voters), train frames -> test frames, per headline task the mean recall over the
+  classes of its test frames, then averaged over the tasks; chance is 1 / n_classes whatever
+  the class balance (0.5 for a behaviour). `knn_accuracy`: the plain share correct, kept for
+  reference: "never the behaviour" scores the majority's share there (0.83 on smoke).
   At most --knn-max-train / --knn-max-test frames, drawn at random.
-- `rare_action_recall`: the rarest --rare-fraction (20 %, at least one) of the behaviour
-  labels — the positive class of each headline task (every class for a multi-class task)
-  that occurs among the test frames, rarity = share of labelled frames in the whole
-  dataset — and the mean over them of the probes' private recall.
+- `rare_action_f1` (headline), `rare_action_precision`, `rare_action_recall`: the rarest
+  --rare-fraction (20 %, at least one) of the behaviour labels — the positive class of each
+  headline task (every class for a multi-class task) that occurs among the test frames,
+  rarity = share of labelled frames in the whole dataset — and the mean over them of the
+  probes' private F1, precision and recall of that class (`protocol_scores`); each label's
+  three scores are in `rare_actions`. F1, because recall rewards over-prediction: calling
+  every frame positive has recall 1 and F1 2p / (1 + p) for a label of frequency p.
 - `few_shot_f1`: one probe trained on a fraction (1 %, 10 %; at least one clip) of the
   labelled train clips, mean F1 over the headline tasks, averaged over --few-shot-draws
   random subsets (nested: each draw's 1 % is inside its 10 %).
@@ -227,8 +233,9 @@ def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size:
             agg = aggregate_seeds(preds[t], kind)
             priv = task_score(yt[ok], agg[ok], kind)
             r.update(_scores("", priv))
-            if "recall" in priv:
-                r["recall"] = priv["recall"]
+            for key in ("recall", "per_class"):
+                if key in priv:
+                    r[key] = priv[key]
             r.update(_scores("public", task_score(yt[pub], agg[pub], kind)))
             r[f"{metric}_no_ensemble"] = float(np.mean(
                 [task_score(yt[ok], p[ok], kind)[metric] for p in preds[t]]))
@@ -250,6 +257,36 @@ def headline_tasks(tasks: dict[str, dict]) -> list[str]:
     discrete = [t for t, r in tasks.items() if r["type"] == "Discrete"]
     frame = [t for t in discrete if not tasks[t]["sequence_level"]]
     return frame or discrete
+
+
+def rare_actions(tasks: dict[str, dict], lab: Labels, head: list[str],
+                 fraction: float = 0.2) -> list[dict]:
+    """The rarest `fraction` (at least one) of the behaviour labels, each with the probes'
+    private F1, precision and recall of it (`protocol_scores`' per-class scores).
+
+    The labels are the positive class of each headline task (every class of a multi-class
+    task) that occurs among the test frames; rarity = share of labelled frames in the whole
+    dataset (ties by task name). Returns [{"task", "class", "frequency", "f1", "precision",
+    "recall"}], rarest first. F1, not recall, is the score: a probe that calls every frame
+    positive has recall 1 but F1 2p / (1 + p) for a label of frequency p.
+    """
+    candidates = []  # (frequency in the whole dataset, task, class, its private scores)
+    for name in head:
+        yt = lab.label_array[lab.tasks.index(name)]
+        yt = yt[~np.isnan(yt)]
+        classes = np.unique(yt)
+        recall = tasks[name].get("recall", {})
+        per_class = tasks[name].get("per_class", {})
+        for c in classes if len(classes) > 2 else [1.0]:
+            key = label_key(c)
+            if key in recall and key in per_class:  # the class is among the test frames
+                candidates.append((float(np.mean(yt == c)), name, float(c), per_class[key]))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    return [
+        {"task": task, "class": c, "frequency": freq,
+         "f1": sc["f1"], "precision": sc["precision"], "recall": sc["recall"]}
+        for freq, task, c, sc in candidates[: max(1, math.ceil(fraction * len(candidates)))]
+    ]
 
 
 def evaluate(
@@ -288,22 +325,7 @@ def evaluate(
     t_index = {t: i for i, t in enumerate(lab.tasks)}
     head_idx = [t_index[t] for t in head]
 
-    # ---- rare-action recall -----------------------------------------------------------
-    candidates = []  # (frequency in the whole dataset, task, class, private test recall)
-    for t in head_idx:
-        yt = y[t][~np.isnan(y[t])]
-        classes = np.unique(yt)
-        recall = tasks[lab.tasks[t]].get("recall", {})
-        for c in classes if len(classes) > 2 else [1.0]:
-            if label_key(c) in recall:  # recall needs the class among the test frames
-                candidates.append(
-                    (float(np.mean(yt == c)), lab.tasks[t], float(c), recall[label_key(c)])
-                )
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    rare_actions = [
-        {"task": task, "class": c, "frequency": freq, "recall": rec}
-        for freq, task, c, rec in candidates[: max(1, math.ceil(rare_fraction * len(candidates)))]
-    ]
+    rare = rare_actions(tasks, lab, head, rare_fraction)
 
     # ---- few-shot probes on nested subsets of the labelled train clips -----------------
     t0 = time.perf_counter()
@@ -383,8 +405,10 @@ def evaluate(
         "knn_balanced_accuracy": _nanmean(
             [tasks[lab.tasks[t]]["knn"]["balanced_accuracy"] for t in head_idx]
         ),
-        "rare_action_recall": _nanmean([r["recall"] for r in rare_actions]),
-        "rare_actions": rare_actions,
+        "rare_action_f1": _nanmean([r["f1"] for r in rare]),
+        "rare_action_precision": _nanmean([r["precision"] for r in rare]),
+        "rare_action_recall": _nanmean([r["recall"] for r in rare]),
+        "rare_actions": rare,
         "few_shot_f1": {str(f): _nanmean(v) for f, v in few.items()},
         "few_shot_clips": {str(f): n for f, n in n_shot.items()},
         "horizon": horizon,
@@ -514,7 +538,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     io.write_json(args.out, result)
     print(
         f"{args.run_id} seed {args.seed} {args.dataset}: mean F1 private {result['mean_f1']:.3f} "
-        f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN acc {result['knn_accuracy']:.3f}, "
+        f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN balanced acc "
+        f"{result['knn_balanced_accuracy']:.3f}, rare F1 {result['rare_action_f1']:.3f}, "
         f"rho {result['spearman_rho']:.3f}, MRR {result['retrieval_mrr']:.3f} "
         f"[{result['timings_s']['total']:.1f} s]",
         file=sys.stdout,

@@ -26,8 +26,8 @@ from twbyol.stats import Table, headline, run_label, run_order
 HEADLINE_COLS = (
     ("mean_f1", "mean F1 (private)"),
     ("mean_f1_public", "mean F1 (public)"),
-    ("knn_accuracy", "kNN acc."),
-    ("rare_action_recall", "rare recall"),
+    ("knn_balanced_accuracy", "kNN bal. acc."),
+    ("rare_action_f1", "rare-action F1"),
     ("few_shot_f1/0.1", "F1 @10 % labels"),
     ("spearman_rho", "Spearman rho"),
     ("retrieval_mrr", "retrieval MRR"),
