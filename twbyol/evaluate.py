@@ -4,7 +4,8 @@
         --labels results/smoke/labels/mice.npz --index results/smoke/frames/mice/index.tsv \\
         --protocol results/smoke/labels/mice.protocol.json \\
         --out results/smoke/evaluate/twbyol/seed0/mice.json \\
-        --run-id twbyol --seed 0 --dataset mice --method byol
+        --run-id twbyol --seed 0 --dataset mice --method byol \\
+        --num-frames 8 --frame-stride 2 --window-stride 1 --crop-policy uniform
 
 Linear probes follow the public MABe22 evaluator (damaggu/MABe2022, round2/training) on the
 dataset's protocol (twbyol.split: the release's split and tasks files, or a derived split
@@ -42,9 +43,23 @@ no frame is labelled.
 - `few_shot_f1`: one probe trained on a fraction (1 %, 10 %; at least one clip) of the
   labelled train clips, mean F1 over the headline tasks, averaged over --few-shot-draws
   random subsets (nested: each draw's 1 % is inside its 10 %).
-- `spearman_rho`, `distance_by_dt`, `retrieval_mrr`: twbyol.temporal, over all clips.
+- `spearman_rho`, `distance_by_dt`, `retrieval_mrr`, `retrieval_mrr_chance`:
+  twbyol.temporal over all clips, on the network and not its input window: only the rows
+  at the embed stage's window centres whose window lies inside the clip, and only pairs
+  whose input windows (--num-frames frames every --frame-stride, centred every
+  --window-stride frames) do not overlap, over the gaps the training crops span
+  (--crop-policy, --crop-rho, --crop-gap; uniform: up to the clip's length minus the crop
+  span). `gap_range` records [smallest, largest] gap used. rho: Spearman correlation of
+  cosine distance with the gap, gaps drawn uniformly over the range; MRR: a query window's
+  5 nearest temporal neighbours beyond its window are the relevant items, ranked against
+  the other candidate windows of its clip. Any embedding that knows nothing about time
+  beyond its own window (window-averaged noise included) scores rho ~ 0 and MRR ~
+  `retrieval_mrr_chance`. The workflow passes the experiment's `crop` block and
+  `embedding.window_stride` for every run, a run with its own crop_policy included, so
+  that all runs of an experiment are scored on the same pairs and queries. The report
+  shows each metric beside the untrained control.
 
-Every random draw (kNN frames, few-shot clips, frame pairs, retrieval queries) is seeded by
+Every random draw (kNN frames, few-shot clips, window pairs, retrieval queries) is seeded by
 --split-seed alone, not by the run's seed, so all runs are scored on the same samples and
 the paired t-tests of `stats` compare like with like. --seed is recorded, not used.
 """
@@ -75,7 +90,13 @@ from twbyol.probe import (
     task_score,
 )
 from twbyol.split import Protocol, read_protocol
-from twbyol.temporal import retrieval_mrr, spearman_distance_vs_gap
+from twbyol.temporal import (
+    CropPolicy,
+    Window,
+    gap_range,
+    retrieval_mrr,
+    spearman_distance_vs_gap,
+)
 
 
 @dataclass
@@ -298,7 +319,8 @@ def evaluate(
     knn_k: int = 20,
     knn_max_train: int = 10_000,
     knn_max_test: int = 2_000,
-    horizon: int = 90,
+    window: Window = Window(),
+    crop: CropPolicy = CropPolicy(),
     n_pairs: int = 20_000,
     mrr_k: int = 5,
     n_queries: int = 1000,
@@ -371,12 +393,14 @@ def evaluate(
         tasks[lab.tasks[t]]["knn"] = knn_scores(neighbours[key], ytr[mtr], yte[mte])
     timings["knn"] = time.perf_counter() - t0
 
-    # ---- temporal locality (label-free, all clips) -------------------------------------
+    # ---- temporal locality (label-free, all clips; windows with disjoint inputs) ------
     t0 = time.perf_counter()
     rho, curve = spearman_distance_vs_gap(
-        emb, lab.starts, lab.ends, horizon, n_pairs, seed=split_seed
+        emb, lab.starts, lab.ends, window, crop, n_pairs, seed=split_seed
     )
-    mrr = retrieval_mrr(emb, lab.starts, lab.ends, k=mrr_k, n_queries=n_queries, seed=split_seed)
+    mrr, mrr_info = retrieval_mrr(emb, lab.starts, lab.ends, mrr_k, n_queries, split_seed,
+                                  window, crop)
+    lo, hi = gap_range(lab.ends - lab.starts, window, crop)
     timings["temporal"] = time.perf_counter() - t0
 
     f1 = {k: [tasks[t].get(k, float("nan")) for t in head] for k in ("f1", "f1_public")}
@@ -411,11 +435,17 @@ def evaluate(
         "rare_actions": rare,
         "few_shot_f1": {str(f): _nanmean(v) for f, v in few.items()},
         "few_shot_clips": {str(f): n for f, n in n_shot.items()},
-        "horizon": horizon,
+        "window": {"num_frames": window.num_frames, "stride": window.stride,
+                   "window_stride": window.window_stride, "extent": window.extent},
+        "crop_policy": {"policy": crop.policy, "rho": crop.rho, "gap": crop.gap},
+        "gap_range": [lo, hi],
         "spearman_rho": rho,
         "distance_by_dt": curve,
+        "n_pairs": n_pairs,
         "mrr_k": mrr_k,
         "retrieval_mrr": mrr,
+        "retrieval_mrr_chance": mrr_info["chance"],
+        "n_queries": mrr_info["n_queries"],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
 
@@ -457,23 +487,31 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="train frames in the kNN index: bounds the (test x train) similarity cost",
     )
     ap.add_argument("--knn-max-test", type=int, default=2_000, help="test frames queried by kNN")
-    ap.add_argument(
-        "--horizon",
-        type=int,
-        default=90,
-        help="largest frame gap of the Spearman pairs (3 s at 30 fps)",
-    )
+    ap.add_argument("--num-frames", type=int, required=True,
+                    help="frames of the embed stage's input window (the experiment's "
+                         "crop.num_frames): windows that share input are never compared")
+    ap.add_argument("--frame-stride", type=int, required=True,
+                    help="source frames between the window's frames (crop.stride)")
+    ap.add_argument("--window-stride", type=int, required=True,
+                    help="frames between the embed stage's window centres (embedding."
+                         "window_stride); 1, 1, 1: each frame embedded on its own")
+    ap.add_argument("--crop-policy", default="uniform", choices=("uniform", "max_gap", "min_gap"),
+                    help="the experiment's crop.policy: the temporal metrics cover the frame "
+                         "gaps its training crops span (uniform: the whole clip)")
+    ap.add_argument("--crop-rho", type=int, default=2, help="crops per sample (crop.rho)")
+    ap.add_argument("--crop-gap", type=int, default=60,
+                    help="crop.gap of the max_gap / min_gap policies, in frames")
     ap.add_argument(
         "--n-pairs",
         type=int,
         default=20_000,
-        help="frame pairs for Spearman rho (sampling SE of rho <= ~0.007)",
+        help="window pairs for Spearman rho (sampling SE of rho <= ~0.007)",
     )
     ap.add_argument(
         "--mrr-k",
         type=int,
         default=5,
-        help="temporal neighbours per side retrieved (the study's 5)",
+        help="nearest temporal neighbours beyond the query's window retrieved (the study's 5)",
     )
     ap.add_argument("--n-queries", type=int, default=1000, help="query frames for retrieval MRR")
     ap.add_argument(
@@ -518,7 +556,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         knn_k=args.knn_k,
         knn_max_train=args.knn_max_train,
         knn_max_test=args.knn_max_test,
-        horizon=args.horizon,
+        window=Window(args.num_frames, args.frame_stride, args.window_stride),
+        crop=CropPolicy(args.crop_policy, args.crop_rho, args.crop_gap),
         n_pairs=args.n_pairs,
         mrr_k=args.mrr_k,
         n_queries=args.n_queries,
@@ -541,6 +580,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN balanced acc "
         f"{result['knn_balanced_accuracy']:.3f}, rare F1 {result['rare_action_f1']:.3f}, "
         f"rho {result['spearman_rho']:.3f}, MRR {result['retrieval_mrr']:.3f} "
+        f"(chance {result['retrieval_mrr_chance']:.3f}) "
         f"[{result['timings_s']['total']:.1f} s]",
         file=sys.stdout,
     )
