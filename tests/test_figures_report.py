@@ -385,6 +385,8 @@ def test_stats_figures_report(study, capsys):
         "mean F1 (private)",
         "mean F1 (public)",
         "## Per-task scores (MABe22 protocol)",
+        "## Against the untrained control",
+        "random_init (value)",
         "kNN bal. acc.",
         "rare-action F1",
         "## Datasets",
