@@ -9,7 +9,7 @@ Makes the experiment's pretraining dataset with the workflow (snakemake, the sam
 the study), then for each run and seed trains it in this process with exactly the study's
 resolved config (twbyol.experiment.run_config) plus the --set overrides, embeds the
 pretraining dataset and scores it with the study's evaluation (twbyol.evaluate). Prints one
-row per run x seed: mean F1 over the per-frame tasks, kNN accuracy, Spearman rho, training
+row per run x seed: mean F1 over the per-frame tasks, balanced kNN accuracy, Spearman rho, training
 wall time, and every task's F1, so one sees which tasks separate the methods and which sit
 at the floor or the ceiling for all of them. Outputs go to results/{exp}/calibration/{tag}/
 with a calibration.json holding the rows; with --set, the changed experiment is run under
@@ -40,6 +40,7 @@ from twbyol.embed import embed  # noqa: E402
 from twbyol.evaluate import evaluate, load_labels  # noqa: E402
 from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
 from twbyol.split import read_protocol  # noqa: E402
+from twbyol.temporal import CropPolicy, Window  # noqa: E402
 from twbyol.stats import paired_ttest  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
 
@@ -116,9 +117,13 @@ def main() -> None:
                   emb_cfg["max_dim"])
             res = evaluate(np.load(emb_path), lab, protocol, split_seed=evaluation["split_seed"],
                            test_size=evaluation["test_size"], knn_k=evaluation["knn_k"],
-                           horizon=evaluation["horizon"])
+                           window=Window(evaluation["num_frames"], evaluation["frame_stride"],
+                                         evaluation["window_stride"]),
+                           crop=CropPolicy(evaluation["crop_policy"], evaluation["crop_rho"],
+                                           evaluation["crop_gap"]))
             row = {"run": run, "seed": seed, "train_s": round(t_train, 1),
-                   "mean_f1": res["mean_f1"], "knn_accuracy": res["knn_accuracy"],
+                   "mean_f1": res["mean_f1"],
+                   "knn_balanced_accuracy": res["knn_balanced_accuracy"],
                    "spearman_rho": res["spearman_rho"], "retrieval_mrr": res["retrieval_mrr"],
                    "f1": {t: res["tasks"][t]["f1"] for t in res["headline_tasks"]},
                    "f1_sequence": {n: r["f1"] for n, r in res["tasks"].items()
@@ -128,12 +133,12 @@ def main() -> None:
     io.write_json(out / "calibration.json", {"exp": exp, "set": args.set, "rows": rows})
 
     tasks = list(rows[0]["f1"])
-    head = f"{'run':<22}{'seed':>5}{'train s':>9}{'meanF1':>8}{'kNN':>7}{'rho':>7} " + " ".join(
+    head = f"{'run':<22}{'seed':>5}{'train s':>9}{'meanF1':>8}{'kNNbal':>7}{'rho':>7} " + " ".join(
         f"{t[:9]:>9}" for t in tasks)
     print("\n" + head)
     for r in rows:
         print(f"{r['run']:<22}{r['seed']:>5}{r['train_s']:>9.0f}{r['mean_f1']:>8.3f}"
-              f"{r['knn_accuracy']:>7.3f}{r['spearman_rho']:>7.3f} "
+              f"{r['knn_balanced_accuracy']:>7.3f}{r['spearman_rho']:>7.3f} "
               + " ".join(f"{r['f1'][t]:>9.3f}" for t in tasks))
     base = np.array([lab.label_array[k][np.isfinite(lab.label_array[k])].mean()
                      for k in (lab.tasks.index(t) for t in tasks)])

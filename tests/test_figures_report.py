@@ -13,6 +13,8 @@ from twbyol.split import derived_protocol, write_protocol
 
 N_CLIPS, LENGTH, DIM = 12, 150, 16
 SEEDS = (0, 1, 2)
+# the fake embeddings are per frame: each frame its own input window
+WINDOW = ["--num-frames", "1", "--frame-stride", "1", "--window-stride", "1"]
 # run -> (behaviour signal, time signal): how strongly its embedding encodes each
 RUNS = {
     "byol_uniform": (1.0, 0.5),
@@ -150,6 +152,7 @@ def make_study(root: Path) -> dict:
                             "100",
                             "--few-shot-draws",
                             "2",
+                            *WINDOW,
                         ]
                     )
                     == 0
@@ -207,11 +210,18 @@ def test_evaluation_json_is_complete(study):
         "protocol",
         "mean_f1_all",
         "knn_accuracy",
+        "knn_balanced_accuracy",
+        "rare_action_f1",
+        "rare_action_precision",
         "rare_action_recall",
+        "rare_actions",
         "few_shot_f1",
+        "window",
+        "gap_range",
         "spearman_rho",
         "distance_by_dt",
         "retrieval_mrr",
+        "retrieval_mrr_chance",
         "n_train_clips",
         "n_test_clips",
         "timings_s",
@@ -227,6 +237,13 @@ def test_evaluation_json_is_complete(study):
     for name, r in ev["tasks"].items():
         assert {"f1", "f1_public", "f1_no_ensemble", "n_test", "n_test_public"} <= set(r), name
     assert "f1_pooled" in ev["tasks"]["strain"] and "f1_pooled" not in ev["tasks"]["groom"]
+    # temporal metrics: the control's noise scores chance, a time-coding run does not
+    root, _ = study
+    control = io.read_json(root / "evaluate" / "random_init" / "seed0" / "mice.json")
+    timed = io.read_json(root / "evaluate" / "twbyol_tau15" / "seed0" / "mice.json")
+    assert abs(control["spearman_rho"]) < 0.1 and timed["spearman_rho"] > 0.3
+    assert abs(control["retrieval_mrr"] - control["retrieval_mrr_chance"]) < 0.05
+    assert timed["retrieval_mrr"] > control["retrieval_mrr"] + 0.1
 
 
 def test_evaluate_rejects_bad_embeddings(study, tmp_path):
@@ -251,6 +268,7 @@ def test_evaluate_rejects_bad_embeddings(study, tmp_path):
         "mice",
         "--method",
         "byol",
+        *WINDOW,
     ]
     with pytest.raises(ValueError, match="short.npy"):
         evaluate.main(["--embedding", str(bad), *args])
@@ -367,6 +385,10 @@ def test_stats_figures_report(study, capsys):
         "mean F1 (private)",
         "mean F1 (public)",
         "## Per-task scores (MABe22 protocol)",
+        "## Against the untrained control",
+        "random_init (value)",
+        "kNN bal. acc.",
+        "rare-action F1",
         "## Datasets",
         "**0 labelled clip(s) left out for a missing video**",
     ):

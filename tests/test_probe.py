@@ -148,3 +148,34 @@ def test_knn_on_separated_clusters_is_perfect():
     x = centres[y.astype(int)] + 0.1 * rng.standard_normal((1200, 16))
     res = knn_scores(knn_neighbours(x[:1000], x[1000:], k=7), y[:1000], y[1000:])
     assert res["accuracy"] == 1.0 and res["balanced_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("pos_rate", [0.5, 0.1])
+def test_balanced_knn_accuracy_is_chance_on_noise_whatever_the_balance(pos_rate):
+    rng = np.random.default_rng(3)
+    y = (rng.random(6000) < pos_rate).astype(float)
+    noise = rng.standard_normal((6000, 16))
+    res = knn_scores(knn_neighbours(noise[:5000], noise[5000:], k=20), y[:5000], y[5000:])
+    # the majority vote of 20 noise neighbours is the majority class: plain accuracy is its
+    # share (0.9 for a 90/10 task), the balanced one the mean of recalls 1 and 0
+    assert abs(res["balanced_accuracy"] - 0.5) < 0.03
+    assert abs(res["accuracy"] - max(pos_rate, 1 - pos_rate)) < 0.03
+    perfect = np.concatenate([y[:, None] * 4, rng.standard_normal((6000, 2)) * 0.1], axis=1)
+    res = knn_scores(knn_neighbours(perfect[:5000], perfect[5000:], k=20), y[:5000], y[5000:])
+    assert res["balanced_accuracy"] == 1.0
+
+
+def test_per_class_scores_are_sklearns():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from twbyol.probe import classification_scores
+
+    rng = np.random.default_rng(4)
+    for labels in ([0.0, 1.0], [0.0, 1.0, 2.0]):
+        y_true, y_pred = rng.choice(labels, 500), rng.choice(labels, 500)
+        res = classification_scores(y_true, y_pred)
+        classes = [1.0] if len(labels) == 2 else labels
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+        for c, pc, rc, fc in zip(classes, p, r, f):
+            got = res["per_class"][str(int(c))]
+            assert got == pytest.approx({"f1": fc, "precision": pc, "recall": rc})

@@ -210,3 +210,47 @@ def test_submission_is_the_frame_map_with_missing_clips_zero():
             check_submission(bad, 7, "s.npy")
     with pytest.raises(ValueError, match="clip C: 4 embedded frames, 3 in the frame map"):
         submission_array(emb, ["A", "C"], np.array([0, 2]), np.array([2, 6]), fmap)
+
+
+def _rare_labels(p: float, n: int = 20_000) -> tuple[Labels, np.ndarray]:
+    """One behaviour of frequency p in 20 clips, and its labels."""
+    y = (np.random.default_rng(0).random(n) < p).astype(np.float32)
+    starts = np.arange(20) * (n // 20)
+    lab = Labels(["act"], ["Discrete"], np.array([False]), y[None], [f"c{i}" for i in range(20)],
+                 starts, starts + n // 20)
+    return lab, y
+
+
+@pytest.mark.parametrize("p", [0.02, 0.1])
+def test_rare_action_f1_does_not_reward_calling_every_frame_positive(p):
+    from twbyol.evaluate import rare_actions
+    from twbyol.probe import task_score
+
+    lab, y = _rare_labels(p)
+    freq = float(np.mean(y))
+
+    def scored(pred):
+        return rare_actions({"act": task_score(y, pred)}, lab, ["act"])[0]
+
+    everything = scored(np.ones_like(y))
+    assert everything["recall"] == 1.0 and everything["precision"] == pytest.approx(freq)
+    assert everything["f1"] == pytest.approx(2 * freq / (1 + freq))  # low: 0.04 / 0.18
+    # noise at the label's own rate scores ~p, a perfect probe 1
+    guess = (np.random.default_rng(1).random(len(y)) < p).astype(float)
+    assert abs(scored(guess)["f1"] - freq) < 0.03
+    assert scored(y.astype(float)) == pytest.approx(
+        {"task": "act", "class": 1.0, "frequency": freq, "f1": 1.0, "precision": 1.0, "recall": 1.0})
+
+
+def test_rare_actions_are_the_rarest_fifth_with_their_f1_precision_recall():
+    emb, lab, protocol = _dataset()
+    res = evaluate(emb, lab, protocol, knn_max_train=500, knn_max_test=200, n_pairs=500,
+                   n_queries=50, few_shot_draws=1)
+    (rare,) = res["rare_actions"]  # two behaviour labels: the rarer one
+    t = res["tasks"]["rare"]
+    assert rare["task"] == "rare" and rare["f1"] == t["f1"] and rare["precision"] == t["precision"]
+    assert rare["recall"] == t["recall"]["1"]
+    assert (res["rare_action_f1"], res["rare_action_precision"], res["rare_action_recall"]) == (
+        rare["f1"], rare["precision"], rare["recall"])
+    assert res["knn_balanced_accuracy"] == pytest.approx(
+        np.mean([res["tasks"][k]["knn"]["balanced_accuracy"] for k in ("behave", "rare")]))

@@ -4,7 +4,8 @@
         --labels results/smoke/labels/mice.npz --index results/smoke/frames/mice/index.tsv \\
         --protocol results/smoke/labels/mice.protocol.json \\
         --out results/smoke/evaluate/twbyol/seed0/mice.json \\
-        --run-id twbyol --seed 0 --dataset mice --method byol
+        --run-id twbyol --seed 0 --dataset mice --method byol \\
+        --num-frames 8 --frame-stride 2 --window-stride 1 --crop-policy uniform
 
 Linear probes follow the public MABe22 evaluator (damaggu/MABe2022, round2/training) on the
 dataset's protocol (twbyol.split: the release's split and tasks files, or a derived split
@@ -26,19 +27,39 @@ no frame is labelled.
   `mean_f1_public` likewise; `mean_f1_all`: over every Discrete task of the list.
 - The other metrics use one reference split: the first headline task's, its probe train
   clips for probe seed `seeds[0]`, and privateTest + publicTest as the test clips.
-- `knn_accuracy`: cosine kNN (majority of k; ties to the more similar voters), train
-  frames -> test frames, per headline task, then averaged; also balanced accuracy.
+- `knn_balanced_accuracy` (the kNN headline): cosine kNN (majority of k; ties to the more
+  similar voters), train frames -> test frames, per headline task the mean recall over the
+  classes of its test frames, then averaged over the tasks; chance is 1 / n_classes whatever
+  the class balance (0.5 for a behaviour). `knn_accuracy`: the plain share correct, kept for
+  reference: "never the behaviour" scores the majority's share there (0.83 on smoke).
   At most --knn-max-train / --knn-max-test frames, drawn at random.
-- `rare_action_recall`: the rarest --rare-fraction (20 %, at least one) of the behaviour
-  labels — the positive class of each headline task (every class for a multi-class task)
-  that occurs among the test frames, rarity = share of labelled frames in the whole
-  dataset — and the mean over them of the probes' private recall.
+- `rare_action_f1` (headline), `rare_action_precision`, `rare_action_recall`: the rarest
+  --rare-fraction (20 %, at least one) of the behaviour labels — the positive class of each
+  headline task (every class for a multi-class task) that occurs among the test frames,
+  rarity = share of labelled frames in the whole dataset — and the mean over them of the
+  probes' private F1, precision and recall of that class (`protocol_scores`); each label's
+  three scores are in `rare_actions`. F1, because recall rewards over-prediction: calling
+  every frame positive has recall 1 and F1 2p / (1 + p) for a label of frequency p.
 - `few_shot_f1`: one probe trained on a fraction (1 %, 10 %; at least one clip) of the
   labelled train clips, mean F1 over the headline tasks, averaged over --few-shot-draws
   random subsets (nested: each draw's 1 % is inside its 10 %).
-- `spearman_rho`, `distance_by_dt`, `retrieval_mrr`: twbyol.temporal, over all clips.
+- `spearman_rho`, `distance_by_dt`, `retrieval_mrr`, `retrieval_mrr_chance`:
+  twbyol.temporal over all clips, on the network and not its input window: only the rows
+  at the embed stage's window centres whose window lies inside the clip, and only pairs
+  whose input windows (--num-frames frames every --frame-stride, centred every
+  --window-stride frames) do not overlap, over the gaps the training crops span
+  (--crop-policy, --crop-rho, --crop-gap; uniform: up to the clip's length minus the crop
+  span). `gap_range` records [smallest, largest] gap used. rho: Spearman correlation of
+  cosine distance with the gap, gaps drawn uniformly over the range; MRR: a query window's
+  5 nearest temporal neighbours beyond its window are the relevant items, ranked against
+  the other candidate windows of its clip. Any embedding that knows nothing about time
+  beyond its own window (window-averaged noise included) scores rho ~ 0 and MRR ~
+  `retrieval_mrr_chance`. The workflow passes the experiment's `crop` block and
+  `embedding.window_stride` for every run, a run with its own crop_policy included, so
+  that all runs of an experiment are scored on the same pairs and queries. The report
+  shows each metric beside the untrained control.
 
-Every random draw (kNN frames, few-shot clips, frame pairs, retrieval queries) is seeded by
+Every random draw (kNN frames, few-shot clips, window pairs, retrieval queries) is seeded by
 --split-seed alone, not by the run's seed, so all runs are scored on the same samples and
 the paired t-tests of `stats` compare like with like. --seed is recorded, not used.
 """
@@ -69,7 +90,13 @@ from twbyol.probe import (
     task_score,
 )
 from twbyol.split import Protocol, read_protocol
-from twbyol.temporal import retrieval_mrr, spearman_distance_vs_gap
+from twbyol.temporal import (
+    CropPolicy,
+    Window,
+    gap_range,
+    retrieval_mrr,
+    spearman_distance_vs_gap,
+)
 
 
 @dataclass
@@ -227,8 +254,9 @@ def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size:
             agg = aggregate_seeds(preds[t], kind)
             priv = task_score(yt[ok], agg[ok], kind)
             r.update(_scores("", priv))
-            if "recall" in priv:
-                r["recall"] = priv["recall"]
+            for key in ("recall", "per_class"):
+                if key in priv:
+                    r[key] = priv[key]
             r.update(_scores("public", task_score(yt[pub], agg[pub], kind)))
             r[f"{metric}_no_ensemble"] = float(np.mean(
                 [task_score(yt[ok], p[ok], kind)[metric] for p in preds[t]]))
@@ -252,6 +280,36 @@ def headline_tasks(tasks: dict[str, dict]) -> list[str]:
     return frame or discrete
 
 
+def rare_actions(tasks: dict[str, dict], lab: Labels, head: list[str],
+                 fraction: float = 0.2) -> list[dict]:
+    """The rarest `fraction` (at least one) of the behaviour labels, each with the probes'
+    private F1, precision and recall of it (`protocol_scores`' per-class scores).
+
+    The labels are the positive class of each headline task (every class of a multi-class
+    task) that occurs among the test frames; rarity = share of labelled frames in the whole
+    dataset (ties by task name). Returns [{"task", "class", "frequency", "f1", "precision",
+    "recall"}], rarest first. F1, not recall, is the score: a probe that calls every frame
+    positive has recall 1 but F1 2p / (1 + p) for a label of frequency p.
+    """
+    candidates = []  # (frequency in the whole dataset, task, class, its private scores)
+    for name in head:
+        yt = lab.label_array[lab.tasks.index(name)]
+        yt = yt[~np.isnan(yt)]
+        classes = np.unique(yt)
+        recall = tasks[name].get("recall", {})
+        per_class = tasks[name].get("per_class", {})
+        for c in classes if len(classes) > 2 else [1.0]:
+            key = label_key(c)
+            if key in recall and key in per_class:  # the class is among the test frames
+                candidates.append((float(np.mean(yt == c)), name, float(c), per_class[key]))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    return [
+        {"task": task, "class": c, "frequency": freq,
+         "f1": sc["f1"], "precision": sc["precision"], "recall": sc["recall"]}
+        for freq, task, c, sc in candidates[: max(1, math.ceil(fraction * len(candidates)))]
+    ]
+
+
 def evaluate(
     emb: np.ndarray,
     lab: Labels,
@@ -261,7 +319,8 @@ def evaluate(
     knn_k: int = 20,
     knn_max_train: int = 10_000,
     knn_max_test: int = 2_000,
-    horizon: int = 90,
+    window: Window = Window(),
+    crop: CropPolicy = CropPolicy(),
     n_pairs: int = 20_000,
     mrr_k: int = 5,
     n_queries: int = 1000,
@@ -288,22 +347,7 @@ def evaluate(
     t_index = {t: i for i, t in enumerate(lab.tasks)}
     head_idx = [t_index[t] for t in head]
 
-    # ---- rare-action recall -----------------------------------------------------------
-    candidates = []  # (frequency in the whole dataset, task, class, private test recall)
-    for t in head_idx:
-        yt = y[t][~np.isnan(y[t])]
-        classes = np.unique(yt)
-        recall = tasks[lab.tasks[t]].get("recall", {})
-        for c in classes if len(classes) > 2 else [1.0]:
-            if label_key(c) in recall:  # recall needs the class among the test frames
-                candidates.append(
-                    (float(np.mean(yt == c)), lab.tasks[t], float(c), recall[label_key(c)])
-                )
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    rare_actions = [
-        {"task": task, "class": c, "frequency": freq, "recall": rec}
-        for freq, task, c, rec in candidates[: max(1, math.ceil(rare_fraction * len(candidates)))]
-    ]
+    rare = rare_actions(tasks, lab, head, rare_fraction)
 
     # ---- few-shot probes on nested subsets of the labelled train clips -----------------
     t0 = time.perf_counter()
@@ -349,12 +393,14 @@ def evaluate(
         tasks[lab.tasks[t]]["knn"] = knn_scores(neighbours[key], ytr[mtr], yte[mte])
     timings["knn"] = time.perf_counter() - t0
 
-    # ---- temporal locality (label-free, all clips) -------------------------------------
+    # ---- temporal locality (label-free, all clips; windows with disjoint inputs) ------
     t0 = time.perf_counter()
     rho, curve = spearman_distance_vs_gap(
-        emb, lab.starts, lab.ends, horizon, n_pairs, seed=split_seed
+        emb, lab.starts, lab.ends, window, crop, n_pairs, seed=split_seed
     )
-    mrr = retrieval_mrr(emb, lab.starts, lab.ends, k=mrr_k, n_queries=n_queries, seed=split_seed)
+    mrr, mrr_info = retrieval_mrr(emb, lab.starts, lab.ends, mrr_k, n_queries, split_seed,
+                                  window, crop)
+    lo, hi = gap_range(lab.ends - lab.starts, window, crop)
     timings["temporal"] = time.perf_counter() - t0
 
     f1 = {k: [tasks[t].get(k, float("nan")) for t in head] for k in ("f1", "f1_public")}
@@ -383,15 +429,23 @@ def evaluate(
         "knn_balanced_accuracy": _nanmean(
             [tasks[lab.tasks[t]]["knn"]["balanced_accuracy"] for t in head_idx]
         ),
-        "rare_action_recall": _nanmean([r["recall"] for r in rare_actions]),
-        "rare_actions": rare_actions,
+        "rare_action_f1": _nanmean([r["f1"] for r in rare]),
+        "rare_action_precision": _nanmean([r["precision"] for r in rare]),
+        "rare_action_recall": _nanmean([r["recall"] for r in rare]),
+        "rare_actions": rare,
         "few_shot_f1": {str(f): _nanmean(v) for f, v in few.items()},
         "few_shot_clips": {str(f): n for f, n in n_shot.items()},
-        "horizon": horizon,
+        "window": {"num_frames": window.num_frames, "stride": window.stride,
+                   "window_stride": window.window_stride, "extent": window.extent},
+        "crop_policy": {"policy": crop.policy, "rho": crop.rho, "gap": crop.gap},
+        "gap_range": [lo, hi],
         "spearman_rho": rho,
         "distance_by_dt": curve,
+        "n_pairs": n_pairs,
         "mrr_k": mrr_k,
         "retrieval_mrr": mrr,
+        "retrieval_mrr_chance": mrr_info["chance"],
+        "n_queries": mrr_info["n_queries"],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
 
@@ -433,23 +487,31 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="train frames in the kNN index: bounds the (test x train) similarity cost",
     )
     ap.add_argument("--knn-max-test", type=int, default=2_000, help="test frames queried by kNN")
-    ap.add_argument(
-        "--horizon",
-        type=int,
-        default=90,
-        help="largest frame gap of the Spearman pairs (3 s at 30 fps)",
-    )
+    ap.add_argument("--num-frames", type=int, required=True,
+                    help="frames of the embed stage's input window (the experiment's "
+                         "crop.num_frames): windows that share input are never compared")
+    ap.add_argument("--frame-stride", type=int, required=True,
+                    help="source frames between the window's frames (crop.stride)")
+    ap.add_argument("--window-stride", type=int, required=True,
+                    help="frames between the embed stage's window centres (embedding."
+                         "window_stride); 1, 1, 1: each frame embedded on its own")
+    ap.add_argument("--crop-policy", default="uniform", choices=("uniform", "max_gap", "min_gap"),
+                    help="the experiment's crop.policy: the temporal metrics cover the frame "
+                         "gaps its training crops span (uniform: the whole clip)")
+    ap.add_argument("--crop-rho", type=int, default=2, help="crops per sample (crop.rho)")
+    ap.add_argument("--crop-gap", type=int, default=60,
+                    help="crop.gap of the max_gap / min_gap policies, in frames")
     ap.add_argument(
         "--n-pairs",
         type=int,
         default=20_000,
-        help="frame pairs for Spearman rho (sampling SE of rho <= ~0.007)",
+        help="window pairs for Spearman rho (sampling SE of rho <= ~0.007)",
     )
     ap.add_argument(
         "--mrr-k",
         type=int,
         default=5,
-        help="temporal neighbours per side retrieved (the study's 5)",
+        help="nearest temporal neighbours beyond the query's window retrieved (the study's 5)",
     )
     ap.add_argument("--n-queries", type=int, default=1000, help="query frames for retrieval MRR")
     ap.add_argument(
@@ -494,7 +556,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         knn_k=args.knn_k,
         knn_max_train=args.knn_max_train,
         knn_max_test=args.knn_max_test,
-        horizon=args.horizon,
+        window=Window(args.num_frames, args.frame_stride, args.window_stride),
+        crop=CropPolicy(args.crop_policy, args.crop_rho, args.crop_gap),
         n_pairs=args.n_pairs,
         mrr_k=args.mrr_k,
         n_queries=args.n_queries,
@@ -514,8 +577,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     io.write_json(args.out, result)
     print(
         f"{args.run_id} seed {args.seed} {args.dataset}: mean F1 private {result['mean_f1']:.3f} "
-        f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN acc {result['knn_accuracy']:.3f}, "
+        f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN balanced acc "
+        f"{result['knn_balanced_accuracy']:.3f}, rare F1 {result['rare_action_f1']:.3f}, "
         f"rho {result['spearman_rho']:.3f}, MRR {result['retrieval_mrr']:.3f} "
+        f"(chance {result['retrieval_mrr_chance']:.3f}) "
         f"[{result['timings_s']['total']:.1f} s]",
         file=sys.stdout,
     )

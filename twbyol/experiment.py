@@ -20,11 +20,25 @@ def embedding_config(e: dict) -> dict:
     return {"window_stride": 4, "batch_size": 64, "max_dim": 128, **e.get("embedding", {})}
 
 
+# twbyol.data.sampling.CropConfig's defaults of the keys the evaluation reads (not imported:
+# it loads torch, 4 s for every Snakemake start; tests/test_temporal.py checks they agree)
+CROP_DEFAULTS = {"num_frames": 8, "stride": 8, "policy": "uniform", "rho": 2, "gap": 60}
+
+
 def evaluation_config(e: dict) -> dict:
-    """Experiment `e`'s `evaluation` block over the MABe22 evaluator's defaults: probes fit on
-    90 % of SubmissionTrain (test_size 0.1 unused), seed 42 for a derived split and every
-    evaluation draw."""
-    return {"split_seed": 42, "test_size": 0.1, "knn_k": 20, "horizon": 90, **e.get("evaluation", {})}
+    """Experiment `e`'s `evaluation` block over the MABe22 evaluator's defaults (probes fit on
+    90 % of SubmissionTrain, test_size 0.1 unused; seed 42 for a derived split and every
+    evaluation draw), and what the temporal metrics must know of the embed window and the
+    training crops: `num_frames`, `frame_stride` (crop block), `window_stride` (embedding
+    block), `crop_policy`, `crop_rho`, `crop_gap` (crop block; the experiment's, not a run's
+    own crop_policy, so that every run is scored on the same frame pairs)."""
+    crop = {**CROP_DEFAULTS, **{k: v for k, v in e["crop"].items() if k in CROP_DEFAULTS}}
+    return {
+        "split_seed": 42, "test_size": 0.1, "knn_k": 20, **e.get("evaluation", {}),
+        "num_frames": crop["num_frames"], "frame_stride": crop["stride"],
+        "window_stride": embedding_config(e)["window_stride"],
+        "crop_policy": crop["policy"], "crop_rho": crop["rho"], "crop_gap": crop["gap"],
+    }
 
 
 def run_seeds(e: dict, run: str) -> list[int]:

@@ -302,8 +302,10 @@ def distance_vs_dt(figs: Figures, exp: dict, evaluations: list[dict]) -> None:
         fig,
         "distance_vs_dt",
         "Mean cosine distance between the embeddings of two frames of one clip against their gap dt "
-        "(sampled pairs, the same pairs for every run), mean +- sd over seeds; legend: Spearman rho "
-        "between distance and dt (higher: more temporally ordered).",
+        "(binned), over sampled pairs whose input windows do not overlap and whose gap the "
+        "training crops span (the same pairs for every run), mean +- sd over seeds; legend: "
+        "Spearman rho between distance and dt (higher: more temporally ordered; ~0 for an "
+        "embedding that knows nothing of time beyond its input window).",
     )
 
 

@@ -227,7 +227,9 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     (sklearn's zero_division default, which the MABe22 evaluator's scores carry: a task whose
     test frames hold no positive scores 0 for every method). More classes: macro F1 over the
     labels present in y_true or y_pred (`average='macro'`). `recall` maps each true class to
-    its recall.
+    its recall. `per_class` maps each scored class (binary: the positive class 1; macro:
+    every label averaged) to its one-vs-rest {"f1", "precision", "recall"}, 0 where
+    undefined (sklearn's zero_division default).
     """
     labels = np.union1d(y_true, y_pred)
     binary = np.all(np.isin(labels, [0.0, 1.0]))
@@ -236,15 +238,16 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         tp = np.sum((y_pred == c) & (y_true == c))
         fp = np.sum((y_pred == c) & (y_true != c))
         fn = np.sum((y_pred != c) & (y_true == c))
-        per[c] = (
-            2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0,
-            tp / (tp + fp) if tp + fp else 0.0,
-        )
-    f1 = float(np.mean([v[0] for v in per.values()]))
+        per[label_key(c)] = {
+            "f1": float(2 * tp / (2 * tp + fp + fn)) if 2 * tp + fp + fn else 0.0,
+            "precision": float(tp / (tp + fp)) if tp + fp else 0.0,
+            "recall": float(tp / (tp + fn)) if tp + fn else 0.0,
+        }
+    f1 = float(np.mean([v["f1"] for v in per.values()]))
     recall = {label_key(c): float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)}
-    out = {"f1": f1, "recall": recall, "average": "binary" if binary else "macro"}
+    out = {"f1": f1, "recall": recall, "per_class": per, "average": "binary" if binary else "macro"}
     if binary:
-        out["precision"] = float(per[1.0][1])
+        out["precision"] = per["1"]["precision"]
     return out
 
 
@@ -274,7 +277,7 @@ def linear_probe(
         moments: `Moments(train_x)` shared with other tasks on the same train_x (see
             `linear_probes`); None fits this task alone.
     Returns:
-        Discrete: {"type", "f1", "precision" (binary), "recall": {class: recall},
+        Discrete: {"type", "f1", "precision" (binary), "recall": {class: recall}, "per_class",
         "average": "binary"|"macro", "n_train", "n_test", "n_pos_test", "pos_rate"}
         (pos_rate = share of labelled test frames with label 1).
         Continuous: {"type", "mse", "n_train", "n_test"}.

@@ -44,9 +44,8 @@ HEADLINE = (
     "mean_f1",
     "mean_f1_public",
     "mean_f1_all",
-    "knn_accuracy",
     "knn_balanced_accuracy",
-    "rare_action_recall",
+    "rare_action_f1",
     "few_shot_f1/0.01",
     "few_shot_f1/0.1",
     "spearman_rho",
@@ -602,7 +601,7 @@ def headline(table: Table, metrics: Iterable[str]) -> list[tuple[str, str, int, 
 
 def summary_lines(table: Table) -> list[str]:
     """Plain-text table: mean +- sd over seeds of the headline metrics per run and dataset."""
-    cols = ("mean_f1", "knn_accuracy", "rare_action_recall", "spearman_rho", "retrieval_mrr")
+    cols = ("mean_f1", "knn_balanced_accuracy", "rare_action_f1", "spearman_rho", "retrieval_mrr")
     width = max([len(r) for r in table.runs] + [6])
     lines = [f"{'run':<{width}}  {'dataset':<8} n  " + "  ".join(f"{c:>17}" for c in cols)]
     for run, ds, n, cells in headline(table, cols):

@@ -1,4 +1,4 @@
-# Evaluation: linear probes (MABe22 protocol), kNN, rare-action recall, few-shot probes and
+# Evaluation: linear probes (MABe22 protocol), kNN, rare-action F1, few-shot probes and
 # temporal locality of one run's embedding of one dataset.
 
 
@@ -25,7 +25,9 @@ rule evaluate:
         "twbyol evaluate --embedding {input.embedding:q} --labels {input.labels:q} --index {input.index:q}"
         " --protocol {input.protocol:q} --out {output:q} --run-id {wildcards.run} --seed {wildcards.seed} --dataset {wildcards.dataset}"
         " --method {params.method} --split-seed {params.v[split_seed]} --test-size {params.v[test_size]}"
-        " --knn-k {params.v[knn_k]} --horizon {params.v[horizon]} > {log:q} 2>&1"
+        " --knn-k {params.v[knn_k]} --num-frames {params.v[num_frames]} --frame-stride {params.v[frame_stride]}"
+        " --window-stride {params.v[window_stride]} --crop-policy {params.v[crop_policy]}"
+        " --crop-rho {params.v[crop_rho]} --crop-gap {params.v[crop_gap]} > {log:q} 2>&1"
 
 
 rule submission:
