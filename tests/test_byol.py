@@ -6,7 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from twbyol.methods.byol import BYOL, byol_loss, ema_momentum, ema_update, pair_indices, temporal_weight
+from twbyol.methods.byol import (
+    BYOL,
+    byol_loss,
+    ema_momentum,
+    ema_update,
+    pair_indices,
+    same_state,
+    temporal_weight,
+)
 from twbyol.models.backbones import TinyVideoNet
 
 DT = torch.tensor([0, 1, 10, 15, 29, 30, 31, 60, 120, 900])
@@ -124,3 +132,83 @@ def test_a_few_steps_lower_the_loss():
         model.update_target(0.99)
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.1, losses
+
+
+def test_same_state_compares_every_label_and_needs_one():
+    nan = float("nan")
+    a = torch.tensor([[1, 0], [1, 0], [1, nan], [1, nan], [nan, nan], [0, 0]])
+    b = torch.tensor([[1, 0], [1, 1], [1, nan], [1, 0], [nan, nan], [0, 0]])
+    # equal / one task differs / NaN is a value of its own / NaN vs 0 / no label at all / equal
+    assert same_state(a, b).tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+
+
+def _batch(b=6, rho=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, rho, 1, 4, 16, 16, generator=g), torch.rand(b, rho, generator=g) * 200
+
+
+def test_oracle_weights_pairs_by_the_labels_of_their_centre_frames():
+    crops, centres = _batch(b=3)
+    targets = torch.tensor([[[1.0, 0.0], [1.0, 0.0]],    # same state: weight 1
+                            [[1.0, 0.0], [0.0, 0.0]],    # another state: 0
+                            [[0.0, 1.0], [0.0, 1.0]]])   # same: 1
+    loss, stats = _model("oracle")(crops, centres, targets=targets)
+    assert stats["mean_weight"] == pytest.approx(2 / 3)
+    assert stats["ess"] == pytest.approx(4.0) and stats["ess_fraction"] == pytest.approx(4 / 6)
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="oracle: the batch carries no labels"):
+        _model("oracle")(crops, centres)
+
+
+def test_permuted_control_is_a_seeded_shuffle_of_the_exponential_weights():
+    model = _model("permuted", tau=30.0)
+    dt = torch.arange(64).float() * 7
+    exp = temporal_weight(dt, "exponential", 30.0)
+    w = model.pair_weights(dt, None, None, step=5)
+    assert torch.equal(w.sort().values, exp.sort().values)  # the same weights ...
+    assert not torch.equal(w, exp)  # ... not by their dt
+    assert torch.equal(w, model.pair_weights(dt, None, None, step=5))  # deterministic
+    assert not torch.equal(w, model.pair_weights(dt, None, None, step=6))  # a new draw each step
+    # a batch's weight statistics are the exponential's
+    crops, centres = _batch()
+    _, a = model(crops, centres, step=3)
+    _, b = _model("exponential", tau=30.0)(crops, centres)
+    assert a == pytest.approx(b)
+
+
+def test_effective_sample_size_of_the_batch():
+    crops, centres = _batch()
+    _, stats = _model("exponential")(crops, centres)
+    i, j = pair_indices(2)
+    w = torch.exp(-(centres[:, i] - centres[:, j]).abs().flatten() / 30)
+    assert stats["ess"] == pytest.approx((w.sum() ** 2 / (w**2).sum()).item(), rel=1e-5)
+    assert stats["ess_fraction"] == pytest.approx(stats["ess"] / 12)
+    _, stats = _model("uniform")(crops, centres)
+    assert stats["ess"] == 12 and stats["ess_fraction"] == 1.0  # every pair counts once
+
+
+def test_a_batch_whose_pairs_all_weigh_zero_runs_no_network():
+    """binary weighting, every pair further apart than tau: loss None, and neither network ran
+    (their BatchNorm running statistics are untouched)."""
+    model = _model("binary", tau=10.0)
+    model.train()
+    crops, _ = _batch(b=4)
+    far = torch.tensor([[0.0, 50.0], [10.0, 200.0], [100.0, 0.0], [5.0, 700.0]])
+    buffers = [b.clone() for b in model.buffers()]
+    loss, stats = model(crops, far)
+    assert loss is None and stats["mean_weight"] == 0.0 and stats["ess"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers()))
+    near = far.clone()
+    near[0, 1] = 5.0  # one pair within tau: a loss, and only that pair's
+    loss, stats = model(crops, near)
+    assert loss is not None and stats["ess"] == pytest.approx(2.0)  # its two ordered pairs
+
+
+def test_batch_normalisation_is_the_study_texts_mean_of_weighted_losses():
+    """normalize: batch (the seed's `(w * l).mean()`) = the weighted mean x mean(w)."""
+    crops, centres = _batch()
+    a, stats = _model("exponential")(crops, centres)
+    model = _model("exponential")
+    model.normalize = "batch"
+    b, _ = model(crops, centres)
+    assert b.item() == pytest.approx(a.item() * stats["mean_weight"], rel=1e-5)

@@ -16,7 +16,7 @@ from twbyol.methods.contrastive import multi_positive_info_nce
 def cfg(method, **kw):
     base = dict(method=method, backbone=dict(name="tiny", width=8, feature_dim=16), weighting="exponential",
                 tau=30.0, proj_hidden=32, proj_dim=16, pred_hidden=32, normalize="weights", temperature=0.0,
-                window=30.0)
+                window=30.0, seed=0)
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -103,6 +103,37 @@ def test_two_process_ddp_gradients_equal_one_process_on_the_whole_batch(method, 
     mp.spawn(_ddp_worker, args=(2, _free_port(), method, str(out)), nprocs=2, join=True)
     got = torch.load(out, weights_only=True)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def _skip_worker(rank, world, port, out):
+    """Binary weighting (tau 10) on two ranks: rank 0's pairs all far apart, rank 1's near in
+    the first batch; every pair far in the second."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = build_method(cfg("byol", weighting="binary", tau=10.0))
+    crops, _, _ = batch(b=4)
+    far = torch.tensor([[0.0, 50.0], [0.0, 90.0]])
+    mixed = far if rank == 0 else torch.tensor([[0.0, 5.0], [0.0, 90.0]])
+    results = []
+    for centres in (mixed, far):
+        loss, stats = model(crops[rank * 2: rank * 2 + 2], centres)
+        results.append((loss is None, stats["ess"], stats["ess_fraction"]))
+    torch.save(results, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_ddp_skips_a_batch_only_when_the_global_batch_weighs_nothing(tmp_path):
+    """A rank whose own pairs all weigh 0 still steps when another rank's do not (the ranks
+    agree, or DDP would hang); the effective sample size is the global batch's."""
+    out = tmp_path / "skip"
+    mp.spawn(_skip_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))
+    assert r0 == r1  # identical decisions and statistics on both ranks
+    (skip_mixed, ess_mixed, frac_mixed), (skip_far, ess_far, _) = r0
+    assert not skip_mixed and skip_far
+    assert ess_mixed == pytest.approx(2.0) and frac_mixed == pytest.approx(2 / 8)  # 2 of 8 global pairs
+    assert ess_far == 0.0
 
 
 def _norms(module):

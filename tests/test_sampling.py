@@ -14,8 +14,12 @@ from twbyol.data.sampling import (
     TemporalCropDataset,
     blur_kernel_size,
     build_augmentation,
+    gap_density,
+    near_pair_starts,
+    same_state_starts,
     sample_crop_starts,
     select_clips,
+    state_codes,
 )
 
 
@@ -166,3 +170,90 @@ def test_dataset_items_are_deterministic_and_shaped(tmp_path, photometric_first)
     assert torch.equal(x, x2) and torch.equal(centres, centres2)
     x3, _, _ = ds[(2, 4)]  # another epoch draws other crops
     assert not torch.equal(x, x3)
+
+
+def _uniform_pair_gaps(last):
+    """Ordered pairs of two uniform starts in [0, last] at each gap, by enumeration."""
+    s = np.arange(last + 1)
+    return np.bincount(np.abs(s[:, None] - s[None, :]).ravel(), minlength=last + 1)
+
+
+@pytest.mark.parametrize("kind", ["exponential", "binary", "linear", "inverse_square"])
+def test_near_pairs_gap_density_is_the_uniform_gap_density_times_w(kind):
+    from twbyol.methods.byol import temporal_weight
+
+    last = 40
+    want = _uniform_pair_gaps(last) * temporal_weight(torch.arange(last + 1), kind, 8.0).double().numpy()
+    np.testing.assert_allclose(gap_density(last, kind, 8.0), want / want.sum(), rtol=1e-12)
+
+
+def test_near_pairs_draw_their_gaps_from_the_weighting_density():
+    """20,000 draws at the synthetic experiment's setting (900-frame clips, 15-frame crops,
+    exponential tau = 30): the gap histogram passes a chi-square test against w(dt) x the
+    uniform-crop gap density (fixed seed, so the test is deterministic), every pair is
+    inside the clip, both orders occur."""
+    from scipy.stats import chisquare
+
+    last, n = 885, 20_000
+    density = gap_density(last, "exponential", 30.0)
+    rng = np.random.default_rng(0)
+    pairs = np.array([near_pair_starts(density, rng) for _ in range(n)])
+    assert pairs.min() >= 0 and pairs.max() <= last
+    assert 0.45 < np.mean(pairs[:, 0] < pairs[:, 1]) < 0.55
+    dt = np.abs(pairs[:, 0] - pairs[:, 1])
+    edges = np.array([0, 1, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 130, 170, last + 1])
+    observed = np.histogram(dt, edges)[0]
+    expected = np.array([density[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]) * n
+    assert expected.min() >= 5  # the test's validity condition
+    assert chisquare(observed, expected).pvalue > 0.01
+    # against uniform crops: far nearer (mean gap ~ tau, not ~ last / 3)
+    assert dt.mean() < 40
+
+
+def test_oracle_near_pairs_are_uniform_pairs_restricted_to_one_state():
+    """Over every (s1, s2) cell of a small clip, the draws' frequencies match two uniform
+    starts reweighted by 1[same state] (chi-square, fixed seed); unlabelled starts never drawn."""
+    from scipy.stats import chisquare
+
+    nan = np.nan
+    labels = np.array([[0, 0, 1, 1, 1, 0, nan, 0, 1, 1],
+                       [0, 0, 0, 0, 1, 1, nan, 0, 0, 0]], dtype=np.float32)
+    codes = state_codes(labels, np.arange(10))
+    assert codes[6] == -1 and codes[0] == codes[1] == codes[7] and codes[2] == codes[3] == codes[8]
+    same = (codes[:, None] == codes[None, :]) & (codes[:, None] >= 0)
+    rng = np.random.default_rng(0)
+    n = 20_000
+    counts = np.zeros((10, 10))
+    for _ in range(n):
+        a, b = same_state_starts(codes, rng)
+        counts[a, b] += 1
+    assert counts[~same].sum() == 0
+    expected = same[same] / same.sum() * n
+    assert chisquare(counts[same], expected).pvalue > 0.01
+
+
+def test_near_pairs_settings_are_checked():
+    with pytest.raises(ValueError, match="rho = 2"):
+        CropConfig(rho=3, policy="near_pairs")
+    with pytest.raises(ValueError, match="no density"):
+        CropConfig(policy="near_pairs", density="permuted")
+    with pytest.raises(ValueError, match="near_pairs"):
+        sample_crop_starts(900, 2, 15, "near_pairs", 60, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("density", ["exponential", "oracle"])
+def test_near_pairs_dataset_items_are_deterministic(tmp_path, density):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.integers(0, 256, (300, 24, 24), dtype=np.uint8))
+    labels = {"a": ((np.arange(300) // 40) % 2).astype(np.float32)[None]}  # states of 40 frames
+    crop = CropConfig(rho=2, num_frames=4, stride=2, crop_size=16, policy="near_pairs", density=density,
+                      tau=10.0)
+    ds = TemporalCropDataset(tmp_path, [("a", 300)], crop, 50, seed=1, labels=labels)
+    items = [ds[(0, k)] for k in range(50)]
+    again = TemporalCropDataset(tmp_path, [("a", 300)], crop, 50, seed=1, labels=labels)[(0, 7)]
+    assert torch.equal(items[7][0], again[0]) and torch.equal(items[7][1], again[1])
+    dt = np.array([abs(float(c[0] - c[1])) for _, c, _ in items])
+    if density == "exponential":
+        assert dt.mean() < 30  # uniform crops: ~ 100
+    else:  # the two centre frames always share their state
+        assert all(bool(t[0, 0] == t[1, 0]) for _, _, t in items)

@@ -1,5 +1,6 @@
 """Training loop: artifacts, determinism, the resume drill, and clear failures."""
 
+import copy
 import json
 
 import numpy as np
@@ -52,6 +53,8 @@ def test_run_writes_its_artifacts(frames, tmp_path, capsys):
     assert [m["epoch"] for m in lines] == [1, 2, 3]
     assert all(m["run_id"] == "tw" and np.isfinite(m["loss"]) for m in lines)
     assert 0 < lines[0]["mean_weight"] < 1  # exponential weights of real dt
+    assert all(0 < m["ess_fraction"] < 1 and m["ess"] == pytest.approx(16 * m["ess_fraction"])
+               and m["skipped_steps"] == 0 for m in lines)  # 16 ordered pairs a batch of 8
     printed = [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
     assert printed == lines  # one JSON line per epoch on stdout
     model = torch.load(out / "model.pt", weights_only=True)
@@ -209,3 +212,141 @@ def test_rerun_after_the_last_step_rewrites_every_artifact(frames, tmp_path):
     train(cfg(frames, out))
     assert metrics(out) == want
     assert (out / "model.pt").exists() and (out / "efficiency.json").exists()
+
+
+# ---------------------------------------------------------------- the controls and the skip
+
+
+@pytest.fixture()
+def labelled(frames):
+    """`frames` with labels.npz and a derived protocol: two binary tasks (states of 20 and 7
+    frames), clips c0..c5 split 4 SubmissionTrain / 2 test."""
+    from twbyol.split import derived_protocol, write_protocol
+
+    clips, n = [f"c{i}" for i in range(6)], 120
+    f = np.arange(n)
+    one = np.stack([(f // 20) % 2, (f // 7) % 3 == 0]).astype(np.float32)
+    np.savez(frames / "labels.npz", tasks=np.array(["slow", "fast"]), task_types=np.array(["Discrete"] * 2),
+             sequence_level=np.zeros(2, bool), label_array=np.tile(one, (1, 6)), clips=np.array(clips),
+             starts=np.arange(6) * n, ends=np.arange(1, 7) * n)
+    protocol = derived_protocol(clips, ["slow", "fast"], [], 42)
+    write_protocol(frames / "protocol.json", protocol)
+    return dict(labels=str(frames / "labels.npz"), protocol=str(frames / "protocol.json")), protocol
+
+
+@pytest.mark.parametrize("policy", ["uniform", "near_pairs"])
+def test_oracle_learns_only_on_the_supervised_runs_clips(frames, labelled, tmp_path, capsys, policy):
+    """The oracle pretrains on the SubmissionTrain clips with their labels, as the upper bound:
+    weighted by same state (uniform crops) or drawn by it (near_pairs, uniform loss weights)."""
+    paths, protocol = labelled
+    out = tmp_path / policy
+    train(cfg(frames, out, weighting="oracle", **paths,
+              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy=policy)))
+    assert "tw seed 0: 4 clips" in capsys.readouterr().err
+    assert len(protocol.split_of("slow")["SubmissionTrain"]) == 4
+    lines = metrics(out)
+    assert all(np.isfinite(m["loss"]) for m in lines if m["loss"] is not None)
+    if policy == "uniform":
+        assert 0 < np.mean([m["mean_weight"] for m in lines]) < 1
+    else:  # every drawn pair shares its state: loss weights 1, the full batch
+        assert all(m["mean_weight"] == 1.0 and m["ess_fraction"] == 1.0 for m in lines)
+    with pytest.raises(ValueError, match="labels"):
+        cfg(frames, out, weighting="oracle")
+
+
+def test_near_pairs_draw_near_crops_and_weigh_them_uniformly(frames, tmp_path):
+    """Same seed, same tau: TW-BYOL weighs uniform crops by w(dt); near_pairs draws the crops
+    by it instead and weighs every pair 1 (the full effective batch)."""
+    weighted, drawn = tmp_path / "w", tmp_path / "d"
+    train(cfg(frames, weighted, tau=10.0))
+    train(cfg(frames, drawn, tau=10.0,
+              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy="near_pairs")))
+    a, b = metrics(weighted), metrics(drawn)
+    assert all(m["mean_weight"] < 0.5 and m["ess_fraction"] < 0.5 for m in a)
+    assert all(m["mean_weight"] == 1.0 and m["ess_fraction"] == 1.0 for m in b)
+    assert np.mean([m["mean_dt"] for m in b]) < 0.5 * np.mean([m["mean_dt"] for m in a])
+    assert torch.load(drawn / "model.pt", weights_only=True)["config"]["weighting"] == "exponential"
+    with pytest.raises(ValueError, match="crop_policy"):
+        cfg(frames, drawn, method="moco_v3", weighting="uniform", crop=dict(policy="near_pairs"))
+
+
+def test_batch_normalisation_of_the_study_text_trains(frames, tmp_path):
+    """normalize: batch (the seed's literal `(w * l).mean()`) runs and trains."""
+    out = tmp_path / "batch"
+    train(cfg(frames, out, normalize="batch", epochs=4))
+    lines = metrics(out)
+    assert all(np.isfinite(m["loss"]) for m in lines) and lines[-1]["loss"] < lines[0]["loss"]
+    assert torch.load(out / "model.pt", weights_only=True)["config"]["normalize"] == "batch"
+
+
+def test_a_run_whose_batches_all_weigh_nothing_skips_and_counts_every_step(frames, tmp_path):
+    """binary tau = 1 with min_gap crops 30 frames apart: every pair weighs 0. Every step is
+    skipped and counted, the schedule still advances by step index, and the weights are the
+    initialisation's."""
+    out, init = tmp_path / "zero", tmp_path / "init"
+    train(cfg(frames, out, weighting="binary", tau=1.0,
+              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy="min_gap", gap=30)))
+    lines = metrics(out)
+    assert [m["skipped_steps"] for m in lines] == [3, 3, 3] and [m["step"] for m in lines] == [3, 6, 9]
+    assert all(m["loss"] is None and m["ess"] == 0.0 and m["mean_weight"] == 0.0 for m in lines)
+    ref = metrics(_run(frames, tmp_path / "ref"))
+    assert [m["lr"] for m in lines] == [m["lr"] for m in ref]
+    train(cfg(frames, init, method="random_init"))
+    a = torch.load(out / "model.pt", weights_only=True)["backbone"]
+    b = torch.load(init / "model.pt", weights_only=True)["backbone"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _run(frames, out, **kw):
+    train(cfg(frames, out, **kw))
+    return out
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "lars"])
+def test_a_zero_weight_batch_changes_nothing(frames, tmp_path, optimizer):
+    """After a real step (so the optimiser has momentum) a batch whose pairs all weigh 0
+    leaves the online and target weights, BN statistics, optimiser state and loss scaler as
+    they were; the same optimiser stepping on that batch's zero gradient would move them."""
+    from twbyol.optim import build_optimizer
+    from twbyol.train import build_model, train_step
+
+    c = cfg(frames, tmp_path, weighting="binary", tau=10.0, optimizer=optimizer, weight_decay=0.1,
+            lars_momentum=0.9)
+    model = build_model(c)
+    model.train()
+    opt = build_optimizer(model.online, optimizer, 0.01, 0.1, 0.9)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)  # enabled: its state could move
+    amp = {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": False}
+    crops = torch.randn(4, 2, 1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    near = torch.tensor([[0.0, 4.0], [10.0, 12.0], [50.0, 45.0], [0.0, 8.0]])
+    far = torch.tensor([[0.0, 40.0], [10.0, 90.0], [50.0, 0.0], [0.0, 80.0]])
+    no_labels = torch.zeros(4, 2, 0)
+    loss, _ = train_step(c, model, model.online, opt, scaler, [crops, near, no_labels], 0, 0.01, 0.99, amp)
+    assert loss is not None
+
+    def state():
+        return ({k: v.clone() for k, v in model.state_dict().items()},
+                copy.deepcopy(opt.state_dict()), copy.deepcopy(scaler.state_dict()))
+
+    before = state()
+    loss, stats = train_step(c, model, model.online, opt, scaler, [crops, far, no_labels], 1, 0.01, 0.99, amp)
+    assert loss is None and stats["mean_weight"] == 0.0
+    after = state()
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
+    assert _same(before[1], after[1]) and before[2] == after[2]
+    # the bug the skip avoids: a step on the zero gradient still moves the weights
+    for p in model.online.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    moved = {k: v for k, v in model.state_dict().items() if k.startswith("online.")}
+    assert any(not torch.equal(before[0][k], v) for k, v in moved.items())
+
+
+def _same(a, b):
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b

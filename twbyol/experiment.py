@@ -4,7 +4,8 @@ design record (results/{exp}/experiment.json) that stats, figures and report rea
 The workflow passes the record (name, description, seeds, datasets, runs, study roles,
 recipe) as inline JSON; this stage validates that the study roles name defined runs and
 writes it atomically. `run_config` is shared by the workflow (the pretrain rule's params)
-and benchmarks/calibrate_synthetic.py, so both train exactly the same runs.
+and benchmarks/calibrate_synthetic.py, so both train exactly the same runs; it checks each
+run with `check_run`, which the workflow runs on every run before any job.
 """
 
 from __future__ import annotations
@@ -47,11 +48,41 @@ def run_seeds(e: dict, run: str) -> list[int]:
     return [int(s) for s in e["runs"][run].get("seeds", e["seeds"])]
 
 
+def uses_labels(cfg: dict) -> bool:
+    """Runs that learn from the pretraining dataset's labels: the supervised upper bound and
+    the oracle weighting (the positive control); both on the same clips and labels."""
+    return cfg.get("method") == "supervised" or cfg.get("weighting") == "oracle"
+
+
+def check_run(cfg: dict, where: str = "") -> None:
+    """Cross-key rules of a run (its resolved config, the fields of TrainConfig) that the
+    schema cannot express; the error names the key, after `where`."""
+    method, weighting = cfg.get("method", "byol"), cfg.get("weighting", "uniform")
+    policy, rho = cfg.get("crop", {}).get("policy", "uniform"), cfg.get("crop", {}).get("rho", 2)
+    if weighting != "uniform" and method not in ("byol", "random_init"):  # random_init: BYOL's init
+        raise ValueError(f"{where}weighting: {weighting!r} weights BYOL's crop pairs; method "
+                         f"{method!r} has no pair weights")
+    if policy == "near_pairs":
+        if method != "byol":
+            raise ValueError(f"{where}crop_policy: near_pairs draws pairs by BYOL's weighting; "
+                             f"method {method!r} has none")
+        if weighting == "permuted":
+            raise ValueError(f"{where}crop_policy: near_pairs needs a weighting with a density of "
+                             f"pairs; 'permuted' carries no information about the pair")
+        if rho != 2:
+            raise ValueError(f"{where}crop_policy: near_pairs draws one pair of crops (crop.rho 2), "
+                             f"got rho {rho}")
+    if uses_labels(cfg) and not (cfg.get("labels") and cfg.get("protocol")):
+        raise ValueError(f"{where}labels: method {method!r} / weighting {weighting!r} learns from "
+                         f"labels: give `labels` and `protocol`")
+
+
 def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
     """The resolved config of run `run`, seed `seed` of experiment `exp` (its config `e`): the
     experiment's training recipe with the run's own settings on top (the fields of
-    twbyol.train.TrainConfig). The supervised upper bound also gets the pretraining dataset's
-    labels and protocol, so that it trains on clips the probes never score."""
+    twbyol.train.TrainConfig). The supervised upper bound and the oracle also get the
+    pretraining dataset's labels and protocol, so that they learn from labels only on clips
+    the probes never score. A run's `pretrain_splits` replaces its dataset's."""
     r = dict(e["runs"][run])
     r.pop("label", None)
     r.pop("seeds", None)
@@ -59,11 +90,12 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
     if "crop_policy" in r:
         crop["policy"] = r.pop("crop_policy")
     ds = e["pretrain_dataset"]
-    if r["method"] == "supervised":
+    if uses_labels(r):
         r.update(labels=f"results/{exp}/labels/{ds}.npz",
                  protocol=f"results/{exp}/labels/{ds}.protocol.json")
-    if e["datasets"][ds].get("pretrain_splits"):
+    if "pretrain_splits" not in r and e["datasets"][ds].get("pretrain_splits"):
         r["pretrain_splits"] = list(e["datasets"][ds]["pretrain_splits"])
+    check_run({**r, "crop": crop}, f"config: experiments.{exp}.runs.{run}.")
     return {
         **e["training"],
         **r,

@@ -8,6 +8,12 @@ each epoch end, metrics.jsonl (one JSON line per epoch, also printed), and at th
 and efficiency.json. A run that finds checkpoint.pt resumes from it: model, target, optimiser,
 scaler, step and elapsed wall time; the data of each step is a function of (seed, epoch, index),
 so the resumed run sees exactly the batches the uninterrupted one would have.
+
+A batch the method finds nothing to learn from (BYOL: every pair of the global batch weighs 0)
+is skipped — no forward, backward, optimiser, EMA or scaler step — and counted
+(`skipped_steps`). It still consumes its step index: the step index is the number of batches
+consumed, so the data order, the lr and EMA schedules and the resume stay functions of it, and
+every weighting runs the same batches over the same schedule (the skipped step's lr is unused).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import os
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,7 @@ from torch import nn
 
 from twbyol import io
 from twbyol.data.sampling import CropConfig, TemporalCropDataset, select_clips
+from twbyol.experiment import check_run, uses_labels
 from twbyol.methods import METHODS, build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.optim import build_optimizer, cosine_schedule
@@ -41,14 +48,20 @@ class TrainConfig:
     frames_dir: str                  # results/{exp}/frames/{dataset}
     index: str                       # its index.tsv
     method: str = "byol"
-    weighting: str = "uniform"
+    weighting: str = "uniform"       # BYOL's pair weights: w(dt) (exponential = TW-BYOL, uniform,
+                                     # binary, linear, inverse_square), oracle (same ground-truth
+                                     # state) or permuted (exponential, shuffled over the batch);
+                                     # with crop policy near_pairs the density of the crop pairs
+                                     # instead, and the loss weights are uniform
     tau: float = 30.0                # frames at the source rate (30 fps: 1 s)
-    normalize: str = "weights"       # byol_loss: weighted mean (see its docstring)
+    normalize: str = "weights"       # byol_loss: weighted mean (see its docstring); "batch": the
+                                     # study text's (w * l).mean()
     temperature: float = 0.0         # contrastive methods; 0: the method's paper default
     window: float = 30.0             # time_contrast: positives within this many frames
-    labels: str = ""                 # supervised: the labels .npz of the pretraining dataset
-    protocol: str = ""               # supervised: its protocol .json; labels of a task are used
-                                     # on that task's SubmissionTrain clips only (never scored)
+    labels: str = ""                 # supervised, oracle: the labels .npz of the pretraining dataset
+    protocol: str = ""               # ... and its protocol .json; labels of a task are used on that
+                                     # task's SubmissionTrain clips only (never scored), and only
+                                     # those clips are pretrained on
     pretrain_splits: list = field(default_factory=list)  # protocol splits to pretrain on
                                      # (index.tsv `splits`); empty: every clip with video
     crop: dict = field(default_factory=dict)       # CropConfig fields
@@ -96,7 +109,13 @@ class TrainConfig:
             raise ValueError(f"method: unknown {cfg.method!r}; expected one of {METHODS}")
         if not cfg.run_id or "/" in cfg.run_id or cfg.run_id.startswith("."):
             raise ValueError(f"run_id: {cfg.run_id!r} is not a safe folder name")
+        check_run(asdict(cfg))
         return cfg
+
+    @property
+    def near_pairs(self) -> bool:
+        """The crops are drawn by the weighting's density (the loss weights are uniform)."""
+        return self.crop.get("policy") == "near_pairs"
 
 
 # ---------------------------------------------------------------- distributed helpers
@@ -155,11 +174,11 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, dict | None]:
-    """For `supervised`: the labelled clips of the protocol's SubmissionTrain and their binary
-    labels ({clip: (n_tasks, n_frames)}), NaN on the clips where a task is scored (its
-    publicTest/privateTest), so the upper bound never sees a test label; other methods: all
-    clips, no labels."""
-    if cfg.method != "supervised":
+    """For the runs that learn from labels (`supervised`, the `oracle` weighting): the labelled
+    clips of the protocol's SubmissionTrain and their binary labels ({clip: (n_tasks,
+    n_frames)}), NaN on the clips where a task is scored (its publicTest/privateTest), so that
+    no test label is ever seen; other runs: all clips, no labels."""
+    if not uses_labels(asdict(cfg)):
         return clips, None
     from twbyol.data.index import load_labels
     from twbyol.split import read_protocol
@@ -185,8 +204,16 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
 
 
 def build_model(cfg: TrainConfig, n_tasks: int = 0) -> nn.Module:
+    """The run's method; under near_pairs crops its loss weights are uniform (the weighting
+    shapes the crop pairs instead: `crop_config`)."""
     torch.manual_seed(cfg.seed)  # same init on every rank; DDP also broadcasts rank 0's
-    return build_method(cfg, n_tasks)
+    return build_method(replace(cfg, weighting="uniform") if cfg.near_pairs else cfg, n_tasks)
+
+
+def crop_config(cfg: TrainConfig) -> CropConfig:
+    """The run's crops; near_pairs draws its pairs by the run's weighting and tau."""
+    return CropConfig(**{**cfg.crop, "density": cfg.weighting, "tau": cfg.tau}) if cfg.near_pairs \
+        else CropConfig(**cfg.crop)
 
 
 def save_model(cfg: TrainConfig, backbone: nn.Module) -> None:
@@ -247,8 +274,7 @@ def train(cfg: TrainConfig) -> dict:
     steps_per_epoch = samples // cfg.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"samples_per_epoch {samples} < batch_size {cfg.batch_size}: no step per epoch")
-    crop = CropConfig(**cfg.crop)
-    dataset = TemporalCropDataset(cfg.frames_dir, clips, crop, samples, cfg.seed, labels)
+    dataset = TemporalCropDataset(cfg.frames_dir, clips, crop_config(cfg), samples, cfg.seed, labels)
 
     # ------------------------------------------------------------ model, optimiser, schedules
     use_amp = autocast_enabled(cfg, device)
@@ -270,6 +296,7 @@ def train(cfg: TrainConfig) -> dict:
     lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch),
                                cfg.warmup_start_lr * scale, cfg.cosine_after_warmup)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    amp = {"device_type": device.type, "dtype": amp_dtype, "enabled": use_amp}
 
     # ------------------------------------------------------------ resume
     ckpt_path = out_dir / "checkpoint.pt"
@@ -306,43 +333,37 @@ def train(cfg: TrainConfig) -> dict:
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=per_rank, sampler=keys, num_workers=cfg.num_workers,
             pin_memory=device.type == "cuda", drop_last=True)
-        sums: dict[str, float] = {"loss": 0.0}
-        n_in_epoch = 0
-        for crops, centres, targets in loader:
-            crops, centres = crops.to(device, non_blocking=True), centres.to(device, non_blocking=True)
-            for g in optimizer.param_groups:
-                g["lr"] = float(lr_sched[step])
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                loss, stats = model(crops, centres, online=online, targets=targets.to(device))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"run {cfg.run_id} seed {cfg.seed}: non-finite loss {loss.item()} at step {step} "
-                    f"(epoch {epoch}); stopping rather than training on garbage")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss * cfg.loss_scale if cfg.loss_scale != 1.0 else loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+        sums: dict[str, float] = {"loss": 0.0}  # over the steps taken (loss) / batches (stats)
+        n_in_epoch = skipped = 0
+        for batch in loader:
+            batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
             momentum = ema_momentum(step, total, cfg.ema_base)
-            model.update_target(momentum)
+            loss, stats = train_step(cfg, model, online, optimizer, scaler, batch, step,
+                                     float(lr_sched[step]), momentum, amp)
             step += 1
             n_in_epoch += 1
-            for k, v in {"loss": loss.item(), **stats}.items():
+            skipped += loss is None
+            for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
                 sums[k] = sums.get(k, 0.0) + v
             if cfg.log_every and step % cfg.log_every == 0 and is_main:
-                print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step,
-                                  "loss": loss.item()}), flush=True)
+                print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
+                      flush=True)
             if step % steps_per_epoch == 0:
                 break  # epoch boundary: the loop above rebuilds the loader
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_checkpoint()
         # epoch metrics: averaged over this process's steps of the epoch (a resumed partial
-        # epoch averages the steps run since the resume)
+        # epoch averages the steps run since the resume); the loss over the steps taken, the
+        # statistics (weights, ess) over every batch, skipped ones included
         if world > 1:
             t = torch.tensor(list(sums.values()), dtype=torch.float64)
             dist.all_reduce(t)
             sums = dict(zip(sums, (t / world).tolist()))
+        taken = n_in_epoch - skipped  # the same on every rank: skips are decided globally
+        means = {k: v / max(n_in_epoch, 1) for k, v in sums.items()}
+        means["loss"] = sums["loss"] / taken if taken else None
         line = {"run_id": cfg.run_id, "seed": cfg.seed, "method": cfg.method, "epoch": epoch + 1,
-                "step": step, **{k: v / max(n_in_epoch, 1) for k, v in sums.items()},
+                "step": step, **means, "skipped_steps": skipped,
                 "lr": float(lr_sched[step - 1]), "momentum": momentum,
                 "samples": step * cfg.batch_size, "wall_s": round(wall_before + time.time() - t0, 3)}
         history.append(line)
@@ -363,6 +384,37 @@ def train(cfg: TrainConfig) -> dict:
     if world > 1:
         dist.barrier()
     return eff
+
+
+def train_step(cfg: TrainConfig, model: nn.Module, online: nn.Module, optimizer: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, batch: list[torch.Tensor], step: int, lr: float,
+               momentum: float, amp: dict) -> tuple[float | None, dict[str, float]]:
+    """One step at step index `step` on `batch` = (crops, centres, targets) on the device:
+    forward under autocast (`amp`: torch.autocast's arguments), backward of loss_scale x the
+    loss, optimiser and scaler step at `lr`, EMA of the target at `momentum`.
+
+    A batch on which the method returns loss None (nothing to learn from: every pair weighs 0)
+    changes nothing: no backward, no optimiser step (AdamW's and LARS's momentum and weight
+    decay would move the weights on a zero gradient), no EMA step, no scaler update.
+    Returns the loss (None for such a batch) and the method's statistics.
+    """
+    crops, centres, targets = batch
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    with torch.autocast(**amp):
+        loss, stats = model(crops, centres, online=online, targets=targets, step=step)
+    if loss is None:
+        return None, stats
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"run {cfg.run_id} seed {cfg.seed}: non-finite loss {loss.item()} at step {step}; "
+            f"stopping rather than training on garbage")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss * cfg.loss_scale if cfg.loss_scale != 1.0 else loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    model.update_target(momentum)
+    return loss.item(), stats
 
 
 def efficiency(wall: float, samples: int, world: int, device: torch.device) -> dict:

@@ -18,7 +18,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-CROP_POLICIES = ("uniform", "max_gap", "min_gap")
+CROP_POLICIES = ("uniform", "max_gap", "min_gap", "near_pairs")
 
 # Kinetics mean/std of one channel, as pytorchvideo's rho-BYOL configs use for gray input.
 MEAN, STD = 0.45, 0.225
@@ -32,12 +32,15 @@ def sample_crop_starts(n_frames: int, rho: int, span: int, policy: str, gap: int
     within `gap` frames of the first crop's (so dt <= 2*gap between any two, <= gap to the
     first); `min_gap` — consecutive crops at least `gap` frames apart (far pairs only,
     where the weighting matters most); falls back to the largest feasible gap when the clip
-    is too short.
+    is too short. `near_pairs` draws from a density: `near_pair_starts`, `same_state_starts`.
     Returns (rho,) int64 starts in [0, n_frames - span].
     """
     last = n_frames - span
     if last < 0:
         raise ValueError(f"clip of {n_frames} frames is shorter than a crop span of {span}")
+    if policy == "near_pairs":
+        raise ValueError("crop_policy near_pairs: drawn by near_pair_starts / same_state_starts "
+                         "from the weighting's density (TemporalCropDataset), not here")
     if policy == "uniform":
         return rng.integers(0, last + 1, size=rho)
     if policy == "max_gap":
@@ -51,6 +54,54 @@ def sample_crop_starts(n_frames: int, rho: int, span: int, policy: str, gap: int
         starts = cuts + g * np.arange(rho)
         return rng.permutation(starts)
     raise ValueError(f"crop_policy: unknown {policy!r}; expected one of {CROP_POLICIES}")
+
+
+def gap_density(last: int, weighting: str, tau: float) -> np.ndarray:
+    """p(dt) of the `near_pairs` crop policy on starts in [0, last]: the gap of two independent
+    uniform starts (last + 1 ordered pairs at dt = 0, 2 (last + 1 - dt) at dt > 0) reweighted by
+    the weighting's w(dt) (twbyol.methods.byol.temporal_weight). BYOL on such pairs with
+    uniform loss weights has TW-BYOL's expected objective (uniform pairs, each weighted by
+    w(dt), normalised by the weights) at the full batch's effective sample size.
+    Returns (last + 1,) float64 summing to 1."""
+    from twbyol.methods.byol import temporal_weight
+
+    dt = np.arange(last + 1)
+    pairs = np.where(dt == 0, last + 1, 2 * (last + 1 - dt)).astype(np.float64)
+    p = pairs * temporal_weight(torch.from_numpy(dt), weighting, tau).double().numpy()
+    return p / p.sum()  # > 0: every w(0) is 1
+
+
+def near_pair_starts(density: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two starts of the `near_pairs` policy: the gap dt from `density` (`gap_density`), the
+    pair uniform among the pairs of that gap, in random order: (s1, s2) then has the density
+    of two uniform starts times w(|s1 - s2|). Returns (2,) int64."""
+    last = len(density) - 1
+    dt = int(rng.choice(last + 1, p=density))
+    lo = int(rng.integers(0, last - dt + 1))
+    return rng.permutation(np.array([lo, lo + dt]))
+
+
+def state_codes(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The oracle's ground-truth state of each centre frame as an integer: frames whose label
+    vectors are equal (a NaN label a value of its own, as `twbyol.methods.byol.same_state`)
+    share a code; a frame with no usable label gets -1.
+    labels (K, n_frames) 0/1/NaN; centres (n,) int frame indices. Returns (n,) int64."""
+    cols = labels[:, centres].T  # (n, K)
+    _, codes = np.unique(np.nan_to_num(cols, nan=-1.0), axis=0, return_inverse=True)
+    return np.where(np.isfinite(cols).any(1), codes.ravel(), -1)
+
+
+def same_state_starts(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two starts of the `near_pairs` policy under the oracle: two uniform starts reweighted by
+    1[same state], i.e. a state drawn with probability proportional to n_state^2 (the pairs of
+    uniform starts that share it), then two starts drawn independently among its n_state.
+    codes: (last + 1,) `state_codes` of each start's centre frame. Returns (2,) int64."""
+    states, counts = np.unique(codes[codes >= 0], return_counts=True)
+    if not len(states):
+        raise ValueError("crop_policy near_pairs with the oracle: the clip has no labelled frame")
+    p = counts.astype(np.float64) ** 2
+    members = np.flatnonzero(codes == states[rng.choice(len(states), p=p / p.sum())])
+    return rng.choice(members, size=2)
 
 
 class SeparableGaussianBlur(v2.Transform):
@@ -173,6 +224,8 @@ class CropConfig:
     crop_size: int = 224
     policy: str = "uniform"
     gap: int = 60               # frames, for max_gap / min_gap
+    density: str = "exponential"  # near_pairs: pairs drawn as uniform pairs reweighted by this
+    tau: float = 30.0           # weighting at this tau (the trainer sets the run's weighting, tau)
     min_scale: float = 0.2      # random resized crop: area fraction of the frame, lower ...
     max_scale: float = 1.0      # ... and upper bound
     aspect_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)  # w/h range, log-uniform
@@ -189,6 +242,16 @@ class CropConfig:
         for name, (lo, hi) in ranges.items():
             if not 0 < lo <= hi:
                 raise ValueError(f"crop.{name}: expected 0 < min <= max, got {lo}, {hi}")
+        if self.policy == "near_pairs":
+            from twbyol.methods.byol import WEIGHTINGS
+
+            if self.rho != 2:
+                raise ValueError(f"crop_policy near_pairs: draws one pair of crops (rho = 2), got rho "
+                                 f"{self.rho}; with more crops their pairs share crops and cannot all "
+                                 f"be distributed as w(dt)-reweighted uniform pairs")
+            if self.density not in (*WEIGHTINGS, "oracle"):
+                raise ValueError(f"crop_policy near_pairs: weighting {self.density!r} has no density "
+                                 f"of pairs; expected one of {(*WEIGHTINGS, 'oracle')}")
 
 
 class TemporalCropDataset(torch.utils.data.Dataset):
@@ -199,7 +262,8 @@ class TemporalCropDataset(torch.utils.data.Dataset):
     Returns crops (rho, 1, T, h, w) float32 normalised, centres (rho,) float32 in source
     frames, and targets (rho, n_tasks): the labels of each crop's centre frame when `labels`
     ({clip_id: (n_tasks, n_frames)}) is given, else (rho, 0). Frame arrays are opened as
-    memmaps lazily, once per worker process.
+    memmaps lazily, once per worker process; near_pairs densities and oracle states once per
+    clip length / clip.
     """
 
     def __init__(self, frames_dir: str | Path, clips: list[tuple[str, int]], crop: CropConfig,
@@ -212,6 +276,8 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         self.labels = labels
         self.augment = build_augmentation(crop)
         self._arrays: dict[str, np.ndarray] = {}
+        self._gap_density: dict[int, np.ndarray] = {}  # near_pairs: per last start
+        self._states: dict[str, np.ndarray] = {}  # near_pairs with the oracle: per clip
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -221,13 +287,32 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             self._arrays[clip_id] = np.load(self.frames_dir / f"{clip_id}.npy", mmap_mode="r")
         return self._arrays[clip_id]
 
+    def starts(self, clip_id: str, n_frames: int, span: int, rng: np.random.Generator) -> np.ndarray:
+        """(rho,) first frames of a sample's crops, by the crop policy."""
+        c = self.crop
+        if c.policy != "near_pairs":
+            return sample_crop_starts(n_frames, c.rho, span, c.policy, c.gap, rng)
+        last = n_frames - span
+        if last < 0:
+            raise ValueError(f"clip {clip_id} of {n_frames} frames is shorter than a crop span of {span}")
+        if c.density != "oracle":
+            if last not in self._gap_density:
+                self._gap_density[last] = gap_density(last, c.density, c.tau)
+            return near_pair_starts(self._gap_density[last], rng)
+        if clip_id not in self._states:
+            if self.labels is None:
+                raise ValueError("crop_policy near_pairs with the oracle needs the run's labels")
+            centres = np.floor(np.arange(last + 1) + (span - 1) / 2.0).astype(int)
+            self._states[clip_id] = state_codes(self.labels[clip_id], centres)
+        return same_state_starts(self._states[clip_id], rng)
+
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         epoch, k = key
         c = self.crop
         rng = np.random.default_rng([self.seed, epoch, k])
         clip_id, n_frames = self.clips[k % len(self.clips)]
         span = (c.num_frames - 1) * c.stride + 1
-        starts = sample_crop_starts(n_frames, c.rho, span, c.policy, c.gap, rng)
+        starts = self.starts(clip_id, n_frames, span, rng)
         arr = self.frames(clip_id)
         crops = []
         with torch.random.fork_rng(devices=[]):

@@ -1,8 +1,10 @@
 """The study's methods, built from a run's config: `build_method(cfg, n_tasks)`.
 
 Every method is an nn.Module with `.online` (the part trained by gradient, holding the
-`.backbone` that downstream stages embed with), `forward(crops, centres, online=, targets=)`
-returning (loss, stats), and `update_target(momentum)` (a no-op without a target network).
+`.backbone` that downstream stages embed with), `forward(crops, centres, online=, targets=,
+step=)` returning (loss, stats) — loss None for a batch with nothing to learn from (BYOL: every
+pair weighs 0), on which the trainer takes no step — and `update_target(momentum)` (a no-op
+without a target network).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def build_method(cfg, n_tasks: int = 0) -> nn.Module:
         from twbyol.methods.byol import BYOL
 
         return BYOL(backbone, cfg.weighting, cfg.tau, cfg.proj_hidden, cfg.proj_dim, cfg.pred_hidden,
-                    cfg.normalize)
+                    cfg.normalize, cfg.seed)
     temperature = cfg.temperature or DEFAULT_TEMPERATURE.get(m)
     if m == "moco_v3":
         from twbyol.methods.contrastive import MoCoV3

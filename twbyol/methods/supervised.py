@@ -30,7 +30,7 @@ class Supervised(nn.Module):
         self.online = _Online(backbone, n_tasks)
 
     def forward(self, crops: torch.Tensor, centres: torch.Tensor, online: nn.Module | None = None,
-                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                targets: torch.Tensor | None = None, **_: object) -> tuple[torch.Tensor, dict[str, float]]:
         """crops (B, rho, C, T, H, W); targets (B, rho, n_tasks) in {0, 1} or NaN."""
         online = self.online if online is None else online
         logits = online(crops.flatten(0, 1))  # (B*rho, n_tasks)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from twbyol.experiment import embedding_config, evaluation_config
+from twbyol.experiment import embedding_config, evaluation_config, uses_labels
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
 
@@ -32,6 +32,8 @@ def check_experiment(name, exp):
     gpus = max(exp["resources"].get("gpus_per_node", 1), 1) * exp["resources"].get("nodes", 1)
     if batch % gpus:
         raise ValueError(f"{where}.training.batch_size: {batch} is not divisible by {gpus} GPUs")
+    for run in exp["runs"]:  # the runs' cross-key rules (twbyol.experiment.check_run)
+        resolve_run(name, exp, run, exp["seeds"][0])
 
 
 for _name, _exp in EXPERIMENTS.items():
@@ -52,12 +54,14 @@ METHOD_CODE = {
     "moco_v3": ["methods/contrastive.py", "methods/byol.py"],
     "simclr_v2": ["methods/contrastive.py", "methods/byol.py"],
     "time_contrast": ["methods/contrastive.py", "methods/byol.py"],
-    "supervised": ["methods/supervised.py", "split.py"],
+    "supervised": ["methods/supervised.py"],
 }
 
 
 def pretrain_code(w):
-    return code(*PRETRAIN_CODE, *METHOD_CODE[EXPERIMENTS[w.exp]["runs"][w.run]["method"]])
+    run = EXPERIMENTS[w.exp]["runs"][w.run]
+    # runs that learn from labels (supervised, the oracle) read the protocol: split.py
+    return code(*PRETRAIN_CODE, *METHOD_CODE[run["method"]], *(["split.py"] if uses_labels(run) else []))
 
 
 def exp_cfg(wildcards):

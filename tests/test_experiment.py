@@ -1,0 +1,69 @@
+"""Resolving a run of config/config.yaml into its training config, and the checks at the door."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twbyol.experiment import run_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def synthetic(**runs):
+    e = copy.deepcopy(CONFIG["experiments"]["synthetic"])
+    e["runs"].update(runs)
+    return e
+
+
+def test_the_controls_resolve_to_their_training_configs():
+    e = synthetic(oracle={"method": "byol", "weighting": "oracle"},
+                  oracle_drawn={"method": "byol", "weighting": "oracle", "crop_policy": "near_pairs"},
+                  permuted={"method": "byol", "weighting": "permuted", "tau": 30},
+                  near={"method": "byol", "weighting": "exponential", "tau": 30, "crop_policy": "near_pairs"},
+                  literal={"method": "byol", "weighting": "exponential", "tau": 30, "normalize": "batch"},
+                  matched={"method": "byol", "weighting": "uniform", "pretrain_splits": ["SubmissionTrain"]})
+    oracle = run_config("synthetic", e, "oracle", 0)
+    # the oracle learns from the labels the supervised upper bound may use
+    sup = run_config("synthetic", e, "supervised", 0)
+    assert (oracle["labels"], oracle["protocol"]) == (sup["labels"], sup["protocol"])
+    assert run_config("synthetic", e, "oracle_drawn", 0)["crop"]["policy"] == "near_pairs"
+    assert "labels" not in run_config("synthetic", e, "permuted", 0)
+    near = run_config("synthetic", e, "near", 0)
+    assert near["crop"]["policy"] == "near_pairs" and (near["weighting"], near["tau"]) == ("exponential", 30)
+    assert run_config("synthetic", e, "literal", 0)["normalize"] == "batch"
+    assert run_config("synthetic", e, "matched", 0)["pretrain_splits"] == ["SubmissionTrain"]
+    assert "pretrain_splits" not in run_config("synthetic", e, "byol_uniform", 0)
+
+
+@pytest.mark.parametrize("run, rho, message", [
+    ({"method": "moco_v3", "weighting": "oracle"}, 2, "runs.bad.weighting"),
+    ({"method": "byol", "weighting": "permuted", "crop_policy": "near_pairs"}, 2, "runs.bad.crop_policy"),
+    ({"method": "byol", "weighting": "exponential", "crop_policy": "near_pairs"}, 3, "runs.bad.crop_policy"),
+    ({"method": "time_contrast", "crop_policy": "near_pairs"}, 2, "runs.bad.crop_policy"),
+])
+def test_a_run_that_cannot_work_fails_naming_the_key(run, rho, message):
+    e = synthetic(bad=run)
+    e["crop"]["rho"] = rho
+    with pytest.raises(ValueError, match=f"config: experiments.synthetic.{message}"):
+        run_config("synthetic", e, "bad", 0)
+
+
+def test_the_schema_takes_the_controls_and_refuses_unknown_settings():
+    from snakemake.utils import validate
+
+    schema = str(REPO / "workflow/schemas/config.schema.yaml")
+    cfg = copy.deepcopy(CONFIG)
+    cfg["experiments"]["synthetic"]["runs"].update(
+        oracle={"method": "byol", "weighting": "oracle"},
+        permuted={"method": "byol", "weighting": "permuted", "tau": 30},
+        near={"method": "byol", "weighting": "exponential", "tau": 30, "crop_policy": "near_pairs"},
+        matched={"method": "byol", "pretrain_splits": ["SubmissionTrain"]})
+    validate(cfg, schema)
+    for bad in ({"method": "byol", "weighting": "shuffled"}, {"method": "byol", "crop_policy": "nearest"},
+                {"method": "byol", "pretrain_splits": ["Holdout"]}):
+        cfg["experiments"]["synthetic"]["runs"]["bad"] = bad
+        with pytest.raises(Exception, match="shuffled|nearest|Holdout"):
+            validate(cfg, schema)
