@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from twbyol import stats
 from twbyol.stats import Table, criteria, paired_ttest, run_seed_from_path, sanity
 
 A = [0.71, 0.69, 0.74, 0.70]
@@ -194,3 +195,127 @@ def test_criteria_count_the_tasks_of_their_own_dataset():
     c = _by_id(criteria(_experiment(), table, TASKS + rats_tasks, tol=0.005))
     assert "over the 8 per-frame tasks of mice" in c["f1_gain"]["criterion"], c["f1_gain"]["criterion"]
     assert c["task_wins"]["value"] == pytest.approx(7 / 8)  # rats tasks are not counted
+
+
+# ---- power of the paired t-test ---------------------------------------------------------
+
+
+def _power_by_integration(effect, sd, n, alpha=0.05):
+    """The t-test's power without the noncentral t: P(Z + effect sqrt(n) / sd > t_c S / sd),
+    S^2 = sd^2 W / (n - 1), W ~ chi2(n - 1), integrated over W (exact, independent code)."""
+    from scipy import integrate
+
+    crit, nc = sps.t.ppf(1 - alpha, n - 1), effect * math.sqrt(n) / sd
+
+    def f(w):
+        return sps.norm.sf(crit * math.sqrt(w / (n - 1)) - nc) * sps.chi2.pdf(w, n - 1)
+
+    return integrate.quad(f, 0, np.inf)[0]
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 40])
+def test_ttest_power_equals_an_independent_integration(n):
+    for effect in (0.0, 0.01, 0.03):
+        assert stats.ttest_power(effect, 0.016, n) == pytest.approx(
+            _power_by_integration(effect, 0.016, n), abs=1e-7
+        )
+    mde = stats.min_detectable_effect(0.016, n)
+    assert _power_by_integration(mde, 0.016, n) == pytest.approx(0.80, abs=1e-6)
+
+
+def test_mde_approaches_the_normal_approximation_for_many_seeds():
+    # (z_0.95 + z_0.80) sd / sqrt(n); the t's heavier tails make the exact MDE larger
+    sd, n = 0.016, 2000
+    approx = (sps.norm.ppf(0.95) + sps.norm.ppf(0.80)) * sd / math.sqrt(n)
+    exact = stats.min_detectable_effect(sd, n)
+    assert exact == pytest.approx(approx, rel=2e-3) and exact > approx
+    # ...and at 3 seeds the approximation understates it by half
+    assert stats.min_detectable_effect(sd, 3) > 1.5 * (approx * math.sqrt(n / 3))
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_mde_has_its_power_in_a_simulated_paired_t_test(n):
+    rng = np.random.default_rng(0)
+    sd = 0.016
+    mde = stats.min_detectable_effect(sd, n)
+    reps = 200_000
+    d = rng.normal(mde, sd, size=(reps, n))  # paired differences
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+    rejected = np.mean(t > sps.t.ppf(0.95, n - 1))
+    assert rejected == pytest.approx(0.80, abs=0.005)  # SE 0.0009
+    null = rng.normal(0.0, sd, size=(reps, n))
+    t0 = null.mean(1) / (null.std(1, ddof=1) / math.sqrt(n))
+    assert np.mean(t0 > sps.t.ppf(0.95, n - 1)) == pytest.approx(0.05, abs=0.003)
+
+
+def test_the_studys_numbers_sd_of_1_6_points():
+    sd = 0.016
+    mde = {n: stats.min_detectable_effect(sd, n) * 100 for n in (3, 6, 10)}
+    assert mde == pytest.approx({3: 3.676, 6: 1.897, 10: 1.365}, abs=1e-3)
+    assert stats.seeds_needed(0.02, sd) == 6
+    assert stats.ttest_power(0.02, sd, 5) < 0.80 <= stats.ttest_power(0.02, sd, 6)
+
+
+def test_power_summary_says_why_it_has_no_answer():
+    one = stats.power_summary(float("nan"), 1, 0.02, "x")
+    assert math.isnan(one["mde"]) and "at least 2" in one["reason"] and one["seeds_needed"] is None
+    flat = stats.power_summary(0.0, 3, 0.02, "x")
+    assert math.isnan(flat["mde"]) and "zero SD" in flat["reason"]
+    noisy = stats.power_summary(0.2, 3, 0.02, "x")  # 20 points of SD: +2 needs > 100 seeds
+    assert noisy["seeds_needed"] is None and noisy["seeds_needed_text"] == "> 100"
+    assert noisy["reason"] is None and noisy["mde"] > 0.4
+
+
+def test_ttests_state_the_power_of_every_comparison():
+    tt = stats.ttests(_table(), "base", TASKS, 0.005)
+    f1 = tt["tests"]["mice"]["tw"]["metrics"]["mean_f1"]
+    assert f1["power"]["mde"] == pytest.approx(stats.min_detectable_effect(f1["sd_diff"], 3))
+    assert f1["power"]["target_effect"] == 0.02 and f1["power"]["seeds_needed"] >= 2
+    rho = tt["tests"]["mice"]["tw"]["metrics"]["spearman_rho"]["power"]
+    assert rho["target_effect"] == pytest.approx(0.1 * 0.30)  # criterion 3: +10 % of rho
+    one_seed = stats.ttests(Table(_rows("base", {"mean_f1": [0.6]}) + _rows("tw", {"mean_f1": [0.7]})),
+                            "base", TASKS, 0.005)
+    p1 = one_seed["tests"]["mice"]["tw"]["metrics"]["mean_f1"]["power"]
+    assert math.isnan(p1["mde"]) and "at least 2" in p1["reason"]
+
+
+# ---- the Pitman-Morgan test -------------------------------------------------------------
+
+
+def test_pitman_morgan_is_the_correlation_of_sum_and_difference():
+    x, y = [0.61, 0.66, 0.60, 0.65, 0.62], [0.60, 0.62, 0.61, 0.63, 0.615]
+    pm = stats.pitman_morgan(x, y)
+    r, p_two = sps.pearsonr(np.add(x, y), np.subtract(x, y))
+    assert pm["r"] == pytest.approx(r) and pm["p_greater"] == pytest.approx(p_two / 2)
+    assert pm["ratio"] == pytest.approx(np.var(x, ddof=1) / np.var(y, ddof=1)) and pm["df"] == 3
+    # the bounds invert the test of var_x = c var_y: at c = a bound, t = -+ t_0.95
+    for bound, sign in ((pm["ratio_upper"], -1), (pm["ratio_lower"], 1)):
+        c = math.sqrt(bound)
+        rc = np.corrcoef(np.add(x, np.multiply(c, y)), np.subtract(x, np.multiply(c, y)))[0, 1]
+        assert rc * math.sqrt(3) / math.sqrt(1 - rc**2) == pytest.approx(sign * sps.t.ppf(0.95, 3))
+    assert "at least 3" in stats.pitman_morgan([0.6, 0.7], [0.6, 0.65])["reason"]
+    assert "do not vary" in stats.pitman_morgan([0.6, 0.7, 0.8], [0.6] * 3)["reason"]
+
+
+@pytest.mark.parametrize("ratio,n,rho", [(2.0, 3, 0.0), (0.25, 6, 0.5), (4.0, 10, -0.3)])
+def test_pitman_morgan_power_matches_a_simulation(ratio, n, rho):
+    rng = np.random.default_rng(1)
+    reps = 100_000
+    cov = [[ratio, rho * math.sqrt(ratio)], [rho * math.sqrt(ratio), 1.0]]
+    xy = rng.multivariate_normal([0, 0], cov, size=(reps, n))  # (reps, n, 2)
+    u, v = xy[..., 0] + xy[..., 1], xy[..., 0] - xy[..., 1]
+    u, v = u - u.mean(1, keepdims=True), v - v.mean(1, keepdims=True)
+    r = (u * v).sum(1) / np.sqrt((u * u).sum(1) * (v * v).sum(1))
+    t = r * math.sqrt(n - 2) / np.sqrt(1 - r * r)
+    crit = sps.t.ppf(0.95, n - 2)
+    sim = np.mean(t > crit) if ratio > 1 else np.mean(t < -crit)
+    assert stats.pitman_morgan_power(ratio, n, rho=rho) == pytest.approx(sim, abs=0.004)
+
+
+def test_variance_test_power_at_three_seeds_is_nearly_nil():
+    vt = stats.variance_test_power(3)
+    assert vt["power_at_ratio"] < 0.1  # a 2-fold difference: detected < 10 % of the time
+    assert vt["detectable_ratio"] > 100  # 80 % power needs a > 100-fold one
+    assert stats.pitman_morgan_power(2.0, vt["seeds_needed"]) >= 0.8
+    assert stats.pitman_morgan_power(2.0, vt["seeds_needed"] - 1) < 0.8
+    assert stats.pitman_morgan_power(1.0, 5) == pytest.approx(0.05)
