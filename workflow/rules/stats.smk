@@ -61,6 +61,8 @@ rule stats:
         experiment="results/{exp}/experiment.json",
         evaluations=lambda w: evaluations(w.exp),
         efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
+        # criterion 4 reads it when the runs trained on CPU
+        step_benchmark="results/{exp}/stats/step_benchmark.json",
         code=code("stats.py"),
     output:
         comparison="results/{exp}/stats/comparison.tsv",
@@ -77,4 +79,5 @@ rule stats:
         ENV
     shell:
         "twbyol stats --experiment {input.experiment} --evaluations {input.evaluations}"
-        " --efficiency {input.efficiency} --out-dir {params.out_dir} > {log} 2>&1"
+        " --efficiency {input.efficiency} --step-benchmark {input.step_benchmark}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
