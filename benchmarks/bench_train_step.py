@@ -4,43 +4,34 @@
         [--amp bf16]
 
 Same backbone, same batch, same optimiser; steps of the compared models are interleaved
-(A B A B ...) so that drift in machine load hits both alike, and the median step time is
+(A B, B A, ...) so that drift in machine load hits both alike, and the median step time is
 reported with the clips per second it gives (each clip = 2 crops) and, on a GPU, the peak
 memory of one step of each model alone. `--amp bf16` runs forward and loss under bf16
-autocast, as training does on GPUs (`training.precision`). Targets: TW-BYOL / uniform <= 1.02 (the mission allows 1.05); ours /
-pytorchvideo <= 1.0. Prints figures and ratios; asserts nothing.
+autocast, as training does on GPUs (`training.precision`). Targets: TW-BYOL / uniform <= 1.02
+(the mission allows 1.05); ours / pytorchvideo <= 1.0. Prints figures and ratios (the ratio
+of the median times, and the median per-step ratio with its 95 % CI); asserts nothing.
+
+The timing core is twbyol.benchmark's, which the workflow's step_benchmark rule runs on an
+experiment's own runs (criterion 4's evidence on CPU); this script adds pytorchvideo's BYOL.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 from torch import nn
 
+from twbyol.benchmark import interleaved, median_ratio, peak_mb, step_timer
 from twbyol.methods.byol import BYOL, ema_momentum
 from twbyol.models.backbones import MLP, build_backbone
-
 
 AMP = {"dtype": None}  # set from --amp in main()
 
 
 def autocast(device):
     return torch.autocast(device.type, dtype=AMP["dtype"] or torch.float32, enabled=AMP["dtype"] is not None)
-
-
-def step_timer(step_fn, device):
-    def run():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        step_fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
-    return run
 
 
 def ours(weighting, backbone_kw, crops, centres, device, dims):
@@ -79,30 +70,18 @@ def library(backbone_kw, crops, device, dims):
     return step
 
 
-def peak_mb(fn, device):
-    """Peak allocated GPU memory of one step of `fn` alone (MiB); None on CPU."""
-    if device.type != "cuda":
-        return None
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats(device)
-    fn()
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
 def compare(name_a, a, name_b, b, steps, batch, device):
-    for _ in range(3):  # warm-up: allocator, autotuning, first-call overheads
-        a(), b()
+    times = interleaved({name_a: step_timer(a, device), name_b: step_timer(b, device)}, steps)
     mem = {name_a: peak_mb(a, device), name_b: peak_mb(b, device)}
-    ta, tb = [], []
-    for _ in range(steps):
-        ta.append(a())
-        tb.append(b())
-    ma, mb = statistics.median(ta), statistics.median(tb)
-    for name, m in ((name_a, ma), (name_b, mb)):
+    c = median_ratio(times[name_a], times[name_b])
+    for name in (name_a, name_b):
+        m = statistics.median(times[name])
         peak = f", peak {mem[name]:,.0f} MiB" if mem[name] is not None else ""
         print(f"  {name:<22} {m * 1e3:8.1f} ms/step = {batch / m:8.1f} clips/s{peak}")
-    print(f"  ratio {name_a} / {name_b} = {ma / mb:.3f}")
-    return ma / mb
+    lo, hi = c["ci95"]
+    print(f"  ratio {name_a} / {name_b} = {c['ratio_of_medians']:.3f} (median per-step ratio "
+          f"{c['median_ratio']:.3f}, 95 % CI [{lo:.3f}, {hi:.3f}])")
+    return c["ratio_of_medians"]
 
 
 def main() -> None:
@@ -129,12 +108,11 @@ def main() -> None:
           f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, cudnn.benchmark {a.cudnn_benchmark}, torch threads {torch.get_num_threads()}"
           + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
     print("TW-BYOL (exponential, tau=30) vs uniform BYOL (target <= 1.02):")
-    t = lambda f: step_timer(f, device)  # noqa: E731
-    compare("tw-byol", t(ours("exponential", backbone_kw, crops, centres, device, dims)),
-            "uniform", t(ours("uniform", backbone_kw, crops, centres, device, dims)), a.steps, a.batch, device)
+    compare("tw-byol", ours("exponential", backbone_kw, crops, centres, device, dims),
+            "uniform", ours("uniform", backbone_kw, crops, centres, device, dims), a.steps, a.batch, device)
     print("our uniform BYOL vs pytorchvideo.models.byol.BYOL (target <= 1.0):")
-    compare("ours", t(ours("uniform", backbone_kw, crops, centres, device, dims)),
-            "pytorchvideo", t(library(backbone_kw, crops, device, dims)), a.steps, a.batch, device)
+    compare("ours", ours("uniform", backbone_kw, crops, centres, device, dims),
+            "pytorchvideo", library(backbone_kw, crops, device, dims), a.steps, a.batch, device)
 
 
 if __name__ == "__main__":

@@ -280,6 +280,22 @@ def test_evaluate_rejects_bad_embeddings(study, tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def _step_benchmark(path: Path) -> Path:
+    """A step_benchmark.json as twbyol.benchmark writes it: TW-BYOL's steps 1 % slower."""
+    from twbyol.benchmark import median_ratio
+
+    base = [0.10 + 0.001 * (i % 4) for i in range(20)]
+    prop = [1.01 * t for t in base]
+    io.write_json(path, {
+        "proposed": "twbyol_tau30", "baseline": "byol_uniform", "device": "cpu",
+        "backbone": {"name": "tiny"}, "batch": 8, "steps": 20,
+        "runs": {"twbyol_tau30": {"median_s": float(np.median(prop)), "times_s": prop},
+                 "byol_uniform": {"median_s": float(np.median(base)), "times_s": base}},
+        "comparison": median_ratio(prop, base),
+    })
+    return path
+
+
 def test_stats_figures_report(study, capsys):
     root, paths = study
     s = [str(p) for p in paths["evaluations"]]
@@ -292,6 +308,8 @@ def test_stats_figures_report(study, capsys):
                 *s,
                 "--efficiency",
                 *map(str, paths["efficiency"]),
+                "--step-benchmark",
+                str(_step_benchmark(root / "step_benchmark.json")),
                 "--out-dir",
                 str(root / "stats"),
             ]
@@ -301,9 +319,15 @@ def test_stats_figures_report(study, capsys):
     crit = io.read_json(root / "stats" / "criteria.json")
     verdicts = {c["id"]: c["verdict"] for c in crit["criteria"]}
     assert len(verdicts) == 6 and verdicts["robustness"] in {"NOT RUN", "FAIL"}  # no 50 %-data runs
+    # CPU runs (0 GPU-hours): the step benchmark decides criterion 4, +1 %
+    assert verdicts["gpu_hours"] == "PASS"
+    assert crit["criteria"][3]["value"] == pytest.approx(0.01)
     assert crit["sanity"]["vs_control"]["mice"]["supervised"]["beats"]
+    power = crit["sanity"]["power"]["mice"]
+    assert power["headroom"] > 0 and power["enough"] in (True, False) and power["mde"] > 0
     tt = io.read_json(root / "stats" / "ttests.json")
     assert tt["tests"]["rats"]["twbyol_tau30"]["metrics"]["mean_f1"]["n"] == 3
+    assert tt["tests"]["rats"]["twbyol_tau30"]["metrics"]["mean_f1"]["power"]["mde"] > 0
     tsv = (root / "stats" / "comparison.tsv").read_text().splitlines()
     assert tsv[0] == "run_id\tseed\tdataset\tmetric\tvalue" and any(
         "\tf1/groom\t" in line for line in tsv
@@ -391,8 +415,15 @@ def test_stats_figures_report(study, capsys):
         "rare-action F1",
         "## Datasets",
         "**0 labelled clip(s) left out for a missing video**",
+        "| rests on |",
+        "MDE (pts)",
+        "seeds for +2",
+        "isolated step benchmark",
+        "smallest effect detectable with 80% power at 3 seeds",
+        "power of TW-BYOL (tau=30) vs rho-BYOL",
+        "x the MDE",
     ):
-        assert needle in text
+        assert needle in text, needle
     assert "Overall" in capsys.readouterr().out
 
 

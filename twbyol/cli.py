@@ -20,6 +20,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate": ("twbyol.evaluate", "the MABe22 evaluator's probes, kNN, temporal locality of one embedding"),
     "submission": ("twbyol.submission", "an embedding as the MABe22 evaluator's submission file"),
     "record-experiment": ("twbyol.experiment", "write results/{exp}/experiment.json, the design record"),
+    "step-benchmark": ("twbyol.benchmark", "the proposed and baseline runs' training steps timed side by side"),
     "stats": ("twbyol.stats", "paired t-tests across seeds and the study's pass criteria"),
     "figures": ("twbyol.figures", "PDF/PNG figures of the study"),
     "report": ("twbyol.report", "the study's markdown report"),

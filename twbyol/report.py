@@ -6,8 +6,10 @@
 
 Sections: what was run (description, sha256 of experiment.json, code version, seeds, runs),
 the verdict in a sentence, headline metrics (mean +- sd over seeds) and the same metrics
-against the untrained control, t-tests against the baseline, the six criteria, calibration against the control and the upper bound,
-efficiency, and the figures (linked relative to the report's folder).
+against the untrained control, t-tests against the baseline (with the smallest effect each
+can detect), the six criteria with what each rests on, calibration against the control and
+the upper bound (and whether the seeds have the power the verdict needs), efficiency, and
+the figures (linked relative to the report's folder).
 """
 
 from __future__ import annotations
@@ -114,6 +116,18 @@ def verdict_sentence(exp: dict, crit: dict) -> str:
             )
         else:
             head = f"{prop} did not beat {base} on mean F1 (difference {_pts(d)} points, {p_txt})."
+        pw = c1.get("power")
+        if pw and not pw["reason"] and c1["verdict"] != "PASS":
+            head += (
+                f" At {pw['n']} seeds the test detects {_pts(pw['mde'])} points with "
+                f"{pw['power']:.0%} power (+2 points: power {pw['power_at_target']:.2f}, "
+                f"{pw['seeds_needed_text']} seeds needed), so "
+                + (
+                    "a +2-point gain could have been missed."
+                    if pw["mde"] > pw["target_effect"]
+                    else "a +2-point gain would likely have been seen."
+                )
+            )
     if tally["PASS"] == len(items) == 6:
         overall = "all six criteria pass: the evidence supports the hypothesis"
     else:
@@ -133,6 +147,13 @@ def verdict_sentence(exp: dict, crit: dict) -> str:
     caveats += [
         f"on {ds}, every run solves {', '.join(t)} (uninformative)"
         for ds, t in san.get("trivial_tasks", {}).items()
+    ]
+    caveats += [
+        f"on {ds}, {run_label(exp, san.get('upper_bound'))} sits only {_pts(pw['headroom'])} "
+        f"points above {base}, less than twice the smallest effect the seeds detect "
+        f"({_pts(pw['mde'])}): too little room for a detectable gain"
+        for ds, pw in san.get("power", {}).items()
+        if pw.get("enough") is False
     ]
     caveat = f" Caveats on the benchmark's calibration: {'; '.join(caveats)}." if caveats else ""
     return f"{head} Overall, {overall}.{caveat}"
@@ -306,6 +327,8 @@ def _ttests(exp: dict, tt: dict) -> list[str]:
                     f"[{_pts(ci[0])}, {_pts(ci[1])}]",
                     _p(f1.get("p", NAN)),
                     _p(f1.get("p_two_sided", NAN)),
+                    _mde(f1.get("power")),
+                    (f1.get("power") or {}).get("seeds_needed_text", "n/a"),
                     _g(rho.get("mean_diff", NAN)),
                     _p(rho.get("p", NAN)),
                     f"{pt['wins']}/{pt['ties']}/{pt['losses']}",
@@ -319,6 +342,8 @@ def _ttests(exp: dict, tt: dict) -> list[str]:
         "95 % CI",
         "p (>)",
         "p (2-sided)",
+        "MDE (pts)",
+        "seeds for +2",
         "d rho",
         "p (>)",
         "tasks W/T/L",
@@ -331,7 +356,9 @@ def _ttests(exp: dict, tt: dict) -> list[str]:
             "'run > baseline', two-sided p, 95 % t-interval of the mean difference (F1 points = "
             "F1 x 100). Per-task: wins/ties/losses of mean F1, a tie being a difference within "
             f"+-{tt.get('tie_tolerance')}. No multiple-comparison correction: only criterion 1 is "
-            "pre-registered, the rest is descriptive."
+            "pre-registered, the rest is descriptive. MDE: the smallest mean-F1 difference the "
+            "one-sided test detects with 80 % power at these seeds and their observed paired SD "
+            "(noncentral t); seeds for +2: the seeds +2 points would need at that SD."
         ),
         "",
         *(
@@ -340,6 +367,23 @@ def _ttests(exp: dict, tt: dict) -> list[str]:
             else ["No comparisons: the baseline was not evaluated.", ""]
         ),
     ]
+
+
+def _mde(pw: dict | None) -> str:
+    """A power_summary's MDE in F1 points, or why there is none."""
+    if not pw:
+        return "n/a"
+    return f"n/a ({pw['reason']})" if pw["reason"] else _pts(pw["mde"])
+
+
+def _rests_on(c: dict) -> str:
+    """A criterion's evidence: the number, the test, n and power, in one cell."""
+    ev = c.get("evidence")
+    if not ev:
+        return "n/a"
+    n = ev["n"]
+    n_txt = ", ".join(f"{k} {v}" for k, v in n.items()) if isinstance(n, dict) else str(n)
+    return f"{ev['basis']}; {ev['test']}; n = {n_txt or 'n/a'}; power: {ev['power']}"
 
 
 def _criteria(exp: dict, crit: dict) -> list[str]:
@@ -351,6 +395,7 @@ def _criteria(exp: dict, crit: dict) -> list[str]:
             _g(c["value"]),
             _g(c["threshold"]),
             c["detail"],
+            _rests_on(c),
         ]
         for i, c in enumerate(crit.get("criteria", []))
     ]
@@ -360,10 +405,16 @@ def _criteria(exp: dict, crit: dict) -> list[str]:
         (
             f"Proposed {run_label(exp, crit.get('proposed'))} vs baseline "
             f"{run_label(exp, crit.get('baseline'))} on {crit.get('dataset')}. FAIL if any measured "
-            "condition fails; NOT RUN if an input is missing (never counted as a pass)."
+            "condition fails; NOT RUN if an input is missing (never counted as a pass). PASS "
+            "means the evidence in 'rests on' shows the criterion: criterion 4 reads GPU-hours "
+            "when the runs trained on GPUs, else an isolated step benchmark (never the wall time "
+            "of runs on a shared machine); criterion 5 passes only when the Pitman-Morgan test "
+            "shows the seed variance lower (one-sided p < 0.05), which at equal variances "
+            "happens 5 % of the time instead of the half a point comparison gives, and which 3 "
+            "seeds can almost never show; criterion 6 fails when criterion 1's gain is <= 0."
         ),
         "",
-        *_table(["#", "criterion", "verdict", "value", "threshold", "detail"], rows),
+        *_table(["#", "criterion", "verdict", "value", "threshold", "detail", "rests on"], rows),
     ]
 
 
@@ -404,6 +455,7 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
             ),
             "",
         ]
+    out += [_power_line(exp, ds, pw) for ds, pw in san.get("power", {}).items()]
     out += [
         f"- {ds}: tasks every run solves (F1 >= 0.99 on every seed; uninformative): {', '.join(t)}"
         for ds, t in san.get("trivial_tasks", {}).items()
@@ -414,6 +466,34 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
         for ds, spread in san.get("task_spread", {}).items()
     ]
     return [*out, ""]
+
+
+def _power_line(exp: dict, ds: str, pw: dict) -> str:
+    """Whether the benchmark has the power its verdict needs on `ds` (stats.headroom_power)."""
+    prop, base = run_label(exp, pw.get("proposed")), run_label(exp, pw.get("baseline"))
+    if pw["reason"]:
+        return f"- {ds}: power of {prop} vs {base}: n/a ({pw['reason']})"
+    line = (
+        f"- {ds}: power of {prop} vs {base}: with {pw['n']} seeds (paired SD "
+        f"{pw['sd_diff'] * 100:.2f} points) the one-sided test detects {_pts(pw['mde'])} points "
+        f"with {pw['power']:.0%} power; +2 points has power {pw['power_at_target']:.2f} and "
+        f"needs {pw['seeds_needed_text']} seeds. "
+    )
+    if pw["enough"] is None:
+        return line + (
+            f"No upper bound on {ds}: nothing shows how much room the benchmark leaves for a gain."
+        )
+    upper = run_label(exp, pw.get("upper_bound"))
+    return line + (
+        f"{upper} sits {_pts(pw['headroom'])} points above {base} = "
+        f"{pw['headroom_over_mde']:.1f} x the MDE: "
+        + (
+            "**enough** power (a method closing half that distance would be detected)."
+            if pw["enough"]
+            else "**not enough** power: a method closing half that distance would likely go "
+            "undetected (needs headroom >= 2 x MDE; more seeds or a less noisy benchmark)."
+        )
+    )
 
 
 def _efficiency(exp: dict, table: Table) -> list[str]:

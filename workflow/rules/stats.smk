@@ -1,4 +1,5 @@
-# Statistics: the experiment record, then paired t-tests across seeds and the pass criteria.
+# Statistics: the experiment record, the step benchmark, then paired t-tests across seeds and
+# the pass criteria.
 
 
 localrules:
@@ -21,11 +22,47 @@ rule experiment_record:
         "twbyol record-experiment --out {output} --record {params.record:q} > {log} 2>&1"
 
 
+def study_pair(w):
+    """The study's proposed and baseline run, the pair criterion 4 compares."""
+    return [exp_cfg(w)["study"][k] for k in ("proposed", "baseline")]
+
+
+rule step_benchmark:
+    """Criterion 4's evidence where the runs trained on CPU (where wall time on a shared machine
+    measures the machine): the proposed and the baseline run's training steps, built from their
+    resolved configs, timed interleaved in one process (twbyol.benchmark). It reads no
+    pretraining output, so it runs early; its inputs are the code it runs."""
+    input:
+        code=lambda w: code("benchmark.py", "train.py", "optim.py", "methods/__init__.py",
+                            "models/backbones.py",
+                            *(m for r in study_pair(w) for m in METHOD_CODE[exp_cfg(w)["runs"][r]["method"]])),
+    output:
+        "results/{exp}/stats/step_benchmark.json",
+    params:
+        configs=lambda w: as_json({r: run_config(w.exp, r, exp_cfg(w)["seeds"][0]) for r in study_pair(w)}),
+        proposed=lambda w: study_pair(w)[0],
+        baseline=lambda w: study_pair(w)[1],
+    log:
+        "results/{exp}/logs/step_benchmark.log",
+    benchmark:
+        "results/{exp}/benchmarks/step_benchmark.tsv"
+    threads: stage_threads("stats")
+    resources:
+        **stage_resources("stats"),
+    conda:
+        ENV
+    shell:
+        "twbyol step-benchmark --configs {params.configs:q} --proposed {params.proposed}"
+        " --baseline {params.baseline} --threads {threads} --out {output:q} > {log:q} 2>&1"
+
+
 rule stats:
     input:
         experiment="results/{exp}/experiment.json",
         evaluations=lambda w: evaluations(w.exp),
         efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
+        # criterion 4 reads it when the runs trained on CPU
+        step_benchmark="results/{exp}/stats/step_benchmark.json",
         code=code("stats.py"),
     output:
         comparison="results/{exp}/stats/comparison.tsv",
@@ -42,4 +79,5 @@ rule stats:
         ENV
     shell:
         "twbyol stats --experiment {input.experiment} --evaluations {input.evaluations}"
-        " --efficiency {input.efficiency} --out-dir {params.out_dir} > {log} 2>&1"
+        " --efficiency {input.efficiency} --step-benchmark {input.step_benchmark}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
