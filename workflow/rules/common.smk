@@ -114,6 +114,11 @@ def run_config(exp, run, seed):
     return resolve_run(exp, EXPERIMENTS[exp], run, seed)
 
 
+def study_pair(w):
+    """The study's proposed and baseline run, the pair criterion 4 compares."""
+    return [exp_cfg(w)["study"][k] for k in ("proposed", "baseline")]
+
+
 def run_seed_paths(exp, pattern):
     e = EXPERIMENTS[exp]
     return [pattern.format(exp=exp, run=r, seed=s) for r in e["runs"] for s in run_seeds(e, r)]

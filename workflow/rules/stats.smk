@@ -22,11 +22,6 @@ rule experiment_record:
         "twbyol record-experiment --out {output} --record {params.record:q} > {log} 2>&1"
 
 
-def study_pair(w):
-    """The study's proposed and baseline run, the pair criterion 4 compares."""
-    return [exp_cfg(w)["study"][k] for k in ("proposed", "baseline")]
-
-
 rule step_benchmark:
     """Criterion 4's evidence where the runs trained on CPU (where wall time on a shared machine
     measures the machine): the proposed and the baseline run's training steps, built from their
