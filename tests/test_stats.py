@@ -219,6 +219,21 @@ def test_sanity_reports_control_and_trivial_tasks():
     assert s["task_spread"]["mice"]["t0"]["spread"] == pytest.approx(0.33)
 
 
+def test_sanity_judges_the_positive_and_negative_controls():
+    """The positive control must beat its baseline detectably; the negative control (here
+    level with the baseline) must not; each with its test and detectable effect."""
+    rows = _table_rows()
+    rows += _rows("oracle", {"mean_f1": [0.66, 0.69, 0.67]})
+    rows += _rows("perm", {"mean_f1": [0.61, 0.61, 0.62]})
+    s = sanity(_experiment(positive_control="oracle", negative_control="perm"), Table(rows), TASKS)
+    pos, neg = s["controls"]["mice"]["positive_control"], s["controls"]["mice"]["negative_control"]
+    assert pos["run"] == "oracle" and pos["reference"] == "base" and pos["beats"]
+    assert pos["mean_diff"] == pytest.approx(0.0633, abs=1e-4) and pos["power"]["mde"] > 0
+    assert neg["run"] == "perm" and not neg["beats"]
+    assert "controls" in sanity(_experiment(), _table(), TASKS)  # no roles: nothing judged
+    assert sanity(_experiment(), _table(), TASKS)["controls"] == {}
+
+
 def test_criteria_count_the_tasks_of_their_own_dataset():
     # the experiment's frame tasks span two datasets; criterion 1 is judged on mice alone
     rats_tasks = ["Pinning", "Following", "Solitary"]

@@ -456,6 +456,16 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
             "",
         ]
     out += [_power_line(exp, ds, pw) for ds, pw in san.get("power", {}).items()]
+    for ds, controls in san.get("controls", {}).items():
+        for role, c in controls.items():
+            want = "must beat" if role == "positive_control" else "should not beat"
+            out.append(
+                f"- {ds}: {role.replace('_', ' ')} {run_label(exp, c['run'])} vs "
+                f"{run_label(exp, c['reference'])} ({want} it): {_pts(c['mean_diff'])} points "
+                f"(95 % CI [{_pts(c['ci95'][0])}, {_pts(c['ci95'][1])}], one-sided p {_p(c['p'])}, "
+                f"n = {c['n']}): **{'beats' if c['beats'] else 'does not beat'}**"
+                + (f"; detectable at 80 % power: {_pts(c['power']['mde'])} points"
+                   if not c["power"].get("reason") else ""))
     out += [
         f"- {ds}: tasks every run solves (F1 >= 0.99 on every seed; uninformative): {', '.join(t)}"
         for ds, t in san.get("trivial_tasks", {}).items()

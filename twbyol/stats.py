@@ -1041,8 +1041,20 @@ def sanity(exp: dict, table: Table, frame_tasks: list[str]) -> dict:
         "trivial_tasks": {},
         "task_spread": {},
         "power": {},
+        "controls": {},
     }
+    # The benchmark must be able to say yes: the positive control (a weighting that uses the
+    # ground truth) beats its baseline; and no: the negative control (TW-BYOL's weights
+    # permuted across pairs) does not.
+    roles = [(k, study.get(k), study.get(f"{k}_baseline") or study.get("baseline"))
+             for k in ("positive_control", "negative_control")]
     for ds in table.datasets:
+        for role, run, ref in roles:
+            if run and ref and table.values(run, ds, "mean_f1") and table.values(ref, ds, "mean_f1"):
+                c = compare(table, run, ref, ds, "mean_f1")
+                out["controls"].setdefault(ds, {})[role] = {
+                    **c, "run": run, "reference": ref, "beats": _significant(c),
+                    "power": comparison_power("mean_f1", c)}
         out["power"][ds] = headroom_power(
             table, ds, study.get("baseline"), study.get("proposed"), upper
         )
