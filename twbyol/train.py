@@ -323,35 +323,43 @@ def train(cfg: TrainConfig) -> dict:
             dist.barrier()
 
     # ------------------------------------------------------------ loop
-    t0 = time.time()
-    model.train()
-    while step < total:
-        epoch, in_epoch = divmod(step, steps_per_epoch)
+    def epoch_keys(epoch: int) -> list[tuple[int, int]]:
+        """This rank's sample keys of `epoch`, in step order (a function of seed and epoch)."""
         order = np.random.default_rng([cfg.seed, epoch, 2**31]).permutation(samples)
         order = order[: steps_per_epoch * cfg.batch_size].reshape(steps_per_epoch, world, per_rank)
-        keys = [(epoch, int(k)) for k in order[in_epoch:, rank].ravel()]
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=per_rank, sampler=keys, num_workers=cfg.num_workers,
-            pin_memory=device.type == "cuda", drop_last=True)
-        sums: dict[str, float] = {"loss": 0.0}  # over the steps taken (loss) / batches (stats)
-        n_in_epoch = skipped = 0
-        for batch in loader:
-            batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
-            momentum = ema_momentum(step, total, cfg.ema_base)
-            loss, stats = train_step(cfg, model, online, optimizer, scaler, batch, step,
-                                     float(lr_sched[step]), momentum, amp)
-            step += 1
-            n_in_epoch += 1
-            skipped += loss is None
-            for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if cfg.log_every and step % cfg.log_every == 0 and is_main:
-                print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
-                      flush=True)
-            if step % steps_per_epoch == 0:
-                break  # epoch boundary: the loop above rebuilds the loader
+        return [(epoch, int(k)) for k in order[:, rank].ravel()]
+
+    # One loader over every batch left in the run: its workers prefetch across epoch
+    # boundaries instead of starting anew each epoch (with the synthetic study's 8-step
+    # epochs, a fresh loader per epoch left the step waiting for its first batch 40 times).
+    first, in_epoch = divmod(step, steps_per_epoch)
+    keys = epoch_keys(first)[in_epoch * per_rank:] if step < total else []
+    keys += [k for e in range(first + 1, cfg.epochs) for k in epoch_keys(e)]
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=per_rank, sampler=keys, num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda", drop_last=True)
+    t0 = time.time()
+    model.train()
+    sums: dict[str, float] = {"loss": 0.0}  # over the steps taken (loss) / batches (stats)
+    n_in_epoch = skipped = 0
+    for batch in loader:
+        epoch = step // steps_per_epoch
+        batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
+        momentum = ema_momentum(step, total, cfg.ema_base)
+        loss, stats = train_step(cfg, model, online, optimizer, scaler, batch, step,
+                                 float(lr_sched[step]), momentum, amp)
+        step += 1
+        n_in_epoch += 1
+        skipped += loss is None
+        for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if cfg.log_every and step % cfg.log_every == 0 and is_main:
+            print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
+                  flush=True)
+        if step % steps_per_epoch:
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_checkpoint()
+            continue
         # epoch metrics: averaged over this process's steps of the epoch (a resumed partial
         # epoch averages the steps run since the resume); the loss over the steps taken, the
         # statistics (weights, ess) over every batch, skipped ones included
@@ -371,6 +379,7 @@ def train(cfg: TrainConfig) -> dict:
             print(json.dumps(line), flush=True)
             io.write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
         save_checkpoint()
+        sums, n_in_epoch, skipped = {"loss": 0.0}, 0, 0
 
     wall = wall_before + time.time() - t0
     eff = {**efficiency(wall, total * cfg.batch_size, world, device),
