@@ -210,9 +210,10 @@ def test_near_pairs_draw_their_gaps_from_the_weighting_density():
     assert dt.mean() < 40
 
 
-def test_oracle_near_pairs_are_uniform_pairs_restricted_to_one_state():
-    """Over every (s1, s2) cell of a small clip, the draws' frequencies match two uniform
-    starts reweighted by 1[same state] (chi-square, fixed seed); unlabelled starts never drawn."""
+def test_oracle_near_pairs_are_balanced_over_states_and_stay_in_one():
+    """Over every (s1, s2) cell of a small clip, the draws' frequencies match a state drawn
+    uniformly, then two uniform starts in it (chi-square, fixed seed); unlabelled starts
+    never drawn, no pair across states."""
     from scipy.stats import chisquare
 
     nan = np.nan
@@ -228,7 +229,10 @@ def test_oracle_near_pairs_are_uniform_pairs_restricted_to_one_state():
         a, b = same_state_starts(codes, rng)
         counts[a, b] += 1
     assert counts[~same].sum() == 0
-    expected = same[same] / same.sum() * n
+    # each of the 4 states equally often, then both starts uniform among its frames
+    size = {c: int((codes == c).sum()) for c in np.unique(codes[codes >= 0])}
+    assert len(size) == 4
+    expected = np.array([1 / 4 / size[codes[a]] ** 2 for a, b in zip(*np.nonzero(same))]) * n
     assert chisquare(counts[same], expected).pvalue > 0.01
 
 

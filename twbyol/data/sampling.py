@@ -92,15 +92,17 @@ def state_codes(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 
 def same_state_starts(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two starts of the `near_pairs` policy under the oracle: two uniform starts reweighted by
-    1[same state], i.e. a state drawn with probability proportional to n_state^2 (the pairs of
-    uniform starts that share it), then two starts drawn independently among its n_state.
+    """Two starts of the `near_pairs` policy under the oracle (the positive control): a
+    behaviour state of the clip drawn uniformly among those present, then two starts drawn
+    independently among its frames. Balanced over states, so the rare behaviours get as
+    many pairs as the common ones; pairs of uniform starts that happen to share a state
+    (probability ~ n_state^2) were almost all pairs of the clip's commonest state, which
+    taught nothing uniform crops do not (calibration, README).
     codes: (last + 1,) `state_codes` of each start's centre frame. Returns (2,) int64."""
-    states, counts = np.unique(codes[codes >= 0], return_counts=True)
+    states = np.unique(codes[codes >= 0])
     if not len(states):
         raise ValueError("crop_policy near_pairs with the oracle: the clip has no labelled frame")
-    p = counts.astype(np.float64) ** 2
-    members = np.flatnonzero(codes == states[rng.choice(len(states), p=p / p.sum())])
+    members = np.flatnonzero(codes == states[rng.integers(len(states))])
     return rng.choice(members, size=2)
 
 
