@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from twbyol import io
-from twbyol.data.sampling import to_model_input
-from twbyol.models.backbones import build_backbone
+from twbyol.models.backbones import build_backbone, to_model_input
 
 
 def load_backbone(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:

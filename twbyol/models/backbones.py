@@ -12,6 +12,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# Kinetics mean/std of one channel, as pytorchvideo's rho-BYOL configs use for gray input.
+MEAN, STD = 0.45, 0.225
+
+
+def to_model_input(frames: torch.Tensor) -> torch.Tensor:
+    """(T, H, W) or (..., T, 1, H, W) uint8 -> float normalised, channel-first (..., 1, T, H, W)."""
+    x = frames.float().div_(255.0).sub_(MEAN).div_(STD)
+    if x.dim() == 3:
+        return x.unsqueeze(0)
+    return x.transpose(-4, -3)
+
 
 class TinyVideoNet(nn.Module):
     """Four Conv3d-BN-ReLU blocks and global (average by default) pooling; ~0.3 M parameters.

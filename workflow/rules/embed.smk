@@ -6,7 +6,7 @@ rule embed:
         model="results/{exp}/pretrain/{run}/seed{seed}/model.pt",
         shards=lambda w: frame_shards(w.exp, w.dataset),
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("embed.py", "models/backbones.py", "data/sampling.py", "data/index.py", "io.py"),
+        code=code("embed.py", "models/backbones.py", "data/index.py", "io.py"),
     output:
         "results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
     params:
