@@ -181,6 +181,35 @@ def test_smoke_study_produces_every_artifact(smoke_run):
 
 
 @pytest.mark.slow
+def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path):
+    """benchmarks/readme_results.py rewrites only its marked block, with every run's numbers
+    as comparison.tsv has them, the criteria and the study's time from the Snakemake log."""
+    wd, _, _ = smoke_run
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:smoke:begin -->\nold\n<!-- results:smoke:end -->\nreading\n")
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "readme_results.py"), "smoke",
+                    "--results", str(wd / "results"), "--snakemake-logs", str(wd / ".snakemake" / "log"),
+                    "--readme", str(readme), "--write"], check=True, env=env_with_venv())
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- results:smoke:begin -->\n") and text.endswith(
+        "<!-- results:smoke:end -->\nreading\n")
+    assert "old" not in text
+    from twbyol.stats import Table
+
+    table = Table.read(wd / "results" / "smoke" / "stats" / "comparison.tsv")
+    exp = json.loads((wd / "results" / "smoke" / "experiment.json").read_text())
+    for run in ("byol_uniform", "twbyol_tau30", "random_init"):
+        mean, sd, n = table.summary(run, "mice", "mean_f1")
+        row = next(line for line in text.splitlines()
+                   if line.startswith(f"| {exp['runs'][run]['label']} |"))
+        assert f"| {n} | {mean:.3f} +- {sd:.3f} |" in row, row
+    crit = json.loads((wd / "results" / "smoke" / "stats" / "criteria.json").read_text())
+    passed = sum(c["verdict"] == "PASS" for c in crit["criteria"])
+    assert f"{passed} of 6 pass" in text
+    assert re.search(r"The study took \*\*(\d+ h )?\d+ min \d+ s\*\* for \d+ jobs", text), text[:400]
+
+
+@pytest.mark.slow
 def test_noop_rerun_plans_nothing(smoke_run):
     wd, _, _ = smoke_run
     assert planned(wd, "smoke") == {}
