@@ -186,14 +186,14 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
     as comparison.tsv has them, the criteria and the study's time from the Snakemake log."""
     wd, _, _ = smoke_run
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:smoke:begin -->\nold\n<!-- results:smoke:end -->\nreading\n")
+    readme.write_text("intro\n<!-- results:smoke:begin -->\nSTALE BLOCK\n<!-- results:smoke:end -->\nreading\n")
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "readme_results.py"), "smoke",
                     "--results", str(wd / "results"), "--snakemake-logs", str(wd / ".snakemake" / "log"),
                     "--readme", str(readme), "--write"], check=True, env=env_with_venv())
     text = readme.read_text()
     assert text.startswith("intro\n<!-- results:smoke:begin -->\n") and text.endswith(
         "<!-- results:smoke:end -->\nreading\n")
-    assert "old" not in text
+    assert "STALE BLOCK" not in text
     from twbyol.stats import Table
 
     table = Table.read(wd / "results" / "smoke" / "stats" / "comparison.tsv")
