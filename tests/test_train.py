@@ -350,3 +350,27 @@ def _same(a, b):
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def test_channels_last_trains_the_same_network_and_its_model_loads_anywhere(frames, tmp_path):
+    """channels_last (auto: on, on a CPU) only changes the memory layout of the 3D convolutions:
+    the run's losses agree with a contiguous run's to float rounding, and its model.pt loads into
+    a contiguous backbone that embeds exactly as the channels-last one does."""
+    from twbyol.embed import load_backbone
+    from twbyol.models.backbones import channels_last_wanted, to_channels_last
+
+    assert channels_last_wanted("auto", torch.device("cpu"))
+    assert not channels_last_wanted("auto", torch.device("cuda"))
+    with pytest.raises(ValueError, match="training.channels_last"):
+        channels_last_wanted("on", torch.device("cpu"))
+    train(cfg(frames, tmp_path / "cl", channels_last="auto"))
+    train(cfg(frames, tmp_path / "contig", channels_last=False))
+    a, b = metrics(tmp_path / "cl"), metrics(tmp_path / "contig")
+    assert [m["loss"] for m in a] == pytest.approx([m["loss"] for m in b], rel=1e-4)
+    plain, _ = load_backbone(tmp_path / "cl" / "model.pt", torch.device("cpu"))
+    fast = to_channels_last(copy.deepcopy(plain))
+    conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv3d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    x = torch.rand(3, 1, 4, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)

@@ -37,6 +37,7 @@ from twbyol.data.sampling import CropConfig, TemporalCropDataset, select_clips
 from twbyol.experiment import check_run, uses_labels
 from twbyol.methods import METHODS, build_method
 from twbyol.methods.byol import ema_momentum
+from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
 
 
@@ -91,6 +92,8 @@ class TrainConfig:
     cpu_bf16: bool = False           # ... unless this is set and the CPU has native bf16
                                      # (AVX512-BF16/AMX): 1.7x the tiny backbone's step on
                                      # the 2-core CI machine; off by default, it changes numerics
+    channels_last: bool | str = "auto"  # channels-last 3D convolutions: true / false / auto (on
+                                     # where measured faster: CPU; twbyol.models.backbones)
     num_workers: int = 4
     cudnn_benchmark: bool = True     # GPU: autotuned convolutions (fixed crop shapes); 1.05x a
                                      # Slow-R50 step on an H200; False for run-to-run equal GPU
@@ -110,6 +113,7 @@ class TrainConfig:
         if not cfg.run_id or "/" in cfg.run_id or cfg.run_id.startswith("."):
             raise ValueError(f"run_id: {cfg.run_id!r} is not a safe folder name")
         check_run(asdict(cfg))
+        channels_last_wanted(cfg.channels_last, torch.device("cpu"))  # a bad value fails here
         return cfg
 
     @property
@@ -254,6 +258,8 @@ def train(cfg: TrainConfig) -> dict:
               file=sys.stderr, flush=True)
     n_tasks = len(next(iter(labels.values()))) if labels else 0
     model = build_model(cfg, n_tasks).to(device)
+    if channels_last_wanted(cfg.channels_last, device):
+        to_channels_last(model)
 
     if cfg.method == "random_init":  # the control: the initialisation itself, no training
         if is_main:

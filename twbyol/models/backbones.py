@@ -123,6 +123,36 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
     return PyTorchVideoBackbone(name, **kwargs)
 
 
+def channels_last_wanted(setting: bool | str, device: torch.device) -> bool:
+    """`training.channels_last`: true, false, or "auto" = true where it is measured faster.
+    CPU (oneDNN): the tiny backbone's train step 1.3-1.7x faster in channels-last 3D (2 cores,
+    2026-12-01); on GPU not yet measured, so auto leaves it off there."""
+    if setting is True or setting is False:
+        return setting
+    if setting != "auto":
+        raise ValueError(f"training.channels_last: expected true, false or \"auto\", got {setting!r}")
+    return device.type == "cpu"
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Keep `module`'s 3D convolutions in channels-last (N, T, H, W, C) memory: their weights,
+    and every 5D input they are given (a hook per Conv3d: a no-op on an input already in that
+    format, so only the first layer converts). Values are unchanged (conv results agree to
+    ~1e-7 in fp32); the state_dict keeps the same shapes and loads into either format."""
+    module.to(memory_format=torch.channels_last_3d)
+
+    def hook(_mod, args):
+        x = args[0]
+        if isinstance(x, torch.Tensor) and x.dim() == 5:
+            return (x.contiguous(memory_format=torch.channels_last_3d), *args[1:])
+        return None
+
+    for m in module.modules():
+        if isinstance(m, nn.Conv3d):
+            m.register_forward_pre_hook(hook)
+    return module
+
+
 class MLP(nn.Module):
     """Linear-BN-ReLU blocks then a final Linear: BYOL's projector and predictor (Grill et al. 2020)."""
 
