@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from twbyol.data.index import read_index
+from twbyol.data.artifacts import read_index
 from twbyol.data.sampling import CropConfig, TemporalCropDataset
 from twbyol.methods.byol import BYOL
 from twbyol.models.backbones import build_backbone
@@ -45,7 +45,7 @@ def main() -> None:
                str(d / "f/index.tsv"), "--labels-out", str(d / "labels.npz"), "--protocol-out",
                str(d / "protocol.json"), "--n-shards", "1")
         twbyol("extract-frames", "--index", str(d / "f/index.tsv"), "--shard", "0", "--size", str(a.size),
-               "--out-dir", str(d / "f"), "--done", str(d / "f/shard0.done"))
+               "--out-dir", str(d / "f"), "--done", str(d / "f/shard0.done"), "--root", str(d / "data"))
         index = read_index(d / "f/index.tsv")
         clips = list(zip(index["clip_id"], index["n_frames"].astype(int)))
         crop = CropConfig(rho=2, num_frames=8, stride=2, crop_size=a.crop, min_scale=0.3)

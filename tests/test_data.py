@@ -300,6 +300,8 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
                     str(out),
                     "--done",
                     str(done),
+                    "--root",
+                    str(mice),
                 ]
             )
             == 0
@@ -326,6 +328,8 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
                 str(out),
                 "--done",
                 str(tmp_path / "x.done"),
+                "--root",
+                str(mice),
             ]
         )
     assert not (tmp_path / "x.done").exists()

@@ -78,7 +78,10 @@ def test_read_dataset_cli_writes_index_labels_protocol_and_trims(release, tmp_pa
     # extraction decodes the labelled length: the trailing frame is dropped
     done = out / "shard0.done"
     assert frames.main(["--index", str(out / "index.tsv"), "--shard", "0", "--size", "24",
-                        "--out-dir", str(out), "--done", str(done)]) == 0
+                        "--out-dir", str(out), "--done", str(done), "--root", str(root)]) == 0
+    # sources are relative to the dataset root: a dataset moved with its index keeps it
+    assert not any(Path(s).is_absolute() for s in df["source"]) and str(root) not in (
+        out / "index.tsv").read_text()
     for c in json.loads(done.read_text())["clips"]:
         assert np.load(out / f"{c}.npy", mmap_mode="r").shape == (N_FRAMES, 24, 24)
 

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
@@ -166,6 +167,53 @@ def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, mo
     assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
     monkeypatch.setattr(tr, "ema_momentum", real)
     train(cfg(frames, out))
+
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
+    assert strip(metrics(out)) == strip(metrics(ref))
+    a = torch.load(ref / "model.pt", weights_only=True)["backbone"]
+    b = torch.load(out / "model.pt", weights_only=True)["backbone"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_signal_mid_step_checkpoints_after_that_step_and_the_run_resumes_there(
+        frames, tmp_path, monkeypatch, capsys):
+    """The scheduler's checkpoint signal (SLURM's USR2 via submitit) arrives during step 5 of 9,
+    mid-epoch and between periodic checkpoints: the step finishes, checkpoint.pt holds step 5,
+    the replaced handler gets the signal, and the rerun resumes at step 5 and ends with exactly
+    the uninterrupted run's metrics (the epoch's partial sums travel in the checkpoint) and
+    weights: the preemption cost no step."""
+    import signal
+
+    import twbyol.train as tr
+
+    ref = tmp_path / "ref"
+    train(cfg(frames, ref))
+
+    real, calls = tr.train_step, {"n": 0}
+
+    def signalled(*args, **kwargs):
+        calls["n"] += 1
+        out = real(*args, **kwargs)
+        if calls["n"] == 5:  # mid step 5: after its update, before the loop sees it
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return out
+
+    handed = []
+    previous = signal.getsignal(signal.SIGUSR2)
+    monkeypatch.setattr(tr, "train_step", signalled)
+    out = tmp_path / "cut"
+    try:
+        preemption = tr.Preemption(signal.SIGUSR2, then=lambda s, f: handed.append(s)).install()
+        with pytest.raises(SystemExit):
+            train(cfg(frames, out), preemption=preemption)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert handed == [signal.SIGUSR2] and calls["n"] == 5
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 5  # not 4: no step lost
+    assert "checkpointed at step 5 on SIGUSR2" in capsys.readouterr().err
+    monkeypatch.setattr(tr, "train_step", real)
+    train(cfg(frames, out))
+    assert f"resumed from {out / 'checkpoint.pt'} at step 5/9" in capsys.readouterr().err
 
     strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
     assert strip(metrics(out)) == strip(metrics(ref))

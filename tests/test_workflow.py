@@ -118,36 +118,43 @@ def outputs_with_mtimes(res: Path) -> dict[str, int]:
             if p.is_file() and "/logs/" not in f"/{p.relative_to(res)}" and "benchmarks" not in p.parts}
 
 
+def training_now(res: Path) -> list[Path]:
+    """Run folders of local jobs submitted but not finished (job.json, no model.pt)."""
+    return [p.parent for p in res.glob("pretrain/*/seed*/job.json") if not (p.parent / "model.pt").exists()]
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """The smoke study, killed (SIGKILL to snakemake and every process it started) once
-    two pretraining runs have finished, then rerun to the end: the reliability drill and the
-    end-to-end run in one."""
+    """The smoke study, Snakemake killed (SIGKILL to its process alone, as `kill -9` does)
+    once two pretraining runs have finished and another trains, then rerun to the end: the
+    reliability drill and the end-to-end run in one. The killed Snakemake's jobs live on
+    (their launchers and submitit's local jobs); the rerun must not train their runs a second
+    time beside them (test_no_run_trains_twice_at_once)."""
     wd = copy_workflow(tmp_path_factory.mktemp("smoke"))
     res = wd / "results" / "smoke"
     proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "smoke"], cwd=wd, env=env_with_venv(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 900
     # a pretraining job counts as finished once Snakemake has written its benchmark record
-    while len(list(res.glob("benchmarks/pretrain/*/seed*.tsv"))) < 2:
+    while len(list(res.glob("benchmarks/pretrain/*/seed*.tsv"))) < 2 or not training_now(res):
         assert proc.poll() is None, "smoke run ended before it could be killed"
         assert time.time() < deadline, "no pretraining finished in 15 minutes"
-        time.sleep(0.5)
-    time.sleep(1.0)  # let Snakemake record the completion it just benchmarked
-    os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    orphans = training_now(res)
     before = outputs_with_mtimes(res)
     done = {p.parent.name + "/" + p.stem for p in res.glob("benchmarks/pretrain/*/seed*.tsv")}
     before = {k: v for k, v in before.items()
               if not k.startswith("pretrain/") or "/".join(k.split("/")[1:3]) in done}
     snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (README: recovery)
     p = snakemake(wd, "--cores", "2", "smoke")
-    return wd, p, before
+    return wd, p, before, orphans
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_without_redoing_finished_work(smoke_run):
-    wd, _, before = smoke_run
+    wd, _, before, _ = smoke_run
     after = outputs_with_mtimes(wd / "results" / "smoke")
     # before: the outputs of jobs that had finished when snakemake was killed
     finished = [k for k in before if k.endswith(("model.pt", ".done", "index.tsv", "synth.json"))]
@@ -156,12 +163,47 @@ def test_killed_run_resumes_without_redoing_finished_work(smoke_run):
     assert not redone, f"finished outputs were rewritten by the rerun: {redone}"
 
 
+def job_spans(run_dir: Path) -> list[tuple[str, str]]:
+    """(start, end) of every submitit local job of a run, from rank 0's log timestamps."""
+    stamp = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\)")
+    spans = []
+    for log in (run_dir / "submitit").glob("*_0_log.out"):
+        times = stamp.findall(log.read_text())
+        spans.append((times[0], times[-1]))
+    return sorted(spans)
+
+
+@pytest.mark.slow
+def test_no_run_trains_twice_at_once(smoke_run):
+    """Snakemake was killed while runs trained; their orphaned local jobs lived on. No run's
+    jobs overlap in time (the rerun waits for a live orphan: tests/test_launch.py)."""
+    wd, _, _, orphans = smoke_run
+    assert orphans, "the drill killed Snakemake while no pretraining ran"
+    for run_dir in (wd / "results/smoke/pretrain").glob("*/seed*"):
+        spans = job_spans(run_dir)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), f"{run_dir}: {spans}"
+    assert all(len(job_spans(d)) == 2 for d in orphans)  # the orphan, then the rerun's resume
+
+
 @pytest.mark.slow
 def test_smoke_study_produces_every_artifact(smoke_run):
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     res = wd / "results" / "smoke"
     report = (res / "report.md").read_text()
-    assert "TW-BYOL" in report or "twbyol_tau30" in report
+    # the report's headline table carries every run's numbers as the stats stage computed them,
+    # and its verdict is the criteria's
+    from twbyol.report import verdict_sentence
+    from twbyol.stats import Table
+
+    exp = json.loads((res / "experiment.json").read_text())
+    table = Table.read(res / "stats" / "comparison.tsv")
+    headline = report.split("## Headline metrics", 1)[1].split("\n## ", 1)[0]
+    for run in ("byol_uniform", "twbyol_tau30", "random_init"):
+        for ds in ("mice", "rats"):
+            mean, sd, n = table.summary(run, ds, "mean_f1")
+            assert f"| {exp['runs'][run]['label']} | {ds} | {n} | {mean:.3f} +- {sd:.3f} |" in headline
+    crit = json.loads((res / "stats" / "criteria.json").read_text())
+    assert "## Verdict\n\n" + verdict_sentence(exp, crit) + "\n" in report
     for run in ("byol_uniform", "twbyol_tau30", "random_init"):
         for seed in (0, 1, 2):
             d = res / "pretrain" / run / f"seed{seed}"
@@ -184,7 +226,7 @@ def test_smoke_study_produces_every_artifact(smoke_run):
 def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path):
     """benchmarks/readme_results.py rewrites only its marked block, with every run's numbers
     as comparison.tsv has them, the criteria and the study's time from the Snakemake log."""
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:smoke:begin -->\nSTALE BLOCK\n<!-- results:smoke:end -->\nreading\n")
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "readme_results.py"), "smoke",
@@ -211,13 +253,47 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
 
 @pytest.mark.slow
 def test_noop_rerun_plans_nothing(smoke_run):
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     assert planned(wd, "smoke") == {}
 
 
 @pytest.mark.slow
+def test_a_study_moved_with_its_checkout_plans_nothing(smoke_run, tmp_path):
+    """Copied to another folder with its results and .snakemake (file times kept, as cp -a or
+    rsync -a keep them), the code files then touched as a fresh `git clone` writes them: no
+    job is planned, and no file of the study names the old folder."""
+    wd, _, _, _ = smoke_run
+    moved = tmp_path / "elsewhere" / "twbyol"
+    shutil.copytree(wd, moved, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    now = time.time()
+    for p in [moved / "Snakefile", *(moved / d for d in ("twbyol", "workflow", "config"))]:
+        for f in [p] if p.is_file() else p.rglob("*"):
+            if f.is_file():
+                os.utime(f, (now, now))
+    assert planned(moved, "smoke") == {}
+    index = (moved / "results/smoke/frames/mice/index.tsv").read_text()
+    assert str(wd) not in index and "results/smoke" not in index  # relative to the dataset root
+
+
+@pytest.mark.slow
+def test_the_config_with_its_keys_reordered_plans_nothing(smoke_run):
+    """The same config written with sorted keys (as YAML tools rewrite it): nothing replans."""
+    wd, _, _, _ = smoke_run
+    path = wd / "config" / "config.yaml"
+    text = path.read_text()
+    data = yaml.safe_load(text)
+    reordered = yaml.safe_dump(data, sort_keys=True)
+    assert reordered != yaml.safe_dump(data, sort_keys=False)  # the order did change
+    path.write_text(reordered)
+    try:
+        assert planned(wd, "smoke") == {}
+    finally:
+        path.write_text(text)
+
+
+@pytest.mark.slow
 def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     probe = wd / "twbyol" / "probe.py"
     text, st = probe.read_text(), probe.stat()
     # an edit, not a touch: Snakemake skips inputs whose checksum is unchanged
@@ -231,9 +307,33 @@ def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
     assert jobs.get("stats") == 1 and jobs.get("report") == 1
 
 
+def planned_after_editing(wd: Path, module: str) -> dict[str, int]:
+    path = wd / "twbyol" / module
+    text, st = path.read_text(), path.stat()
+    path.write_text(text + "\n# an edit\n")
+    try:
+        return planned(wd, "smoke")
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.slow
+def test_code_inputs_follow_the_imports(smoke_run):
+    """Editing a method no smoke run uses replans nothing; editing temporal.py (which the
+    evaluation and the figures run, found from their imports) replans them, not the
+    pretraining or the embeddings."""
+    wd, _, _, _ = smoke_run
+    assert planned_after_editing(wd, "methods/supervised.py") == {}
+    assert planned_after_editing(wd, "methods/contrastive.py") == {}
+    jobs = planned_after_editing(wd, "temporal.py")
+    assert jobs.get("evaluate") == 3 * 3 * 2 and jobs.get("figures") == 1
+    assert "pretrain" not in jobs and "embed" not in jobs and "frames" not in jobs
+
+
 @pytest.mark.slow
 def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     cfg = write_override(wd, {"experiments": {"smoke": {"runs": {"twbyol_tau30": {"tau": 45}}}}})
     jobs = planned(wd, "smoke", extra=("--configfile", "config/config.yaml", cfg))
     assert jobs.get("pretrain") == 3  # the three seeds of that run, nothing else
@@ -244,7 +344,7 @@ def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
 @pytest.mark.slow
 def test_changing_job_shapes_replans_nothing(smoke_run):
     """Resources, not params: another cluster, job size or GPU count invalidates nothing."""
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     shape = {"cpus_per_task": 2, "mem_gb": 9, "timeout_min": 7, "partition": "p", "qos": "q",
              "constraint": "c", "sbatch_extra": {"mail-type": "END"}}
     cfg = write_override(wd, {"experiments": {"smoke": {
@@ -258,7 +358,7 @@ def test_changing_job_shapes_replans_nothing(smoke_run):
 def test_a_gpu_resource_does_not_serialise_local_jobs(smoke_run):
     """smoke's embed jobs ask for a GPU (its stage_resources), which --cores 2 does not count:
     two of them ran at once (read from Snakemake's logs of the run)."""
-    wd, _, _ = smoke_run
+    wd, _, _, _ = smoke_run
     most = 0
     for log in (wd / ".snakemake" / "log").glob("*.snakemake.log"):
         running = 0

@@ -92,7 +92,7 @@ def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride:
 
     Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
     x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated."""
-    from twbyol.data.index import read_index
+    from twbyol.data.artifacts import read_index
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone, cfg = load_backbone(model, device)

@@ -123,7 +123,7 @@ class Labels:
 
 def load_labels(path: str | Path) -> Labels:
     """Read a labels .npz (validated by twbyol.data.index.load_labels; errors name the file)."""
-    from twbyol.data.index import load_labels as read_npz
+    from twbyol.data.artifacts import load_labels as read_npz
 
     z = read_npz(path)
     return Labels(

@@ -7,8 +7,11 @@ submitted inside `submitit.helpers.clean_env()` so that a launcher that itself r
 SLURM allocation does not leak its SLURM_* variables into the new job. The job id is kept in
 `{out_dir}/job.json`: if the launcher dies while the job runs (Snakemake blocks on it from the
 login node), the rerun reattaches to the same job instead of submitting a duplicate, and
-collects its result if it already finished. A preempted or timed-out job is requeued by
-submitit (`Trainer.checkpoint`) and resumes from `checkpoint.pt`.
+collects its result if it already finished; it first checks that the SLURM job of that id
+is this run's (its name and working folder), since SLURM reuses ids after a controller reset.
+A preempted or timed-out job is signalled by SLURM (USR2, `signal_delay_s` ahead), checkpoints
+at the end of the step in flight (twbyol.train.Preemption), is requeued by submitit
+(`Trainer.checkpoint`) and resumes from `checkpoint.pt` at that step.
 executor `local`: the same callable under submitit's LocalExecutor (no SLURM; `--cores 1`).
 executor `debug`: in this process, for pdb.
 `random_init` runs in this process under every executor: it trains nothing, and a scheduler
@@ -22,9 +25,12 @@ import contextlib
 import io as _io
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import submitit
 
 from twbyol import io, slurm
@@ -49,14 +55,18 @@ class Trainer:
         # would read that stale error as this attempt's result.
         submitit.JobEnvironment().paths.result_pickle.unlink(missing_ok=True)
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        from twbyol.train import TrainConfig, train
+        from twbyol.train import Preemption, TrainConfig, train
 
         torch_threads = os.environ.get("SLURM_CPUS_PER_TASK")
         if torch_threads:  # don't oversubscribe the cores SLURM gave this task
             import torch
 
             torch.set_num_threads(int(torch_threads))
-        return train(TrainConfig.from_dict(self.cfg))
+        # submitit's USR2 handler (checkpoint + requeue), deferred to the end of the step
+        # in flight: the requeued job resumes at the step it was signalled in
+        usr = submitit.JobEnvironment._usr_sig()
+        preemption = Preemption(usr).install() if callable(signal.getsignal(usr)) else None
+        return train(TrainConfig.from_dict(self.cfg), preemption=preemption)
 
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
         return submitit.helpers.DelayedSubmission(Trainer(self.cfg))
@@ -101,12 +111,46 @@ def executor_parameters(executor: str, res: dict, name: str) -> dict:
     return params
 
 
-def _reattach(folder: Path, job_file: Path, ntasks: int) -> submitit.Job | None:
+def slurm_job_identity(job_id: str) -> tuple[str, str] | None:
+    """(name, working folder) of SLURM job `job_id` as squeue (live jobs) or sacct (ended
+    ones) reports it; None when neither knows the id."""
+    for cmd in (["squeue", "-h", "-j", job_id, "-o", "%j|%Z"],
+                ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobName,WorkDir"]):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        rows = [line.split("|") for line in out.splitlines() if line.count("|") == 1]
+        if rows:
+            return rows[-1][0].strip(), rows[-1][1].strip()
+    return None
+
+
+def _not_this_run(job_id: str, name: str) -> str:
+    """Why SLURM job `job_id` is not this run's ('' when it is): SLURM reuses job ids (after
+    a controller reset, or once its id space wraps), so job.json's id alone proves nothing."""
+    ident = slurm_job_identity(job_id)
+    if ident is None:
+        return "neither squeue nor sacct knows it"
+    got_name, workdir = ident
+    if got_name != name:
+        return f"it is named {got_name!r}, not {name!r}"
+    if os.path.realpath(workdir) != os.path.realpath(os.getcwd()):
+        return f"it runs in {workdir}, not in {os.getcwd()}"
+    return ""
+
+
+def _reattach(folder: Path, job_file: Path, ntasks: int, name: str) -> submitit.Job | None:
     if not job_file.exists():
         return None
     info = io.read_json(job_file)
     if info.get("executor") != "slurm":
-        return None  # a local job died with its launcher; resubmitting resumes from checkpoint
+        return None
+    why = _not_this_run(str(info["job_id"]), name)
+    if why:
+        print(f"job.json names SLURM job {info['job_id']}, but {why}: not this run's job; "
+              f"submitting anew (resumes from checkpoint)", file=sys.stderr, flush=True)
+        return None
     job = submitit.SlurmJob(folder=folder, job_id=str(info["job_id"]), tasks=tuple(range(ntasks)))
     state = job.state.split()[0].upper()
     if state in LIVE_STATES:
@@ -130,7 +174,9 @@ def launch(cfg: dict, resources: dict, executor: str) -> None:
     job_file = out / "job.json"
     params = executor_parameters(executor, resources, name=f"twbyol-{cfg['run_id']}-s{cfg['seed']}")
     ntasks = params["nodes"] * params["tasks_per_node"]
-    job = _reattach(folder, job_file, ntasks) if executor == "slurm" else None
+    if executor == "local":
+        _wait_for_live_local_job(folder, job_file)
+    job = _reattach(folder, job_file, ntasks, params["name"]) if executor == "slurm" else None
     if job is None:
         # requeues after a timeout (preemptions requeue without limit)
         extra = {"slurm_max_num_timeout": int(resources.get("max_requeues", 3))} if executor == "slurm" else {}
@@ -149,6 +195,40 @@ def launch(cfg: dict, resources: dict, executor: str) -> None:
             f"logs: {job.paths.stdout} and {job.paths.stderr}\n{e}") from None
     finally:
         _collect_logs(job, out)
+
+
+def live_local_job(folder: Path, job_file: Path) -> psutil.Process | None:
+    """The controller process of this run's local job, when an earlier launcher's job is still
+    running: the process of job.json's id, if it is submitit's local controller of `folder`
+    (a live pid alone could be any process that reused the number)."""
+    if not job_file.exists():
+        return None
+    info = io.read_json(job_file)
+    if info.get("executor") != "local":
+        return None
+    try:
+        proc = psutil.Process(int(info["job_id"]))
+        cmd, cwd = proc.cmdline(), proc.cwd()
+    except (psutil.Error, ValueError, KeyError):
+        return None
+    if "submitit.local._local" not in cmd or not cmd:
+        return None
+    return proc if (Path(cwd) / cmd[-1]).resolve() == folder.resolve() else None
+
+
+def _wait_for_live_local_job(folder: Path, job_file: Path) -> None:
+    """A launcher killed with its Snakemake (kill -9) leaves its local job training: the
+    rerun waits for that job to end, then resumes from its checkpoint (a finished run resumes
+    at its last step and only rewrites its outputs), so one run never trains twice at once."""
+    proc = live_local_job(folder, job_file)
+    if proc is None:
+        return
+    print(f"local job {proc.pid} of this run (an earlier launcher's) is still running: waiting "
+          f"for it to end, then resuming from its checkpoint", file=sys.stderr, flush=True)
+    try:
+        proc.wait()
+    except psutil.NoSuchProcess:
+        pass
 
 
 def _collect_logs(job: submitit.Job, out: Path) -> None:

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -122,6 +123,51 @@ class TrainConfig:
         return self.crop.get("policy") == "near_pairs"
 
 
+# ---------------------------------------------------------------- preemption
+
+
+class Preemption:
+    """A scheduler's checkpoint signal (submitit's USR2: SLURM preempts the job or its time
+    limit nears), deferred to the end of the step in flight.
+
+    `install` replaces the signal's handler by one that only records it; at the end of every
+    step the loop asks `agreed` (all ranks: an all-reduce of the flag, so that every rank stops
+    after the same step), saves checkpoint.pt there and calls `fire`, which hands the signal
+    to the handler it replaced (submitit's: pickle the Trainer, requeue the job, exit). A
+    signal during a step thus costs no step, where checkpointing in the handler itself could
+    save weights half-way through an optimiser step, and waiting for the periodic checkpoint
+    would lose up to `checkpoint_every` steps.
+    """
+
+    def __init__(self, signum: int = signal.SIGUSR2, then=None) -> None:
+        self.signum = signum
+        self.then = then if then is not None else signal.getsignal(signum)
+        self.pending: tuple | None = None
+
+    def install(self) -> "Preemption":
+        signal.signal(self.signum, self._record)
+        return self
+
+    def _record(self, signum, frame) -> None:
+        self.pending = (signum, frame)
+
+    def agreed(self, world: int, device: torch.device) -> bool:
+        if world == 1:
+            return self.pending is not None
+        flag = torch.tensor([float(self.pending is not None)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def fire(self, step: int, is_main: bool) -> None:
+        signum, frame = self.pending or (self.signum, None)
+        if is_main:
+            print(f"checkpointed at step {step} on {signal.Signals(signum).name}",
+                  file=sys.stderr, flush=True)
+        if callable(self.then):
+            self.then(signum, frame)  # submitit: requeues and exits on rank 0, returns elsewhere
+        raise SystemExit(-1)  # the other ranks (or no handler): the requeued job resumes here
+
+
 # ---------------------------------------------------------------- distributed helpers
 
 
@@ -184,7 +230,7 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
     no test label is ever seen; other runs: all clips, no labels."""
     if not uses_labels(asdict(cfg)):
         return clips, None
-    from twbyol.data.index import load_labels
+    from twbyol.data.artifacts import load_labels
     from twbyol.split import read_protocol
 
     lab = load_labels(cfg.labels)
@@ -231,7 +277,7 @@ def save_model(cfg: TrainConfig, backbone: nn.Module) -> None:
 def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
     """(clip id, frames) of the clips to pretrain on: those of `pretrain_splits` (all when
     empty), then the run's `data_fraction` of them."""
-    from twbyol.data.index import read_index
+    from twbyol.data.artifacts import read_index
 
     index = read_index(cfg.index)
     if cfg.pretrain_splits:
@@ -244,8 +290,10 @@ def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
     return [(c, int(n[c])) for c in ids]
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run (or resume) one pretraining run; returns the efficiency record (on every rank)."""
+def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
+    """Run (or resume) one pretraining run; returns the efficiency record (on every rank).
+    `preemption`: the scheduler's checkpoint signal, honoured at the end of the step in flight
+    (the submitted job installs it; see Preemption)."""
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rank, world, device = init_distributed()
@@ -307,6 +355,11 @@ def train(cfg: TrainConfig) -> dict:
     # ------------------------------------------------------------ resume
     ckpt_path = out_dir / "checkpoint.pt"
     step, wall_before, history = 0, 0.0, []
+    # the epoch so far (a checkpoint on a signal falls mid-epoch): the loss over the steps
+    # taken, the statistics over every batch; restored on resume, so that the epoch's line is
+    # the uninterrupted run's
+    sums: dict[str, float] = {"loss": 0.0}
+    n_in_epoch = skipped = 0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
@@ -314,15 +367,28 @@ def train(cfg: TrainConfig) -> dict:
         scaler.load_state_dict(ck["scaler"])
         step, wall_before = int(ck["step"]), float(ck["wall_s"])
         history = [json.loads(s) for s in ck["history"]]
+        if "epoch" in ck:  # absent in a checkpoint taken at an epoch's end before this field
+            parts = json.loads(ck["epoch"])
+            if len(parts) != world:
+                raise ValueError(f"{ckpt_path}: taken by {len(parts)} processes, resumed by "
+                                 f"{world}; a run resumes at the world size it started with")
+            part = parts[rank]  # each rank's own sums
+            sums, n_in_epoch, skipped = part["sums"], part["n"], part["skipped"]
         if is_main:
             print(f"resumed from {ckpt_path} at step {step}/{total}", file=sys.stderr, flush=True)
 
     def save_checkpoint() -> None:
+        part = {"sums": sums, "n": n_in_epoch, "skipped": skipped}
+        parts = [part]
+        if world > 1:  # every rank's epoch so far (mid-epoch they differ)
+            parts = [None] * world
+            dist.all_gather_object(parts, part)
         if is_main:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scaler": scaler.state_dict(), "step": step,
                      "wall_s": wall_before + time.time() - t0,
-                     "history": [json.dumps(h) for h in history]}
+                     "history": [json.dumps(h) for h in history],
+                     "epoch": json.dumps(parts)}
             with io.atomic_path(ckpt_path) as tmp:
                 torch.save(state, tmp)
         if world > 1:
@@ -346,8 +412,6 @@ def train(cfg: TrainConfig) -> dict:
         pin_memory=device.type == "cuda", drop_last=True)
     t0 = time.time()
     model.train()
-    sums: dict[str, float] = {"loss": 0.0}  # over the steps taken (loss) / batches (stats)
-    n_in_epoch = skipped = 0
     for batch in loader:
         epoch = step // steps_per_epoch
         batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
@@ -362,9 +426,15 @@ def train(cfg: TrainConfig) -> dict:
         if cfg.log_every and step % cfg.log_every == 0 and is_main:
             print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
                   flush=True)
+        saved = False
         if step % steps_per_epoch:
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_checkpoint()
+                saved = True
+            if preemption is not None and preemption.agreed(world, device):
+                if not saved:
+                    save_checkpoint()
+                preemption.fire(step, is_main)
             continue
         # epoch metrics: averaged over this process's steps of the epoch (a resumed partial
         # epoch averages the steps run since the resume); the loss over the steps taken, the
@@ -384,8 +454,10 @@ def train(cfg: TrainConfig) -> dict:
         if is_main:
             print(json.dumps(line), flush=True)
             io.write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        save_checkpoint()
         sums, n_in_epoch, skipped = {"loss": 0.0}, 0, 0
+        save_checkpoint()
+        if preemption is not None and preemption.agreed(world, device):
+            preemption.fire(step, is_main)
 
     wall = wall_before + time.time() - t0
     eff = {**efficiency(wall, total * cfg.batch_size, world, device),

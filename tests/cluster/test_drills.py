@@ -1,10 +1,12 @@
 """Reliability drills against the local SLURM of tests/cluster/up.sh.
 
 (1) a pretraining job is preempted twice — `scontrol requeue` (SLURM kills and requeues it)
-    and then `scancel --signal=USR2` (submitit's checkpoint + requeue path) — and ends with
-    exactly the metrics and weights of an uninterrupted run of the same config;
+    and then `scancel --signal=USR2` (submitit's checkpoint + requeue path, honoured at the
+    end of the step in flight) — and ends with exactly the metrics and weights of an
+    uninterrupted run of the same config, the second resume at the signalled step;
 (2) the launcher (`twbyol pretrain --executor slurm`) is SIGKILLed while its job runs: the
-    rerun reattaches to the same SLURM job instead of submitting a duplicate;
+    rerun reattaches to the same SLURM job instead of submitting a duplicate; and a job.json
+    whose id SLURM has given another job is not reattached;
 (3) a failing rule under `snakemake --profile profiles/slurm` is retried once (the profile's
     `retries: 1`), then reported with the path of its SLURM log.
 
@@ -204,6 +206,10 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
     assert all(Path(p) == cut_out / "checkpoint.pt" and 0 < int(n) < int(t) == 12
                for p, n, t in resumes), resumes
     assert "Caught signal SIGUSR2" in rank0_err.read_text()
+    # USR2 is honoured at the end of the step in flight: the job resumes at the very step it
+    # was signalled in (the periodic checkpoint alone would have lost up to 4 steps)
+    signalled = re.findall(r"checkpointed at step (\d+) on SIGUSR2", (cut_out / "stderr.log").read_text())
+    assert len(signalled) == 1 and resumes[1][1] == signalled[0], (signalled, resumes)
 
     # ... and its result is the uninterrupted run's, bitwise
     assert len(metrics(ref_out)) == 3 and metrics(cut_out) == metrics(ref_out)
@@ -242,6 +248,32 @@ def test_killed_launcher_reattaches_instead_of_resubmitting(frames, tmp_path, sl
     mine = [r[0] for r in sacct_since(since, "JobID,JobName", slurm_env)
             if r[1] == f"twbyol-{run_id}-s0"]
     assert mine == [job_id], mine  # one submission, no duplicate
+
+
+def test_a_job_id_that_slurm_gave_another_job_is_not_reattached(frames, tmp_path, slurm_env):  # noqa: F811
+    """job.json names a job id that SLURM now holds for another job (as after a controller
+    reset): the launcher sees the other name, says so, and submits this run afresh."""
+    other = subprocess.run(
+        ["sbatch", "--parsable", "-J", "someone-else", "-t", "5", "-A", slurm_env["TWBYOL_SLURM_ACCOUNT"],
+         "-p", slurm_env["TWBYOL_SLURM_PARTITION"], "-o", "/dev/null", "--wrap", "sleep 120"],
+        capture_output=True, text=True, env=slurm_env, cwd=tmp_path, check=True).stdout.strip().split(";")[0]
+    try:
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / "job.json").write_text(json.dumps({"executor": "slurm", "job_id": other, "ntasks": 2}))
+        run_id = f"reused-{uuid.uuid4().hex[:8]}"
+        cmd = pretrain_cmd(run_config(frames, out, run_id, 64), tmp_path)
+        again = subprocess.run(cmd, env=slurm_env, cwd=tmp_path, capture_output=True, text=True,
+                               timeout=300, stdin=subprocess.DEVNULL, check=False)
+        assert again.returncode == 0, again.stderr[-6000:]
+        assert (f"job.json names SLURM job {other}, but it is named 'someone-else', not "
+                f"'twbyol-{run_id}-s0': not this run's job; submitting anew") in again.stderr
+        assert "submitted slurm job" in again.stderr and "reattaching" not in again.stderr
+        assert json.loads((out / "job.json").read_text())["job_id"] != other
+        assert len(metrics(out)) == 3
+        assert squeue_state(other, slurm_env) in ("RUNNING", "PENDING")  # left alone
+    finally:
+        subprocess.run(["scancel", other], env=slurm_env, check=False)
 
 
 # ----------------------------------------------------------------------------- (3)

@@ -19,10 +19,41 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from twbyol.data.artifacts import TASK_TYPES  # noqa: F401 (the readers' name for it)
+
 if TYPE_CHECKING:
     from twbyol.split import Protocol
 
-TASK_TYPES = ("Discrete", "Continuous")
+# The 12 keypoints of a MABe22 mouse, in the release's order, and their indices.
+KEYPOINTS = (
+    "nose",
+    "left_ear",
+    "right_ear",
+    "neck",
+    "left_forepaw",
+    "right_forepaw",
+    "centre_back",
+    "left_hindpaw",
+    "right_hindpaw",
+    "tail_base",
+    "tail_middle",
+    "tail_tip",
+)
+(
+    NOSE,
+    LEFT_EAR,
+    RIGHT_EAR,
+    NECK,
+    LEFT_FOREPAW,
+    RIGHT_FOREPAW,
+    CENTRE,
+    LEFT_HINDPAW,
+    RIGHT_HINDPAW,
+    TAIL_BASE,
+    TAIL_MIDDLE,
+    TAIL_TIP,
+) = range(12)
+
 # The MABe22 release spells the continuous type "Continious"; readers map it to TASK_TYPES.
 TASK_TYPE_SPELLINGS = {"Discrete": "Discrete", "Continuous": "Continuous",
                        "Continious": "Continuous"}

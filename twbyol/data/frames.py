@@ -1,7 +1,8 @@
 """`twbyol extract-frames`: decode one shard of videos into memory-mappable uint8 .npy files.
 
     twbyol extract-frames --index results/smoke/frames/mice/index.tsv --shard 0 --size 48 \\
-        --out-dir results/smoke/frames/mice --done results/smoke/frames/mice/shard0.done
+        --out-dir results/smoke/frames/mice --done results/smoke/frames/mice/shard0.done \\
+        --root results/smoke/data/mice
 
 Each clip becomes `{out-dir}/{clip_id}.npy`, uint8 (n_frames, size, size) grayscale, read later
 with `np.load(p, mmap_mode="r")`. Frames go from PyAV's decoder through swscale (which
@@ -21,7 +22,7 @@ import av
 import numpy as np
 
 from twbyol.data.clips import count_video_frames
-from twbyol.data.index import read_index
+from twbyol.data.artifacts import read_index, resolve_source
 from twbyol.io import atomic_path, write_json
 
 # Area averaging: the right filter when shrinking by large factors (512 -> 112), where the
@@ -80,13 +81,16 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
     p.add_argument("--size", required=True, type=int, help="output frame width = height (pixels)")
     p.add_argument("--out-dir", required=True, type=Path, help="folder of the {clip_id}.npy files")
     p.add_argument("--done", required=True, type=Path, help="marker written after the last clip")
+    p.add_argument("--root", required=True, type=Path,
+                   help="the dataset root (read-dataset's --root): the index's relative sources "
+                        "are relative to it")
     a = p.parse_args(argv)
     index = read_index(a.index)
     rows = index[index["shard"] == a.shard]
     start, counts = time.time(), {}
     for row in rows.itertuples(index=False):
         counts[row.clip_id] = extract_frames(
-            row.source, a.out_dir / f"{row.clip_id}.npy", a.size, expected=int(row.n_frames)
+            resolve_source(row.source, a.root), a.out_dir / f"{row.clip_id}.npy", a.size, expected=int(row.n_frames)
         )
         print(f"{row.clip_id}: {counts[row.clip_id]} frames", flush=True)
     wall = time.time() - start

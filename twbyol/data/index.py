@@ -25,18 +25,24 @@ import pandas as pd
 
 from twbyol import io
 from twbyol.data import mabe22, ratsi
-from twbyol.data.clips import TASK_TYPES, Dataset
+
+# the artifacts' columns, the sources' paths and the validated loaders live in
+# twbyol.data.artifacts (which the later stages import without the readers); re-exported
+from twbyol.data.artifacts import (  # noqa: F401
+    INDEX_COLUMNS,
+    LABEL_KEYS,
+    load_labels,
+    read_index,
+    resolve_source,
+    source_path,
+)
+from twbyol.data.clips import Dataset
 from twbyol.io import write_npz, write_text
 from twbyol.split import EVALUATOR_SEED, derived_protocol, write_protocol
 
 READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read}
 # Reader options a dataset's config may set, by format (workflow/schemas/config.schema.yaml)
 READER_OPTIONS = {"mabe22": ("files", "videos", "missing_videos"), "ratsi": ()}
-# labelled: 1 for clips with labels (rows of the labels, embeddings and evaluation), 0 for
-# video-only clips (pretraining only); splits: the protocol splits a clip is in, comma-joined
-INDEX_COLUMNS = ("clip_id", "n_frames", "fps", "source", "shard", "start", "end", "labelled",
-                 "splits")
-LABEL_KEYS = ("tasks", "task_types", "sequence_level", "label_array", "clips", "starts", "ends")
 
 
 def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
@@ -56,10 +62,13 @@ def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
     return shard
 
 
-def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int) -> pd.DataFrame:
+def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int,
+                root: str | os.PathLike | None = None) -> pd.DataFrame:
     """The index table (one row per clip, INDEX_COLUMNS): the labelled clips in frame-axis
     order, then the video-only ones; start/end lay all of them end to end, so the labelled
-    clips' rows keep the labels' frame axis."""
+    clips' rows keep the labels' frame axis. Sources are relative to `root` where they lie
+    under it (`source_path`)."""
+    root = Path(root).resolve() if root is not None else None
     cs = ds.clips
     ids = cs.clip_ids + [v.clip_id for v in ds.video_only]
     n_frames = np.concatenate([cs.n_frames, [v.n_frames for v in ds.video_only]]).astype(np.int64)
@@ -69,7 +78,8 @@ def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int) -> pd.D
             "clip_id": ids,
             "n_frames": n_frames,
             "fps": np.concatenate([cs.fps, [v.fps for v in ds.video_only]]),
-            "source": [str(p) for p in cs.video_paths] + [str(v.video_path) for v in ds.video_only],
+            "source": [source_path(p, root) for p in
+                       [*cs.video_paths, *(v.video_path for v in ds.video_only)]],
             "shard": assign_shards(n_frames, n_shards),
             "start": ends - n_frames,
             "end": ends,
@@ -80,98 +90,6 @@ def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int) -> pd.D
         },
         columns=list(INDEX_COLUMNS),
     )
-
-
-def read_index(path: str | os.PathLike) -> pd.DataFrame:
-    """Load and validate an index.tsv (columns INDEX_COLUMNS, rows in canonical clip order).
-
-    Raises FileNotFoundError / ValueError naming the file on a missing file, a missing
-    column, bad types, duplicate clip ids or a frame axis that is not the clips end to end.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: index not found")
-    try:
-        # Clip ids and paths stay strings ("0012" must not become 12, "NA" not NaN).
-        df = pd.read_csv(
-            path, sep="\t", dtype={"clip_id": str, "source": str, "splits": str},
-            keep_default_na=False,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{path}: not a readable TSV file ({e})") from None
-    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
-    df = df[list(INDEX_COLUMNS)]
-    for col, kind in (
-        ("n_frames", "i"),
-        ("shard", "i"),
-        ("start", "i"),
-        ("end", "i"),
-        ("labelled", "i"),
-        ("fps", "f"),
-    ):
-        if df[col].dtype.kind not in ("i", kind):
-            raise ValueError(
-                f"{path}: column {col} must be numeric "
-                f"({'integer' if kind == 'i' else 'number'}), got {df[col].dtype}"
-            )
-    if df.empty:
-        raise ValueError(f"{path}: no clips")
-    if df["clip_id"].duplicated().any():
-        raise ValueError(
-            f"{path}: duplicate clip ids {df['clip_id'][df['clip_id'].duplicated()].tolist()[:5]}"
-        )
-    if (df["n_frames"] <= 0).any() or (df["fps"] <= 0).any() or (df["shard"] < 0).any():
-        raise ValueError(f"{path}: n_frames and fps must be positive and shard >= 0")
-    lab = df["labelled"].to_numpy()
-    if not np.isin(lab, (0, 1)).all() or np.any(np.diff(lab) > 0):
-        raise ValueError(f"{path}: labelled must be 1 for the labelled clips, listed first, "
-                         f"and 0 for the video-only clips after them")
-    ends = df["n_frames"].cumsum().to_numpy()
-    if not (
-        np.array_equal(df["end"].to_numpy(), ends)
-        and np.array_equal(df["start"].to_numpy(), ends - df["n_frames"].to_numpy())
-    ):
-        raise ValueError(
-            f"{path}: start/end must lay the clips end to end (end - start = n_frames)"
-        )
-    return df
-
-
-def load_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load and validate a labels .npz (keys LABEL_KEYS, see docs/artifacts.md).
-
-    Returns the arrays as stored: tasks/task_types/clips str (K,)/(K,)/(n,), sequence_level
-    bool (K,), label_array float32 (K, total_frames), starts/ends int64 (n,).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: labels not found")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
-    except (ValueError, OSError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
-    missing = [k for k in LABEL_KEYS if k not in out]
-    if missing:
-        raise ValueError(f"{path}: missing key(s) {missing}")
-    k, n = len(out["tasks"]), len(out["clips"])
-    la = out["label_array"]
-    if la.dtype != np.float32 or la.ndim != 2 or la.shape[0] != k:
-        raise ValueError(
-            f"{path}: label_array must be float32 ({k} tasks, frames), got {la.dtype} {la.shape}"
-        )
-    if len(out["task_types"]) != k or len(out["sequence_level"]) != k:
-        raise ValueError(f"{path}: tasks, task_types and sequence_level differ in length")
-    if set(out["task_types"].tolist()) - set(TASK_TYPES):
-        raise ValueError(f"{path}: task_types must be in {TASK_TYPES}")
-    if len(out["starts"]) != n or len(out["ends"]) != n or n == 0 or out["ends"][-1] != la.shape[1]:
-        raise ValueError(
-            f"{path}: starts/ends must give one (start, end) per clip ending at "
-            f"{la.shape[1]} frames"
-        )
-    return out
 
 
 def read_dataset(fmt: str, root: str | os.PathLike, options: dict | None = None,
@@ -231,7 +149,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         ends=cs.ends.astype(np.int64),
     )
     write_protocol(a.protocol_out, protocol)
-    index = index_frame(ds, protocol.clip_splits(), a.n_shards)
+    index = index_frame(ds, protocol.clip_splits(), a.n_shards, a.root)
     write_text(a.index_out, index.to_csv(sep="\t", index=False))
     print(
         f"{a.root}: {len(cs.clip_ids)} labelled clips ({cs.total_frames} frames, "

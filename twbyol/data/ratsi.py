@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twbyol.data.clips import ClipSet, Dataset, check_video_lengths, find_video
-from twbyol.data.sim import CENTRE, NOSE, TAIL_BASE
+from twbyol.data.clips import CENTRE, NOSE, TAIL_BASE, ClipSet, Dataset, check_video_lengths, find_video
 from twbyol.io import write_text
 
 BEHAVIOURS = (

@@ -24,34 +24,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KEYPOINTS = (
-    "nose",
-    "left_ear",
-    "right_ear",
-    "neck",
-    "left_forepaw",
-    "right_forepaw",
-    "centre_back",
-    "left_hindpaw",
-    "right_hindpaw",
-    "tail_base",
-    "tail_middle",
-    "tail_tip",
-)
-(
-    NOSE,
-    LEFT_EAR,
-    RIGHT_EAR,
-    NECK,
-    LEFT_FOREPAW,
-    RIGHT_FOREPAW,
+# the MABe22 mouse skeleton (a format fact, shared with the readers): twbyol.data.clips
+from twbyol.data.clips import (  # noqa: F401 (the simulator's and renderer's names)
     CENTRE,
+    KEYPOINTS,
+    LEFT_EAR,
+    LEFT_FOREPAW,
     LEFT_HINDPAW,
+    NECK,
+    NOSE,
+    RIGHT_EAR,
+    RIGHT_FOREPAW,
     RIGHT_HINDPAW,
     TAIL_BASE,
     TAIL_MIDDLE,
     TAIL_TIP,
-) = range(12)
+)
 # Points of the body proper (no tail): what "contact" and "close" measure between animals.
 BODY_POINTS = (
     NOSE,

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from twbyol.experiment import embedding_config, evaluation_config, uses_labels
+from twbyol import deps
+from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
 
@@ -14,7 +15,9 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 EXPERIMENTS = config["experiments"]
 LAUNCHER = config.get("launcher", "local")
-PKG = Path(workflow.basedir) / "twbyol"
+# the package's modules as code inputs, relative to the working folder: a study moved with
+# its checkout keeps the same input paths, so it plans nothing (absolute paths would change)
+PKG = Path(os.path.relpath(Path(workflow.basedir) / "twbyol"))
 ENV = "../../envs/twbyol.yaml"
 
 
@@ -40,28 +43,18 @@ for _name, _exp in EXPERIMENTS.items():
     check_experiment(_name, _exp)
 
 
-def code(*modules):
-    """Package modules a job runs (its code inputs): editing one reruns the job and what follows."""
-    return [str(PKG / m) for m in modules]
-
-
-PRETRAIN_CODE = ["launch.py", "train.py", "optim.py", "methods/__init__.py", "models/backbones.py",
-                 "data/sampling.py", "data/index.py"]
-# the method's own module(s): editing contrastive.py reruns MoCo/SimCLR/time contrast only
-METHOD_CODE = {
-    "byol": ["methods/byol.py"],
-    "random_init": ["methods/byol.py"],
-    "moco_v3": ["methods/contrastive.py", "methods/byol.py"],
-    "simclr_v2": ["methods/contrastive.py", "methods/byol.py"],
-    "time_contrast": ["methods/contrastive.py", "methods/byol.py"],
-    "supervised": ["methods/supervised.py"],
-}
+def stage_code(stage, methods=()):
+    """The package modules `twbyol <stage>` runs, as a rule's code inputs: derived from the
+    imports (twbyol.deps), so editing any of them reruns the job and what follows, and no
+    list is kept by hand. `methods`: the methods whose modules the job builds."""
+    return [str(PKG.parent / f) for f in deps.stage_modules(stage, tuple(methods))]
 
 
 def pretrain_code(w):
-    run = EXPERIMENTS[w.exp]["runs"][w.run]
-    # runs that learn from labels (supervised, the oracle) read the protocol: split.py
-    return code(*PRETRAIN_CODE, *METHOD_CODE[run["method"]], *(["split.py"] if uses_labels(run) else []))
+    """A pretraining job's modules: the launcher and training loop with its run's method
+    (editing contrastive.py reruns MoCo/SimCLR/time contrast only)."""
+    method = EXPERIMENTS[w.exp]["runs"][w.run]["method"]
+    return [str(PKG.parent / f) for f in deps.pretrain_modules(method)]
 
 
 def exp_cfg(wildcards):
@@ -96,6 +89,12 @@ def dataset_root(wildcards):
                 f"{root} does not exist (download the data or fix the path)")
         return str(root)
     return f"results/{wildcards.exp}/data/{wildcards.dataset}/synth.json"
+
+
+def dataset_dir(wildcards):
+    """The folder index.tsv's relative sources are relative to (twbyol.data.index.source_path)."""
+    root = dataset_root(wildcards)
+    return os.path.dirname(root) if root.endswith("synth.json") else root
 
 
 def reader_options(ds):
@@ -153,6 +152,16 @@ def report_for(exp):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def canonical(obj):
+    """`obj` with every mapping's keys in sorted order: a dict param's recorded value (its
+    repr) then does not depend on the order the config file lists its keys in."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
 
 
 # ---- SLURM options of the experiments (twbyol.slurm)

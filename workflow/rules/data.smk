@@ -5,20 +5,22 @@
 rule synth:
     """Generate a synthetic dataset in the MABe22 or RatSI on-disk format."""
     input:
-        code("data/synth.py", "data/sim.py", "data/render.py", "data/mabe22.py", "data/ratsi.py"),
+        stage_code("synth"),
     output:
         # written last, after every video and label file: the dataset is complete
         "results/{exp}/data/{dataset}/synth.json",
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
-        s=lambda w: dataset_cfg(w)["synthetic"],
+        s=lambda w: canonical(dataset_cfg(w)["synthetic"]),
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
         body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", 1.0),
-        layout=lambda w: {"n_user_train": 0, "naming": "aicrowd", **{
-            k: v for k, v in dataset_cfg(w)["synthetic"].items() if k in ("n_user_train", "naming")}},
+        layout=lambda w: canonical({"n_user_train": 0, "naming": "aicrowd", **{
+            k: v for k, v in dataset_cfg(w)["synthetic"].items() if k in ("n_user_train", "naming")}}),
     threads: stage_threads("synth", 2)
     log:
         "results/{exp}/logs/synth/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/synth/{dataset}.tsv"
     resources:
         **stage_resources("synth"),
     conda:
@@ -35,8 +37,7 @@ rule read_dataset:
     protocol, validating it."""
     input:
         root=dataset_root,
-        code=code("data/index.py", "data/clips.py", "data/mabe22.py", "data/ratsi.py", "split.py",
-                  "io.py"),
+        code=stage_code("read-dataset"),
     output:
         index="results/{exp}/frames/{dataset}/index.tsv",
         labels="results/{exp}/labels/{dataset}.npz",
@@ -44,11 +45,13 @@ rule read_dataset:
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
         n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
-        root=lambda w, input: os.path.dirname(input.root) if input.root.endswith("synth.json") else input.root,
+        root=dataset_dir,
         options=lambda w: as_json(reader_options(dataset_cfg(w))),
         split_seed=lambda w: evaluation_cfg(w)["split_seed"],
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/read_dataset/{dataset}.tsv"
     threads: stage_threads("read_dataset")
     resources:
         **stage_resources("read_dataset"),
@@ -64,12 +67,13 @@ rule frames:
     """Decode one shard of clips into uint8 (T, H, W) memmap .npy files."""
     input:
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("data/frames.py", "data/index.py", "data/clips.py"),
+        code=stage_code("extract-frames"),
     output:
         done="results/{exp}/frames/{dataset}/shard{shard}.done",
     params:
         size=lambda w: dataset_cfg(w)["frames"]["size"],
         out_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
+        root=dataset_dir,
     log:
         "results/{exp}/logs/frames/{dataset}/shard{shard}.log",
     threads: stage_threads("frames")
@@ -81,4 +85,4 @@ rule frames:
         ENV
     shell:
         "twbyol extract-frames --index {input.index:q} --shard {wildcards.shard} --size {params.size}"
-        " --out-dir {params.out_dir:q} --done {output.done:q} > {log:q} 2>&1"
+        " --out-dir {params.out_dir:q} --done {output.done:q} --root {params.root:q} > {log:q} 2>&1"

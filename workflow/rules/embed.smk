@@ -6,11 +6,11 @@ rule embed:
         model="results/{exp}/pretrain/{run}/seed{seed}/model.pt",
         shards=lambda w: frame_shards(w.exp, w.dataset),
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("embed.py", "models/backbones.py", "data/index.py", "io.py"),
+        code=stage_code("embed"),
     output:
         "results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
     params:
-        e=lambda w: embedding_cfg(w),
+        e=lambda w: canonical(embedding_cfg(w)),
         frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/embed/{run}/seed{seed}/{dataset}.log",

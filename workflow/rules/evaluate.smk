@@ -8,14 +8,16 @@ rule evaluate:
         labels="results/{exp}/labels/{dataset}.npz",
         protocol="results/{exp}/labels/{dataset}.protocol.json",
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("evaluate.py", "probe.py", "split.py", "temporal.py", "data/index.py", "io.py"),
+        code=stage_code("evaluate"),
     output:
         "results/{exp}/evaluate/{run}/seed{seed}/{dataset}.json",
     params:
-        v=evaluation_cfg,
+        v=lambda w: canonical(evaluation_cfg(w)),
         method=lambda w: exp_cfg(w)["runs"][w.run]["method"],
     log:
         "results/{exp}/logs/evaluate/{run}/seed{seed}/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/evaluate/{run}/seed{seed}/{dataset}.tsv"
     threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
@@ -37,12 +39,14 @@ rule submission:
         embedding="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
         protocol="results/{exp}/labels/{dataset}.protocol.json",
         index="results/{exp}/frames/{dataset}/index.tsv",
-        code=code("submission.py", "split.py", "evaluate.py", "io.py"),
+        code=stage_code("submission"),
     output:
         npy="results/{exp}/submission/{run}/seed{seed}/{dataset}.npy",
         info="results/{exp}/submission/{run}/seed{seed}/{dataset}.json",
     log:
         "results/{exp}/logs/submission/{run}/seed{seed}/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/submission/{run}/seed{seed}/{dataset}.tsv"
     threads: stage_threads("submission")
     resources:
         **stage_resources("submission"),

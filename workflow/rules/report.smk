@@ -12,7 +12,7 @@ rule figures:
         embeddings=lambda w: figure_embeddings(w.exp),
         labels=lambda w: f"results/{w.exp}/labels/{EXPERIMENTS[w.exp]['pretrain_dataset']}.npz",
         index=lambda w: f"results/{w.exp}/frames/{EXPERIMENTS[w.exp]['pretrain_dataset']}/index.tsv",
-        code=code("figures.py", "stats.py", "evaluate.py", "probe.py"),
+        code=stage_code("figures"),
     output:
         per_task=report("results/{exp}/images/per_task_f1.pdf", category="Figures"),
         loss=report("results/{exp}/images/loss_curves.pdf", category="Figures"),
@@ -22,6 +22,8 @@ rule figures:
         out_dir=lambda w: f"results/{w.exp}/images",
     log:
         "results/{exp}/logs/figures.log",
+    benchmark:
+        "results/{exp}/benchmarks/figures.tsv"
     threads: stage_threads("figures")
     resources:
         **stage_resources("figures"),
@@ -40,13 +42,15 @@ rule report:
         stats=rules.stats.output,
         manifest="results/{exp}/images/manifest.json",
         protocols=lambda w: [f"results/{w.exp}/labels/{d}.protocol.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
-        code=code("report.py", "stats.py"),
+        code=stage_code("report"),
     output:
         report("results/{exp}/report.md", category="Report"),
     params:
         stats_dir=lambda w: f"results/{w.exp}/stats",
     log:
         "results/{exp}/logs/report.log",
+    benchmark:
+        "results/{exp}/benchmarks/report.tsv"
     threads: stage_threads("report")
     resources:
         **stage_resources("report"),

@@ -8,6 +8,8 @@ localrules:
 
 rule experiment_record:
     """results/{exp}/experiment.json: what stats, figures and report need to know of the design."""
+    input:
+        code=stage_code("record-experiment"),
     output:
         "results/{exp}/experiment.json",
     params:
@@ -28,9 +30,7 @@ rule step_benchmark:
     resolved configs, timed interleaved in one process (twbyol.benchmark). It reads no
     pretraining output, so it runs early; its inputs are the code it runs."""
     input:
-        code=lambda w: code("benchmark.py", "train.py", "optim.py", "methods/__init__.py",
-                            "models/backbones.py",
-                            *(m for r in study_pair(w) for m in METHOD_CODE[exp_cfg(w)["runs"][r]["method"]])),
+        code=lambda w: stage_code("step-benchmark", [exp_cfg(w)["runs"][r]["method"] for r in study_pair(w)]),
     output:
         "results/{exp}/stats/step_benchmark.json",
     params:
@@ -58,7 +58,7 @@ rule stats:
         efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
         # criterion 4 reads it when the runs trained on CPU
         step_benchmark="results/{exp}/stats/step_benchmark.json",
-        code=code("stats.py"),
+        code=stage_code("stats"),
     output:
         comparison="results/{exp}/stats/comparison.tsv",
         ttests="results/{exp}/stats/ttests.json",
@@ -67,6 +67,8 @@ rule stats:
         out_dir=lambda w: f"results/{w.exp}/stats",
     log:
         "results/{exp}/logs/stats.log",
+    benchmark:
+        "results/{exp}/benchmarks/stats.tsv"
     threads: stage_threads("stats")
     resources:
         **stage_resources("stats"),

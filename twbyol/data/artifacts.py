@@ -1,0 +1,131 @@
+"""The artifacts every stage after read-dataset reads: index.tsv and the labels .npz, their
+columns and keys, and their validated loaders (docs/artifacts.md).
+
+Kept apart from the dataset readers (twbyol.data.index, .mabe22, .ratsi) so that the stages
+that only load these files (frames, pretrain, embed, evaluate, figures) neither import nor,
+as the rules' code inputs, depend on the readers: editing a reader reruns read-dataset, and
+what follows only if the index or labels it writes change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TASK_TYPES = ("Discrete", "Continuous")  # of a task (labels .npz `task_types`)
+# labelled: 1 for clips with labels (rows of the labels, embeddings and evaluation), 0 for
+# video-only clips (pretraining only); splits: the protocol splits a clip is in, comma-joined
+INDEX_COLUMNS = ("clip_id", "n_frames", "fps", "source", "shard", "start", "end", "labelled",
+                 "splits")
+LABEL_KEYS = ("tasks", "task_types", "sequence_level", "label_array", "clips", "starts", "ends")
+
+
+def source_path(video: str | os.PathLike, root: Path | None) -> str:
+    """A video's `source` as index.tsv stores it: relative to the dataset root when the video
+    lies under it (a study moved with its data keeps its index, and so its frames), else
+    absolute (a `videos` folder of the reader's options outside the root)."""
+    video = Path(video).resolve()
+    if root is not None and video.is_relative_to(root):
+        return video.relative_to(root).as_posix()
+    return str(video)
+
+
+def resolve_source(source: str, root: str | os.PathLike | None) -> Path:
+    """The video of an index row: `source` joined to the dataset root it is relative to."""
+    p = Path(source)
+    return p if p.is_absolute() or root is None else Path(root) / p
+
+
+def read_index(path: str | os.PathLike) -> pd.DataFrame:
+    """Load and validate an index.tsv (columns INDEX_COLUMNS, rows in canonical clip order).
+
+    Raises FileNotFoundError / ValueError naming the file on a missing file, a missing
+    column, bad types, duplicate clip ids or a frame axis that is not the clips end to end.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: index not found")
+    try:
+        # Clip ids and paths stay strings ("0012" must not become 12, "NA" not NaN).
+        df = pd.read_csv(
+            path, sep="\t", dtype={"clip_id": str, "source": str, "splits": str},
+            keep_default_na=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ValueError(f"{path}: not a readable TSV file ({e})") from None
+    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    df = df[list(INDEX_COLUMNS)]
+    for col, kind in (
+        ("n_frames", "i"),
+        ("shard", "i"),
+        ("start", "i"),
+        ("end", "i"),
+        ("labelled", "i"),
+        ("fps", "f"),
+    ):
+        if df[col].dtype.kind not in ("i", kind):
+            raise ValueError(
+                f"{path}: column {col} must be numeric "
+                f"({'integer' if kind == 'i' else 'number'}), got {df[col].dtype}"
+            )
+    if df.empty:
+        raise ValueError(f"{path}: no clips")
+    if df["clip_id"].duplicated().any():
+        raise ValueError(
+            f"{path}: duplicate clip ids {df['clip_id'][df['clip_id'].duplicated()].tolist()[:5]}"
+        )
+    if (df["n_frames"] <= 0).any() or (df["fps"] <= 0).any() or (df["shard"] < 0).any():
+        raise ValueError(f"{path}: n_frames and fps must be positive and shard >= 0")
+    lab = df["labelled"].to_numpy()
+    if not np.isin(lab, (0, 1)).all() or np.any(np.diff(lab) > 0):
+        raise ValueError(f"{path}: labelled must be 1 for the labelled clips, listed first, "
+                         f"and 0 for the video-only clips after them")
+    ends = df["n_frames"].cumsum().to_numpy()
+    if not (
+        np.array_equal(df["end"].to_numpy(), ends)
+        and np.array_equal(df["start"].to_numpy(), ends - df["n_frames"].to_numpy())
+    ):
+        raise ValueError(
+            f"{path}: start/end must lay the clips end to end (end - start = n_frames)"
+        )
+    return df
+
+
+def load_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load and validate a labels .npz (keys LABEL_KEYS, see docs/artifacts.md).
+
+    Returns the arrays as stored: tasks/task_types/clips str (K,)/(K,)/(n,), sequence_level
+    bool (K,), label_array float32 (K, total_frames), starts/ends int64 (n,).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: labels not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+    missing = [k for k in LABEL_KEYS if k not in out]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}")
+    k, n = len(out["tasks"]), len(out["clips"])
+    la = out["label_array"]
+    if la.dtype != np.float32 or la.ndim != 2 or la.shape[0] != k:
+        raise ValueError(
+            f"{path}: label_array must be float32 ({k} tasks, frames), got {la.dtype} {la.shape}"
+        )
+    if len(out["task_types"]) != k or len(out["sequence_level"]) != k:
+        raise ValueError(f"{path}: tasks, task_types and sequence_level differ in length")
+    if set(out["task_types"].tolist()) - set(TASK_TYPES):
+        raise ValueError(f"{path}: task_types must be in {TASK_TYPES}")
+    if len(out["starts"]) != n or len(out["ends"]) != n or n == 0 or out["ends"][-1] != la.shape[1]:
+        raise ValueError(
+            f"{path}: starts/ends must give one (start, end) per clip ending at "
+            f"{la.shape[1]} frames"
+        )
+    return out
