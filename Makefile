@@ -30,6 +30,7 @@ test: setup
 lint: setup
 	snakemake --lint
 	$(PY) -m ruff check twbyol tests benchmarks
+	$(PY) -m ruff format --check twbyol tests benchmarks
 
 cluster-up:
 	bash tests/cluster/up.sh

@@ -57,18 +57,26 @@ def render_clip(args: tuple[int, int, int, str]) -> tuple[str, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config", default="config/config.yaml")
     ap.add_argument("--experiment", default="mabe22")
     ap.add_argument("--run", default="twbyol_tau30")
-    ap.add_argument("--per-gpu-batch", type=int, default=0,
-                    help="clips per step; 0: the experiment's batch_size / gpus_per_node")
+    ap.add_argument(
+        "--per-gpu-batch",
+        type=int,
+        default=0,
+        help="clips per step; 0: the experiment's batch_size / gpus_per_node",
+    )
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--clips", type=int, default=16)
     ap.add_argument("--frames", type=int, default=300, help="frames per rendered clip")
     ap.add_argument("--size", type=int, default=0, help="frame size; 0: the dataset's")
     ap.add_argument("--num-workers", type=int, default=-1, help="-1: the experiment's")
-    ap.add_argument("--work", default="", help="folder for frames and outputs (default: a temp dir)")
+    ap.add_argument(
+        "--work", default="", help="folder for frames and outputs (default: a temp dir)"
+    )
     a = ap.parse_args()
 
     from twbyol.embed import embed
@@ -86,33 +94,63 @@ def main() -> None:
     with ProcessPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
         clips = list(pool.map(render_clip, jobs))
     starts = np.cumsum([0] + [n for _, n in clips])
-    pd.DataFrame({"clip_id": [c for c, _ in clips], "n_frames": [n for _, n in clips], "fps": 30.0,
-                  "source": "rendered", "shard": 0, "start": starts[:-1], "end": starts[1:],
-                  "labelled": 1, "splits": ""}
-                 ).to_csv(frames_dir / "index.tsv", sep="\t", index=False)
-    print(f"rendered {a.clips} clips x {a.frames} frames at {size} px in {time.time() - t:.1f} s", flush=True)
+    pd.DataFrame(
+        {
+            "clip_id": [c for c, _ in clips],
+            "n_frames": [n for _, n in clips],
+            "fps": 30.0,
+            "source": "rendered",
+            "shard": 0,
+            "start": starts[:-1],
+            "end": starts[1:],
+            "labelled": 1,
+            "splits": "",
+        }
+    ).to_csv(frames_dir / "index.tsv", sep="\t", index=False)
+    print(
+        f"rendered {a.clips} clips x {a.frames} frames at {size} px in {time.time() - t:.1f} s",
+        flush=True,
+    )
 
     cfg = run_config(a.experiment, e, a.run, 0)
-    gpus = int(e.get("resources", {}).get("gpus_per_node", 1)) * int(e.get("resources", {}).get("nodes", 1))
+    gpus = int(e.get("resources", {}).get("gpus_per_node", 1)) * int(
+        e.get("resources", {}).get("nodes", 1)
+    )
     per_gpu = a.per_gpu_batch or cfg["batch_size"] // gpus
-    cfg.update(epochs=1, warmup_epochs=0, samples_per_epoch=per_gpu * a.steps, batch_size=per_gpu,
-               checkpoint_every=0, out_dir=str(work / "run"), frames_dir=str(frames_dir),
-               index=str(frames_dir / "index.tsv"))
+    cfg.update(
+        epochs=1,
+        warmup_epochs=0,
+        samples_per_epoch=per_gpu * a.steps,
+        batch_size=per_gpu,
+        checkpoint_every=0,
+        out_dir=str(work / "run"),
+        frames_dir=str(frames_dir),
+        index=str(frames_dir / "index.tsv"),
+    )
     if a.num_workers >= 0:
         cfg["num_workers"] = a.num_workers
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    print(f"device {device}; run {a.experiment}/{a.run}: backbone {cfg['backbone']['name']}, "
-          f"crops {cfg['crop']['rho']} x {cfg['crop']['num_frames']}x{cfg['crop']['crop_size']}^2 "
-          f"(stride {cfg['crop']['stride']}), {per_gpu} clips per step, {a.steps} steps, "
-          f"optimizer {cfg['optimizer']}, precision {cfg['precision']}, {cfg['num_workers']} loader workers",
-          flush=True)
+    print(
+        f"device {device}; run {a.experiment}/{a.run}: backbone {cfg['backbone']['name']}, "
+        f"crops {cfg['crop']['rho']} x {cfg['crop']['num_frames']}x{cfg['crop']['crop_size']}^2 "
+        f"(stride {cfg['crop']['stride']}), {per_gpu} clips per step, {a.steps} steps, "
+        f"optimizer {cfg['optimizer']}, precision {cfg['precision']}, "
+        f"{cfg['num_workers']} loader workers",
+        flush=True,
+    )
     eff = train(TrainConfig.from_dict(cfg))
     print("efficiency.json:", json.dumps(eff), flush=True)
 
     emb = embedding_config(e)
-    info = embed(str(work / "run" / "model.pt"), str(frames_dir), str(frames_dir / "index.tsv"),
-                 str(work / "embedding.npy"), window_stride=emb["window_stride"],
-                 batch_size=emb["batch_size"], max_dim=emb["max_dim"])
+    info = embed(
+        str(work / "run" / "model.pt"),
+        str(frames_dir),
+        str(frames_dir / "index.tsv"),
+        str(work / "embedding.npy"),
+        window_stride=emb["window_stride"],
+        batch_size=emb["batch_size"],
+        max_dim=emb["max_dim"],
+    )
 
     # Projection to the study (per run and seed): clips/s of one GPU x the experiment's GPUs
     # (perfect scaling: an upper bound on speed), one crop pair per training clip and epoch.
@@ -120,11 +158,14 @@ def main() -> None:
     samples = epochs * MABE22_CLIPS
     rate = eff["samples_per_s"] * gpus
     hours = samples / rate / 3600 if rate else float("nan")
-    print(f"projection for {a.experiment}: {epochs} epochs x {MABE22_CLIPS} clips = {samples:,} "
-          f"samples at {rate:.1f} clips/s on {gpus} GPUs (linear scaling assumed) = {hours:.2f} h wall, "
-          f"{hours * gpus:.2f} GPU-hours per run and seed; embedding the {MABE22_FRAMES:,} frames of the "
-          f"release at {info['frames_per_s']:,.0f} frames/s = {MABE22_FRAMES / info['frames_per_s'] / 3600:.2f} "
-          f"GPU-hours per model", flush=True)
+    print(
+        f"projection for {a.experiment}: {epochs} epochs x {MABE22_CLIPS} clips = {samples:,} "
+        f"samples at {rate:.1f} clips/s on {gpus} GPUs (linear scaling assumed) = "
+        f"{hours:.2f} h wall, {hours * gpus:.2f} GPU-hours per run and seed; embedding the "
+        f"{MABE22_FRAMES:,} frames of the release at {info['frames_per_s']:,.0f} frames/s = "
+        f"{MABE22_FRAMES / info['frames_per_s'] / 3600:.2f} GPU-hours per model",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

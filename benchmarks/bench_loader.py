@@ -30,7 +30,9 @@ def twbyol(*args: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=64, help="extracted frame size")
@@ -39,24 +41,68 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        twbyol("synth", "--format", "mabe22", "--out", str(d / "data"), "--n-clips", "8", "--n-frames", "600",
-               "--size", "128", "--seed", "0", "--jobs", "2")
-        twbyol("read-dataset", "--format", "mabe22", "--root", str(d / "data"), "--index-out",
-               str(d / "f/index.tsv"), "--labels-out", str(d / "labels.npz"), "--protocol-out",
-               str(d / "protocol.json"), "--n-shards", "1")
-        twbyol("extract-frames", "--index", str(d / "f/index.tsv"), "--shard", "0", "--size", str(a.size),
-               "--out-dir", str(d / "f"), "--done", str(d / "f/shard0.done"), "--root", str(d / "data"))
+        twbyol(
+            "synth",
+            "--format",
+            "mabe22",
+            "--out",
+            str(d / "data"),
+            "--n-clips",
+            "8",
+            "--n-frames",
+            "600",
+            "--size",
+            "128",
+            "--seed",
+            "0",
+            "--jobs",
+            "2",
+        )
+        twbyol(
+            "read-dataset",
+            "--format",
+            "mabe22",
+            "--root",
+            str(d / "data"),
+            "--index-out",
+            str(d / "f/index.tsv"),
+            "--labels-out",
+            str(d / "labels.npz"),
+            "--protocol-out",
+            str(d / "protocol.json"),
+            "--n-shards",
+            "1",
+        )
+        twbyol(
+            "extract-frames",
+            "--index",
+            str(d / "f/index.tsv"),
+            "--shard",
+            "0",
+            "--size",
+            str(a.size),
+            "--out-dir",
+            str(d / "f"),
+            "--done",
+            str(d / "f/shard0.done"),
+            "--root",
+            str(d / "data"),
+        )
         index = read_index(d / "f/index.tsv")
         clips = list(zip(index["clip_id"], index["n_frames"].astype(int)))
         crop = CropConfig(rho=2, num_frames=8, stride=2, crop_size=a.crop, min_scale=0.3)
         n = a.batch * a.batches
         ds = TemporalCropDataset(d / "f", clips, crop, n, seed=0)
         keys = [(0, k) for k in range(n)]
-        print(f"batch {a.batch}, rho 2 x 8 frames at {a.crop} px from {a.size} px frames; "
-              f"{torch.get_num_threads()} torch threads, {a.batches} batches")
+        print(
+            f"batch {a.batch}, rho 2 x 8 frames at {a.crop} px from {a.size} px frames; "
+            f"{torch.get_num_threads()} torch threads, {a.batches} batches"
+        )
         rates = {}
         for w in a.workers:
-            loader = torch.utils.data.DataLoader(ds, batch_size=a.batch, sampler=keys, num_workers=w)
+            loader = torch.utils.data.DataLoader(
+                ds, batch_size=a.batch, sampler=keys, num_workers=w
+            )
             it = iter(loader)
             next(it)  # start-up (worker spawn) is paid once per epoch, not per batch
             t = time.perf_counter()

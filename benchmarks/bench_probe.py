@@ -67,12 +67,14 @@ def main() -> None:
 
     times, f1s = race({"twbyol": ours, "sklearn": sklearn}, args.repeats)
     print(
-        f"linear probe, {args.n:,} x {args.dim} {args.dtype} train, {n_test:,} test, best of {args.repeats}"
+        f"linear probe, {args.n:,} x {args.dim} {args.dtype} train, {n_test:,} test, "
+        f"best of {args.repeats}"
     )
     print(f"  twbyol.probe : {times['twbyol']:.3f} s   F1 = {f1s['twbyol']:.6f}")
     print(f"  sklearn      : {times['sklearn']:.3f} s   F1 = {f1s['sklearn']:.6f}")
     print(
-        f"  speed-up     : {times['sklearn'] / times['twbyol']:.1f}x   |F1 diff| = {abs(f1s['twbyol'] - f1s['sklearn']):.2e}"
+        f"  speed-up     : {times['sklearn'] / times['twbyol']:.1f}x   "
+        f"|F1 diff| = {abs(f1s['twbyol'] - f1s['sklearn']):.2e}"
     )
     if args.tasks <= 0:
         return
@@ -81,7 +83,11 @@ def main() -> None:
     rates = np.geomspace(0.005, 0.87, args.tasks)  # share of positive frames per task
     ys = []
     for k, rate in enumerate(rates):
-        s = x[:, k % args.dim] + x[:, (k + 1) % args.dim] + rng.standard_normal(len(x)).astype(np.float32)
+        s = (
+            x[:, k % args.dim]
+            + x[:, (k + 1) % args.dim]
+            + rng.standard_normal(len(x)).astype(np.float32)
+        )
         yk = (s > np.quantile(s, 1 - rate)).astype(np.float64)
         if k == 1:
             yk[rng.random(len(x)) < 0.3] = np.nan  # an annotator who labelled 70 % of frames
@@ -90,7 +96,9 @@ def main() -> None:
     ytr_all, yte_all = y_all[:, : args.n], y_all[:, args.n :]
 
     def ours_all() -> list[float]:
-        return [r["f1"] for r in linear_probes(xtr, ytr_all, xte, yte_all, ["Discrete"] * args.tasks)]
+        return [
+            r["f1"] for r in linear_probes(xtr, ytr_all, xte, yte_all, ["Discrete"] * args.tasks)
+        ]
 
     def sklearn_all() -> list[float]:
         out = []
@@ -102,11 +110,17 @@ def main() -> None:
 
     times, f1s = race({"twbyol": ours_all, "sklearn": sklearn_all}, args.repeats)
     diff = max(abs(a - b) for a, b in zip(f1s["twbyol"], f1s["sklearn"]))
-    print(f"{args.tasks} tasks on one embedding (positives {rates[0]:.1%} to {rates[-1]:.0%} of frames), "
-          f"best of {args.repeats}")
+    print(
+        f"{args.tasks} tasks on one embedding "
+        f"(positives {rates[0]:.1%} to {rates[-1]:.0%} of frames), "
+        f"best of {args.repeats}"
+    )
     print(f"  twbyol.probe.linear_probes : {times['twbyol']:.3f} s")
     print(f"  sklearn, one fit per task  : {times['sklearn']:.3f} s")
-    print(f"  speed-up                   : {times['sklearn'] / times['twbyol']:.1f}x   max |F1 diff| = {diff:.2e}")
+    print(
+        f"  speed-up                   : {times['sklearn'] / times['twbyol']:.1f}x   "
+        f"max |F1 diff| = {diff:.2e}"
+    )
 
 
 if __name__ == "__main__":

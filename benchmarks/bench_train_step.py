@@ -31,7 +31,9 @@ AMP = {"dtype": None}  # set from --amp in main()
 
 
 def autocast(device):
-    return torch.autocast(device.type, dtype=AMP["dtype"] or torch.float32, enabled=AMP["dtype"] is not None)
+    return torch.autocast(
+        device.type, dtype=AMP["dtype"] or torch.float32, enabled=AMP["dtype"] is not None
+    )
 
 
 def ours(weighting, backbone_kw, crops, centres, device, dims):
@@ -46,6 +48,7 @@ def ours(weighting, backbone_kw, crops, centres, device, dims):
         loss.backward()
         opt.step()
         model.update_target(ema_momentum(1, 100))
+
     return step
 
 
@@ -55,9 +58,13 @@ def library(backbone_kw, crops, device, dims):
     torch.manual_seed(0)
     backbone = build_backbone(**backbone_kw)
     proj_hidden, proj_dim, pred_hidden = dims
-    model = PTVBYOL(nn.Sequential(backbone, MLP(backbone.feature_dim, proj_hidden, proj_dim)),
-                    feature_dim=proj_dim, predictor_inner=pred_hidden, mmt=0.99,
-                    norm=nn.BatchNorm1d).to(device)
+    model = PTVBYOL(
+        nn.Sequential(backbone, MLP(backbone.feature_dim, proj_hidden, proj_dim)),
+        feature_dim=proj_dim,
+        predictor_inner=pred_hidden,
+        mmt=0.99,
+        norm=nn.BatchNorm1d,
+    ).to(device)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     x1, x2 = crops[:, 0], crops[:, 1]
 
@@ -67,6 +74,7 @@ def library(backbone_kw, crops, device, dims):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -79,22 +87,33 @@ def compare(name_a, a, name_b, b, steps, batch, device):
         peak = f", peak {mem[name]:,.0f} MiB" if mem[name] is not None else ""
         print(f"  {name:<22} {m * 1e3:8.1f} ms/step = {batch / m:8.1f} clips/s{peak}")
     lo, hi = c["ci95"]
-    print(f"  ratio {name_a} / {name_b} = {c['ratio_of_medians']:.3f} (median per-step ratio "
-          f"{c['median_ratio']:.3f}, 95 % CI [{lo:.3f}, {hi:.3f}])")
+    print(
+        f"  ratio {name_a} / {name_b} = {c['ratio_of_medians']:.3f} (median per-step ratio "
+        f"{c['median_ratio']:.3f}, 95 % CI [{lo:.3f}, {hi:.3f}])"
+    )
     return c["ratio_of_medians"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backbone", default="tiny")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=56)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--amp", choices=["none", "bf16"], default="none",
-                    help="bf16 autocast of forward and loss (GPU training's default)")
-    ap.add_argument("--cudnn-benchmark", action="store_true",
-                    help="torch.backends.cudnn.benchmark = True (autotuned convolution algorithms)")
+    ap.add_argument(
+        "--amp",
+        choices=["none", "bf16"],
+        default="none",
+        help="bf16 autocast of forward and loss (GPU training's default)",
+    )
+    ap.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="torch.backends.cudnn.benchmark = True (autotuned convolution algorithms)",
+    )
     a = ap.parse_args()
     torch.backends.cudnn.benchmark = a.cudnn_benchmark
     AMP["dtype"] = torch.bfloat16 if a.amp == "bf16" else None
@@ -104,15 +123,32 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     crops = torch.randn(a.batch, 2, 1, a.frames, a.size, a.size, generator=g).to(device)
     centres = (torch.rand(a.batch, 2, generator=g) * 300).to(device)
-    print(f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
-          f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, cudnn.benchmark {a.cudnn_benchmark}, torch threads {torch.get_num_threads()}"
-          + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
+    print(
+        f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
+        f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, "
+        f"cudnn.benchmark {a.cudnn_benchmark}, torch threads {torch.get_num_threads()}"
+        + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
+    )
     print("TW-BYOL (exponential, tau=30) vs uniform BYOL (target <= 1.02):")
-    compare("tw-byol", ours("exponential", backbone_kw, crops, centres, device, dims),
-            "uniform", ours("uniform", backbone_kw, crops, centres, device, dims), a.steps, a.batch, device)
+    compare(
+        "tw-byol",
+        ours("exponential", backbone_kw, crops, centres, device, dims),
+        "uniform",
+        ours("uniform", backbone_kw, crops, centres, device, dims),
+        a.steps,
+        a.batch,
+        device,
+    )
     print("our uniform BYOL vs pytorchvideo.models.byol.BYOL (target <= 1.0):")
-    compare("ours", ours("uniform", backbone_kw, crops, centres, device, dims),
-            "pytorchvideo", library(backbone_kw, crops, device, dims), a.steps, a.batch, device)
+    compare(
+        "ours",
+        ours("uniform", backbone_kw, crops, centres, device, dims),
+        "pytorchvideo",
+        library(backbone_kw, crops, device, dims),
+        a.steps,
+        a.batch,
+        device,
+    )
 
 
 if __name__ == "__main__":

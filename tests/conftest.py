@@ -106,9 +106,17 @@ def slurm_env(slurm_cluster) -> dict[str, str]:
 # ---------------------------------------------------------------- the MABe22 release layout
 
 
-def write_release(root: Path, naming: str = "caltech", n_clips: int = 14, n_user_train: int = 3,
-                  n_frames: int = 40, size: int = 48, seed: int = 3, drop_video: bool = True,
-                  jobs: int = 2) -> dict:
+def write_release(
+    root: Path,
+    naming: str = "caltech",
+    n_clips: int = 14,
+    n_user_train: int = 3,
+    n_frames: int = 40,
+    size: int = 48,
+    seed: int = 3,
+    drop_video: bool = True,
+    jobs: int = 2,
+) -> dict:
     """A synthetic MABe22 mouse-triplet release laid out as a user has it after download.
 
     `naming` "caltech": CaltechDATA file names, the videos in the nested folders an unzipped
@@ -124,12 +132,24 @@ def write_release(root: Path, naming: str = "caltech", n_clips: int = 14, n_user
 
     from twbyol.data import synth
 
-    summary = synth.generate(root, "mabe22", n_clips, n_frames, size, seed, jobs=jobs,
-                             n_user_train=n_user_train, naming=naming)
+    summary = synth.generate(
+        root,
+        "mabe22",
+        n_clips,
+        n_frames,
+        size,
+        seed,
+        jobs=jobs,
+        n_user_train=n_user_train,
+        naming=naming,
+    )
     if naming == "caltech":  # metadata unzipped into a folder of its own
         (root / "metadata").mkdir()
-        for name in ("mouse_round2_tasks.json", "mouse_round2_splits",
-                     "mouse_round2_frame_number_map.npy"):
+        for name in (
+            "mouse_round2_tasks.json",
+            "mouse_round2_splits",
+            "mouse_round2_frame_number_map.npy",
+        ):
             shutil.move(str(root / name), str(root / "metadata" / name))
     missing = None
     if drop_video:

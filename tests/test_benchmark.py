@@ -56,14 +56,39 @@ def test_step_benchmark_of_the_smoke_study_runs(tmp_path):
     configs = {r: run_config("smoke", exp, r, 0) for r in (prop, base)}
     io.write_json(tmp_path / "configs.json", configs)
     out = tmp_path / "step_benchmark.json"
-    assert benchmark.main(["--configs", str(tmp_path / "configs.json"), "--proposed", prop,
-                           "--baseline", base, "--steps", "6", "--batch", "2", "--warmup", "1",
-                           "--threads", "1", "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        benchmark.main(
+            [
+                "--configs",
+                str(tmp_path / "configs.json"),
+                "--proposed",
+                prop,
+                "--baseline",
+                base,
+                "--steps",
+                "6",
+                "--batch",
+                "2",
+                "--warmup",
+                "1",
+                "--threads",
+                "1",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = io.read_json(out)
     assert (res["proposed"], res["baseline"], res["device"]) == (prop, base, "cpu")
     assert res["crop"] == {k: exp["crop"][k] for k in ("rho", "num_frames", "crop_size")}
     assert res["backbone"] == exp["backbone"] and res["batch"] == 2 and res["steps"] == 6
-    assert res["runs"][prop]["weighting"] == "exponential" and res["runs"][base]["weighting"] == "uniform"
+    assert (
+        res["runs"][prop]["weighting"] == "exponential"
+        and res["runs"][base]["weighting"] == "uniform"
+    )
     for r in res["runs"].values():
         assert len(r["times_s"]) == 6 and r["median_s"] > 0 and r["peak_mem_mb"] is None
     c = res["comparison"]

@@ -25,10 +25,28 @@ def test_calibration_script_trains_embeds_and_scores_each_run(tmp_path):
     wd = copy_workflow(tmp_path)
     shutil.copytree(REPO / "benchmarks", wd / "benchmarks")
     p = subprocess.run(
-        [sys.executable, "benchmarks/calibrate_synthetic.py", "--exp", "smoke",
-         "--runs", "random_init", "byol_uniform", "--seeds", "0", "--tag", "t",
-         "--set", "training.epochs=1"],
-        cwd=wd, env=env_with_venv(), capture_output=True, text=True, timeout=900, check=False)
+        [
+            sys.executable,
+            "benchmarks/calibrate_synthetic.py",
+            "--exp",
+            "smoke",
+            "--runs",
+            "random_init",
+            "byol_uniform",
+            "--seeds",
+            "0",
+            "--tag",
+            "t",
+            "--set",
+            "training.epochs=1",
+        ],
+        cwd=wd,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 
     # the override runs as its own experiment: the study's results/smoke is untouched
@@ -44,23 +62,49 @@ def test_calibration_script_trains_embeds_and_scores_each_run(tmp_path):
 
     # the same tag with other settings must not silently reuse (resume) the first runs
     again = subprocess.run(
-        [sys.executable, "benchmarks/calibrate_synthetic.py", "--exp", "smoke",
-         "--runs", "byol_uniform", "--seeds", "0", "--tag", "t", "--set", "training.epochs=2"],
-        cwd=wd, env=env_with_venv(), capture_output=True, text=True, timeout=900, check=False)
+        [
+            sys.executable,
+            "benchmarks/calibrate_synthetic.py",
+            "--exp",
+            "smoke",
+            "--runs",
+            "byol_uniform",
+            "--seeds",
+            "0",
+            "--tag",
+            "t",
+            "--set",
+            "training.epochs=2",
+        ],
+        cwd=wd,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert again.returncode != 0
     assert "an earlier calibration with other settings" in again.stderr, again.stderr[-3000:]
 
 
 def _bench(*args, timeout=600):
-    p = subprocess.run([sys.executable, *args], cwd=REPO, env=env_with_venv(), capture_output=True,
-                       text=True, timeout=timeout, check=False)
+    p = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env_with_venv(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return p.stdout
 
 
 def test_probe_benchmark_runs_and_its_probes_agree_with_sklearn():
-    out = _bench("benchmarks/bench_probe.py", "--n", "20000", "--dim", "32", "--repeats", "1",
-                 "--tasks", "4")
+    out = _bench(
+        "benchmarks/bench_probe.py", "--n", "20000", "--dim", "32", "--repeats", "1", "--tasks", "4"
+    )
     assert "4 tasks on one embedding" in out
     diffs = [float(line.rsplit("=", 1)[1]) for line in out.splitlines() if "F1 diff" in line]
     assert len(diffs) == 2 and max(diffs) < 1e-3, out
@@ -73,9 +117,23 @@ def test_train_step_benchmark_runs():
 
 def test_gpu_run_benchmark_runs_the_pipelines_training_and_embedding(tmp_path):
     # on CPU with the smoke experiment's tiny backbone: that it works, not how fast
-    out = _bench("benchmarks/bench_gpu_run.py", "--experiment", "smoke", "--run", "twbyol_tau30",
-                 "--steps", "2", "--clips", "2", "--frames", "60", "--num-workers", "0",
-                 "--work", str(tmp_path))
+    out = _bench(
+        "benchmarks/bench_gpu_run.py",
+        "--experiment",
+        "smoke",
+        "--run",
+        "twbyol_tau30",
+        "--steps",
+        "2",
+        "--clips",
+        "2",
+        "--frames",
+        "60",
+        "--num-workers",
+        "0",
+        "--work",
+        str(tmp_path),
+    )
     eff = json.loads(out.split("efficiency.json:", 1)[1].splitlines()[0])
     last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 2 and eff["samples"] == last["samples"] and eff["samples_per_s"] > 0

@@ -1,4 +1,5 @@
-"""The method's loss: weights match their formulas, uniform TW-BYOL is plain BYOL, EMA is its formula."""
+"""The method's loss: weights match their formulas, uniform TW-BYOL is plain BYOL, EMA is its
+formula."""
 
 import math
 
@@ -35,7 +36,9 @@ def test_weight_formulas(tau):
         assert got.dtype == torch.float32
         torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-7, msg=kind)
     # a few by hand: exp(-1) at dt = tau; the binary cut is inclusive
-    assert temporal_weight(torch.tensor([tau]), "exponential", tau).item() == pytest.approx(math.exp(-1))
+    assert temporal_weight(torch.tensor([tau]), "exponential", tau).item() == pytest.approx(
+        math.exp(-1)
+    )
     assert temporal_weight(torch.tensor([tau]), "binary", tau).item() == 1.0
 
 
@@ -90,7 +93,9 @@ def test_ema_update_and_schedule():
 
 def test_pairs_cover_every_ordered_pair():
     i, j = pair_indices(3)
-    assert sorted(zip(i.tolist(), j.tolist())) == [(a, b) for a in range(3) for b in range(3) if a != b]
+    assert sorted(zip(i.tolist(), j.tolist())) == [
+        (a, b) for a in range(3) for b in range(3) if a != b
+    ]
 
 
 def _model(weighting, tau=30.0):
@@ -149,9 +154,13 @@ def _batch(b=6, rho=2, seed=0):
 
 def test_oracle_weights_pairs_by_the_labels_of_their_centre_frames():
     crops, centres = _batch(b=3)
-    targets = torch.tensor([[[1.0, 0.0], [1.0, 0.0]],    # same state: weight 1
-                            [[1.0, 0.0], [0.0, 0.0]],    # another state: 0
-                            [[0.0, 1.0], [0.0, 1.0]]])   # same: 1
+    targets = torch.tensor(
+        [
+            [[1.0, 0.0], [1.0, 0.0]],  # same state: weight 1
+            [[1.0, 0.0], [0.0, 0.0]],  # another state: 0
+            [[0.0, 1.0], [0.0, 1.0]],
+        ]
+    )  # same: 1
     loss, stats = _model("oracle")(crops, centres, targets=targets)
     assert stats["mean_weight"] == pytest.approx(2 / 3)
     assert stats["ess"] == pytest.approx(4.0) and stats["ess_fraction"] == pytest.approx(4 / 6)

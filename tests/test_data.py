@@ -59,7 +59,13 @@ def test_mabe22_roundtrip_matches_generator(mice, tmp_path):
     assert cs.sequence_level.tolist() == [t in synth.MABE22_SEQUENCE for t in cs.tasks]
     # Regenerating clip 1 from its seed gives exactly what the reader returns.
     clip = synth.make_clip(
-        "mabe22", 1, np.random.SeedSequence(SEED).spawn(N_CLIPS)[1], tmp_path, N_FRAMES, SIZE, 30.0,
+        "mabe22",
+        1,
+        np.random.SeedSequence(SEED).spawn(N_CLIPS)[1],
+        tmp_path,
+        N_FRAMES,
+        SIZE,
+        30.0,
         extra_frames=1,  # the release's trailing video frame
     )
     assert clip.clip_id == cs.clip_ids[1]
@@ -106,7 +112,8 @@ def test_simulated_labels_are_the_generated_ones(mice, rats):
     rs = ratsi.read(rats).clips
     np.testing.assert_array_equal(
         np.concatenate(list(synth.simulated_labels("ratsi", 2, N_FRAMES, SIZE, SEED)), axis=1),
-        rs.label_array)
+        rs.label_array,
+    )
 
 
 def test_every_per_frame_task_has_positives_in_every_experiment():
@@ -121,9 +128,15 @@ def test_every_per_frame_task_has_positives_in_every_experiment():
             s = d.get("synthetic")
             if not s:
                 continue
-            lab = synth.simulated_labels(d["format"], s["n_clips"], s["n_frames"], s["size"],
-                                         s["seed"], body_scale=s.get("body_scale", 1.0),
-                                         n_user_train=s.get("n_user_train", 0))
+            lab = synth.simulated_labels(
+                d["format"],
+                s["n_clips"],
+                s["n_frames"],
+                s["size"],
+                s["seed"],
+                body_scale=s.get("body_scale", 1.0),
+                n_user_train=s.get("n_user_train", 0),
+            )
             tasks = synth.MABE22_TASKS if d["format"] == "mabe22" else ratsi.BEHAVIOURS
             for k, t in enumerate(tasks):
                 if t in synth.MABE22_SEQUENCE:
@@ -336,8 +349,10 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
 
 
 def test_read_index_rejects_bad_tables(tmp_path):
-    good = ("clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits\n"
-            "0012\t10\t30.0\t/v.mp4\t0\t0\t10\t1\t\n")
+    good = (
+        "clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits\n"
+        "0012\t10\t30.0\t/v.mp4\t0\t0\t10\t1\t\n"
+    )
     p = tmp_path / "index.tsv"
     p.write_text(good)
     assert index.read_index(p)["clip_id"].tolist() == ["0012"]

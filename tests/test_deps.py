@@ -18,13 +18,15 @@ def toy(tmp_path, monkeypatch):
         "__init__.py": "",
         "cli.py": 'STAGES: dict = {"run": ("toy.stage", "a stage"), "other": ("toy.b", "")}\n',
         "stage.py": "from toy import a\nimport json\n\ndef f():\n    from toy.sub.c import X\n",
-        "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from toy import typing_only\n"
-                "else:\n    from . import b\n",
+        "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from toy import typing_only\n"
+        "else:\n    from . import b\n",
         "b.py": "import numpy\n",
         "typing_only.py": "",
         "sub/__init__.py": "",
         "sub/c.py": "from ..methods import build\n",
-        "methods/__init__.py": "def build(m):\n    from toy.methods import one\n    from toy.methods import two\n",
+        "methods/__init__.py": "def build(m):\n    from toy.methods import one\n"
+        "    from toy.methods import two\n",
         "methods/one.py": "from toy import a\n",
         "methods/two.py": "",
     }
@@ -34,9 +36,14 @@ def toy(tmp_path, monkeypatch):
         p.write_text(text)
     monkeypatch.setattr(deps, "ROOT", tmp_path / "toy")
     monkeypatch.setattr(deps, "PACKAGE", "toy")
-    monkeypatch.setattr(deps, "METHOD_MODULES", {"one": "toy.methods.one", "two": "toy.methods.two"})
-    monkeypatch.setattr(deps, "DISPATCH", frozenset(
-        ("toy.methods", m) for m in ("toy.methods.one", "toy.methods.two")))
+    monkeypatch.setattr(
+        deps, "METHOD_MODULES", {"one": "toy.methods.one", "two": "toy.methods.two"}
+    )
+    monkeypatch.setattr(
+        deps,
+        "DISPATCH",
+        frozenset(("toy.methods", m) for m in ("toy.methods.one", "toy.methods.two")),
+    )
     for f in (deps.imports_of, deps.stage_modules, deps.pretrain_modules):
         f.cache_clear()
     yield
@@ -46,8 +53,15 @@ def toy(tmp_path, monkeypatch):
 
 def test_the_closure_of_a_toy_package_is_known(toy):
     assert deps.stage_modules("run") == (
-        "toy/__init__.py", "toy/a.py", "toy/b.py", "toy/cli.py", "toy/methods/__init__.py",
-        "toy/stage.py", "toy/sub/__init__.py", "toy/sub/c.py")  # no typing_only, no method
+        "toy/__init__.py",
+        "toy/a.py",
+        "toy/b.py",
+        "toy/cli.py",
+        "toy/methods/__init__.py",
+        "toy/stage.py",
+        "toy/sub/__init__.py",
+        "toy/sub/c.py",
+    )  # no typing_only, no method
     assert "toy/methods/one.py" in deps.stage_modules("run", ("one",))
     assert "toy/methods/two.py" not in deps.stage_modules("run", ("one",))
     with pytest.raises(ValueError, match="no stage 'nope'"):
@@ -55,14 +69,22 @@ def test_the_closure_of_a_toy_package_is_known(toy):
 
 
 REAL = {  # stage -> modules it must run / must not depend on
-    "evaluate": ({"evaluate.py", "probe.py", "temporal.py", "split.py", "io.py", "data/artifacts.py"},
-                 {"data/mabe22.py", "data/ratsi.py", "data/index.py", "train.py", "stats.py"}),
-    "figures": ({"figures.py", "stats.py", "evaluate.py", "temporal.py", "split.py", "data/artifacts.py"},
-                {"data/mabe22.py", "train.py"}),
-    "embed": ({"embed.py", "models/backbones.py", "data/artifacts.py", "io.py"},
-              {"data/index.py", "data/clips.py", "data/sampling.py", "methods/byol.py"}),
-    "read-dataset": ({"data/index.py", "data/mabe22.py", "data/ratsi.py", "split.py"},
-                     {"data/sim.py", "data/render.py", "data/synth.py"}),
+    "evaluate": (
+        {"evaluate.py", "probe.py", "temporal.py", "split.py", "io.py", "data/artifacts.py"},
+        {"data/mabe22.py", "data/ratsi.py", "data/index.py", "train.py", "stats.py"},
+    ),
+    "figures": (
+        {"figures.py", "stats.py", "evaluate.py", "temporal.py", "split.py", "data/artifacts.py"},
+        {"data/mabe22.py", "train.py"},
+    ),
+    "embed": (
+        {"embed.py", "models/backbones.py", "data/artifacts.py", "io.py"},
+        {"data/index.py", "data/clips.py", "data/sampling.py", "methods/byol.py"},
+    ),
+    "read-dataset": (
+        {"data/index.py", "data/mabe22.py", "data/ratsi.py", "split.py"},
+        {"data/sim.py", "data/render.py", "data/synth.py"},
+    ),
     "stats": ({"stats.py", "io.py"}, {"figures.py", "report.py", "evaluate.py"}),
 }
 
@@ -76,13 +98,29 @@ def test_a_stage_runs_the_modules_it_must_and_not_the_ones_it_need_not(stage):
 
 
 def test_each_pretraining_runs_its_own_method_only():
-    mods = {m: {f.removeprefix("twbyol/methods/") for f in deps.pretrain_modules(m)
-                if f.startswith("twbyol/methods/")} for m in deps.METHOD_MODULES}
+    mods = {
+        m: {
+            f.removeprefix("twbyol/methods/")
+            for f in deps.pretrain_modules(m)
+            if f.startswith("twbyol/methods/")
+        }
+        for m in deps.METHOD_MODULES
+    }
     assert mods["byol"] == mods["random_init"] == {"__init__.py", "byol.py"}
-    assert mods["moco_v3"] == mods["simclr_v2"] == mods["time_contrast"] == {
-        "__init__.py", "byol.py", "contrastive.py"}
-    assert mods["supervised"] == {"__init__.py", "byol.py", "supervised.py"}  # byol: the EMA schedule
-    assert {"twbyol/launch.py", "twbyol/train.py", "twbyol/data/sampling.py"} <= set(deps.pretrain_modules("byol"))
+    assert (
+        mods["moco_v3"]
+        == mods["simclr_v2"]
+        == mods["time_contrast"]
+        == {"__init__.py", "byol.py", "contrastive.py"}
+    )
+    assert mods["supervised"] == {
+        "__init__.py",
+        "byol.py",
+        "supervised.py",
+    }  # byol: the EMA schedule
+    assert {"twbyol/launch.py", "twbyol/train.py", "twbyol/data/sampling.py"} <= set(
+        deps.pretrain_modules("byol")
+    )
 
 
 def test_what_python_imports_for_each_stage_is_in_its_closure():
@@ -91,14 +129,23 @@ def test_what_python_imports_for_each_stage_is_in_its_closure():
     modules imported inside functions."""
     from twbyol.cli import STAGES
 
-    code = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
-            "print(' '.join(m.__file__ for n, m in sys.modules.items() if n.startswith('twbyol')))")
-    procs = {s: subprocess.Popen([sys.executable, "-c", code, STAGES[s][0]], text=True,
-                                 stdout=subprocess.PIPE) for s in STAGES}
+    code = (
+        "import importlib, sys; importlib.import_module(sys.argv[1]); "
+        "print(' '.join(m.__file__ for n, m in sys.modules.items() if n.startswith('twbyol')))"
+    )
+    procs = {
+        s: subprocess.Popen(
+            [sys.executable, "-c", code, STAGES[s][0]], text=True, stdout=subprocess.PIPE
+        )
+        for s in STAGES
+    }
     for stage, proc in procs.items():
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, stage
         loaded = {str(Path(f).resolve().relative_to(deps.ROOT.parent)) for f in out.split()}
-        walked = set(deps.pretrain_modules("byol") if stage in ("pretrain", "train")
-                     else deps.stage_modules(stage))
+        walked = set(
+            deps.pretrain_modules("byol")
+            if stage in ("pretrain", "train")
+            else deps.stage_modules(stage)
+        )
         assert loaded <= walked, (stage, loaded - walked)

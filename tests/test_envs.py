@@ -1,8 +1,8 @@
 """envs/twbyol.yaml (conda, for clusters) stays in step with pyproject.toml's dependencies."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]

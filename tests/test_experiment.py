@@ -19,12 +19,14 @@ def synthetic(**runs):
 
 
 def test_the_controls_resolve_to_their_training_configs():
-    e = synthetic(oracle={"method": "byol", "weighting": "oracle"},
-                  oracle_drawn={"method": "byol", "weighting": "oracle", "crop_policy": "near_pairs"},
-                  permuted={"method": "byol", "weighting": "permuted", "tau": 30},
-                  near={"method": "byol", "weighting": "exponential", "tau": 30, "crop_policy": "near_pairs"},
-                  literal={"method": "byol", "weighting": "exponential", "tau": 30, "normalize": "batch"},
-                  matched={"method": "byol", "weighting": "uniform", "pretrain_splits": ["SubmissionTrain"]})
+    e = synthetic(
+        oracle={"method": "byol", "weighting": "oracle"},
+        oracle_drawn={"method": "byol", "weighting": "oracle", "crop_policy": "near_pairs"},
+        permuted={"method": "byol", "weighting": "permuted", "tau": 30},
+        near={"method": "byol", "weighting": "exponential", "tau": 30, "crop_policy": "near_pairs"},
+        literal={"method": "byol", "weighting": "exponential", "tau": 30, "normalize": "batch"},
+        matched={"method": "byol", "weighting": "uniform", "pretrain_splits": ["SubmissionTrain"]},
+    )
     oracle = run_config("synthetic", e, "oracle", 0)
     # the oracle learns from the labels the supervised upper bound may use
     sup = run_config("synthetic", e, "supervised", 0)
@@ -32,18 +34,32 @@ def test_the_controls_resolve_to_their_training_configs():
     assert run_config("synthetic", e, "oracle_drawn", 0)["crop"]["policy"] == "near_pairs"
     assert "labels" not in run_config("synthetic", e, "permuted", 0)
     near = run_config("synthetic", e, "near", 0)
-    assert near["crop"]["policy"] == "near_pairs" and (near["weighting"], near["tau"]) == ("exponential", 30)
+    assert near["crop"]["policy"] == "near_pairs" and (near["weighting"], near["tau"]) == (
+        "exponential",
+        30,
+    )
     assert run_config("synthetic", e, "literal", 0)["normalize"] == "batch"
     assert run_config("synthetic", e, "matched", 0)["pretrain_splits"] == ["SubmissionTrain"]
     assert "pretrain_splits" not in run_config("synthetic", e, "byol_uniform", 0)
 
 
-@pytest.mark.parametrize("run, rho, message", [
-    ({"method": "moco_v3", "weighting": "oracle"}, 2, "runs.bad.weighting"),
-    ({"method": "byol", "weighting": "permuted", "crop_policy": "near_pairs"}, 2, "runs.bad.crop_policy"),
-    ({"method": "byol", "weighting": "exponential", "crop_policy": "near_pairs"}, 3, "runs.bad.crop_policy"),
-    ({"method": "time_contrast", "crop_policy": "near_pairs"}, 2, "runs.bad.crop_policy"),
-])
+@pytest.mark.parametrize(
+    "run, rho, message",
+    [
+        ({"method": "moco_v3", "weighting": "oracle"}, 2, "runs.bad.weighting"),
+        (
+            {"method": "byol", "weighting": "permuted", "crop_policy": "near_pairs"},
+            2,
+            "runs.bad.crop_policy",
+        ),
+        (
+            {"method": "byol", "weighting": "exponential", "crop_policy": "near_pairs"},
+            3,
+            "runs.bad.crop_policy",
+        ),
+        ({"method": "time_contrast", "crop_policy": "near_pairs"}, 2, "runs.bad.crop_policy"),
+    ],
+)
 def test_a_run_that_cannot_work_fails_naming_the_key(run, rho, message):
     e = synthetic(bad=run)
     e["crop"]["rho"] = rho
@@ -60,10 +76,14 @@ def test_the_schema_takes_the_controls_and_refuses_unknown_settings():
         oracle={"method": "byol", "weighting": "oracle"},
         permuted={"method": "byol", "weighting": "permuted", "tau": 30},
         near={"method": "byol", "weighting": "exponential", "tau": 30, "crop_policy": "near_pairs"},
-        matched={"method": "byol", "pretrain_splits": ["SubmissionTrain"]})
+        matched={"method": "byol", "pretrain_splits": ["SubmissionTrain"]},
+    )
     validate(cfg, schema)
-    for bad in ({"method": "byol", "weighting": "shuffled"}, {"method": "byol", "crop_policy": "nearest"},
-                {"method": "byol", "pretrain_splits": ["Holdout"]}):
+    for bad in (
+        {"method": "byol", "weighting": "shuffled"},
+        {"method": "byol", "crop_policy": "nearest"},
+        {"method": "byol", "pretrain_splits": ["Holdout"]},
+    ):
         cfg["experiments"]["synthetic"]["runs"]["bad"] = bad
         with pytest.raises(Exception, match="shuffled|nearest|Holdout"):
             validate(cfg, schema)

@@ -26,7 +26,8 @@ RUNS = {
 
 
 def _write_dataset(root: Path, name: str, seed: int) -> tuple[Path, Path, np.ndarray]:
-    """index.tsv, labels .npz and grayscale frames of one dataset; returns (labels, index, label_array)."""
+    """index.tsv, labels .npz and grayscale frames of one dataset; returns (labels, index,
+    label_array)."""
     rng = np.random.default_rng(seed)
     starts = np.arange(N_CLIPS) * LENGTH
     ends = starts + LENGTH
@@ -48,7 +49,8 @@ def _write_dataset(root: Path, name: str, seed: int) -> tuple[Path, Path, np.nda
         io.write_npy(frames / f"{c}.npy", rng.integers(0, 255, (LENGTH, 12, 12), dtype=np.uint8))
     lines = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits"]
     lines += [
-        f"{c}\t{LENGTH}\t30.0\t/data/{c}.mp4\t0\t{s}\t{e}\t1\t" for c, s, e in zip(clips, starts, ends)
+        f"{c}\t{LENGTH}\t30.0\t/data/{c}.mp4\t0\t{s}\t{e}\t1\t"
+        for c, s, e in zip(clips, starts, ends)
     ]
     io.write_text(frames / "index.tsv", "\n".join(lines) + "\n")
     labels = root / "labels" / f"{name}.npz"
@@ -63,8 +65,9 @@ def _write_dataset(root: Path, name: str, seed: int) -> tuple[Path, Path, np.nda
         ends=ends,
     )
     # the release's shares of SubmissionTrain / publicTest / privateTest (twbyol.split)
-    write_protocol(root / "labels" / f"{name}.protocol.json",
-                   derived_protocol(clips, tasks, [tasks[3]], 42))
+    write_protocol(
+        root / "labels" / f"{name}.protocol.json", derived_protocol(clips, tasks, [tasks[3]], 42)
+    )
     return labels, frames / "index.tsv", lab
 
 
@@ -286,13 +289,22 @@ def _step_benchmark(path: Path) -> Path:
 
     base = [0.10 + 0.001 * (i % 4) for i in range(20)]
     prop = [1.01 * t for t in base]
-    io.write_json(path, {
-        "proposed": "twbyol_tau30", "baseline": "byol_uniform", "device": "cpu",
-        "backbone": {"name": "tiny"}, "batch": 8, "steps": 20,
-        "runs": {"twbyol_tau30": {"median_s": float(np.median(prop)), "times_s": prop},
-                 "byol_uniform": {"median_s": float(np.median(base)), "times_s": base}},
-        "comparison": median_ratio(prop, base),
-    })
+    io.write_json(
+        path,
+        {
+            "proposed": "twbyol_tau30",
+            "baseline": "byol_uniform",
+            "device": "cpu",
+            "backbone": {"name": "tiny"},
+            "batch": 8,
+            "steps": 20,
+            "runs": {
+                "twbyol_tau30": {"median_s": float(np.median(prop)), "times_s": prop},
+                "byol_uniform": {"median_s": float(np.median(base)), "times_s": base},
+            },
+            "comparison": median_ratio(prop, base),
+        },
+    )
     return path
 
 
@@ -388,8 +400,10 @@ def test_stats_figures_report(study, capsys):
                 "--figures-manifest",
                 str(images / "manifest.json"),
                 "--protocols",
-                *(str(paths[ds][0]).removesuffix(".npz") + ".protocol.json"
-                  for ds in ("mice", "rats")),
+                *(
+                    str(paths[ds][0]).removesuffix(".npz") + ".protocol.json"
+                    for ds in ("mice", "rats")
+                ),
                 "--out",
                 str(out),
                 "--code-version",
@@ -474,32 +488,47 @@ def test_tau_sweep_includes_the_proposed_run_at_its_tau(tmp_path, monkeypatch):
     byol = {"method": "byol", "weighting": "exponential"}
     exp = {
         "pretrain_dataset": "mice",
-        "runs": {"uniform": {"method": "byol", "weighting": "uniform"},
-                 "exp15": {**byol, "tau": 15}, "exp30": {**byol, "tau": 30}, "exp60": {**byol, "tau": 60}},
+        "runs": {
+            "uniform": {"method": "byol", "weighting": "uniform"},
+            "exp15": {**byol, "tau": 15},
+            "exp30": {**byol, "tau": 30},
+            "exp60": {**byol, "tau": 60},
+        },
         "study": {"baseline": "uniform", "proposed": "exp30", "tau_sweep": ["exp15", "exp60"]},
     }
-    rows = [{"run_id": r, "seed": s, "dataset": "mice", "metric": "mean_f1", "value": 0.5}
-            for r in exp["runs"] for s in SEEDS]
+    rows = [
+        {"run_id": r, "seed": s, "dataset": "mice", "metric": "mean_f1", "value": 0.5}
+        for r in exp["runs"]
+        for s in SEEDS
+    ]
     drawn = {}
-    monkeypatch.setattr(figures, "_metric_panels",
-                        lambda figs, exp, table, lines, xlabel, name, *a: drawn.setdefault(name, lines))
+    monkeypatch.setattr(
+        figures,
+        "_metric_panels",
+        lambda figs, exp, table, lines, xlabel, name, *a: drawn.setdefault(name, lines),
+    )
     figures.ablation_figures(figures.Figures(tmp_path), exp, stats.Table(rows))
-    (_, sweep, taus), = drawn["tau_sensitivity"]
+    ((_, sweep, taus),) = drawn["tau_sensitivity"]
     assert sweep == ["exp15", "exp30", "exp60"] and taus == [15.0, 30.0, 60.0]
 
 
 def test_per_task_panels_show_each_datasets_own_tasks(tmp_path):
     exp = {"pretrain_dataset": "mice", "runs": {"a": {"method": "byol"}}, "study": {}}
-    rows = [{"run_id": "a", "seed": s, "dataset": ds, "metric": m, "value": 0.5}
-            for s in SEEDS for ds, tasks in (("mice", ["chases", "close"]), ("rats", ["Pinning"]))
-            for m in ["mean_f1", *(f"f1/{t}" for t in tasks)]]
+    rows = [
+        {"run_id": "a", "seed": s, "dataset": ds, "metric": m, "value": 0.5}
+        for s in SEEDS
+        for ds, tasks in (("mice", ["chases", "close"]), ("rats", ["Pinning"]))
+        for m in ["mean_f1", *(f"f1/{t}" for t in tasks)]
+    ]
     import matplotlib.pyplot as plt
 
     seen = []
     figs = figures.Figures(tmp_path)
     orig = figs.save
-    figs.save = lambda fig, name, caption: (seen.extend(
-        [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]), orig(fig, name, caption))
+    figs.save = lambda fig, name, caption: (
+        seen.extend([t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]),
+        orig(fig, name, caption),
+    )
     figures.per_task_f1(figs, exp, stats.Table(rows), ["chases", "close", "Pinning"], [])
     plt.close("all")
     assert seen.count("chases") == 1 and seen.count("Pinning") == 1  # one panel each

@@ -11,7 +11,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-
 from tests.test_train import cfg, frames  # noqa: F401  (frames: a pytest fixture)
 from twbyol import launch
 
@@ -21,8 +20,10 @@ RESOURCES = json.dumps({"nodes": 1, "gpus_per_node": 0, "timeout_min": 10})
 
 def fake_controller(cwd: Path, folder: str) -> subprocess.Popen:
     """A process whose command line is submitit's local controller of `folder`."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                             "submitit.local._local", folder], cwd=cwd)
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "submitit.local._local", folder],
+        cwd=cwd,
+    )
 
 
 def test_a_live_local_job_is_recognised_only_as_this_runs_controller(tmp_path):
@@ -32,6 +33,7 @@ def test_a_live_local_job_is_recognised_only_as_this_runs_controller(tmp_path):
     mine = fake_controller(tmp_path, "run/submitit")  # relative, as the launcher passes it
     other = fake_controller(tmp_path, "other/submitit")
     try:
+
         def found(job_id, executor="local"):
             job_file.write_text(json.dumps({"executor": executor, "job_id": str(job_id)}))
             return launch.live_local_job(folder, job_file)
@@ -67,9 +69,19 @@ def test_a_rerun_waits_for_the_local_job_its_killed_launcher_left_running(frames
     out = tmp_path / "run"
     config = tmp_path / "run.json"
     config.write_text(json.dumps(asdict(cfg(frames, out, epochs=150, checkpoint_every=3))))
-    cmd = [TWBYOL, "pretrain", "--executor", "local", "--config", str(config),
-           "--resources", RESOURCES]
-    first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        TWBYOL,
+        "pretrain",
+        "--executor",
+        "local",
+        "--config",
+        str(config),
+        "--resources",
+        RESOURCES,
+    ]
+    first = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 120
         while not (out / "checkpoint.pt").exists():  # the job trains
@@ -87,7 +99,10 @@ def test_a_rerun_waits_for_the_local_job_its_killed_launcher_left_running(frames
         for p in [left, *left.children(recursive=True)] if left else []:
             p.kill()  # submitit's local jobs ignore SIGTERM
     assert again.returncode == 0, again.stderr[-4000:]
-    assert f"local job {orphan.pid} of this run (an earlier launcher's) is still running" in again.stderr
+    assert (
+        f"local job {orphan.pid} of this run (an earlier launcher's) is still running"
+        in again.stderr
+    )
     assert not orphan.is_running()
     (a0, a1), (b0, b1) = spans(out)
     assert a1 <= b0, f"two trainings at once: {spans(out)}"
@@ -111,6 +126,8 @@ def test_a_job_id_of_another_job_is_not_reattached(tmp_path, monkeypatch, capsys
         monkeypatch.setattr(launch, "slurm_job_identity", lambda job_id, ident=ident: ident)
         assert launch._reattach(tmp_path / "submitit", job_file, 1, name) is None
         err = capsys.readouterr().err
-        assert f"job.json names SLURM job 4242, but {why}: not this run's job; submitting anew" in err
+        assert (
+            f"job.json names SLURM job 4242, but {why}: not this run's job; submitting anew" in err
+        )
     monkeypatch.setattr(launch, "slurm_job_identity", lambda job_id: (name, str(tmp_path)))
     assert launch._not_this_run("4242", name) == ""

@@ -41,8 +41,9 @@ def test_release_reads_as_downloaded(release, naming):
     assert cs.clip_ids == [c for c in labelled if c != missing[0]]
     assert np.all(cs.n_frames == N_FRAMES) and cs.total_frames == (N_CLIPS - 1) * N_FRAMES
     # the release spells "Continious": read as Continuous
-    assert cs.task_types == ["Continuous" if t in synth.MABE22_CONTINUOUS else "Discrete"
-                             for t in cs.tasks]
+    assert cs.task_types == [
+        "Continuous" if t in synth.MABE22_CONTINUOUS else "Discrete" for t in cs.tasks
+    ]
     assert sorted(v.clip_id for v in ds.video_only) == sorted(summary["user_train_clips"])
     assert all(v.n_frames == N_FRAMES for v in ds.video_only)
     # every video was one frame longer than its labels: trimmed, in one log line
@@ -62,9 +63,20 @@ def test_release_reads_as_downloaded(release, naming):
 def test_read_dataset_cli_writes_index_labels_protocol_and_trims(release, tmp_path):
     root = release["caltech"]
     out = tmp_path / "out"
-    args = ["--format", "mabe22", "--root", str(root), "--index-out", str(out / "index.tsv"),
-            "--labels-out", str(out / "mice.npz"), "--protocol-out", str(out / "p.json"),
-            "--n-shards", "2"]
+    args = [
+        "--format",
+        "mabe22",
+        "--root",
+        str(root),
+        "--index-out",
+        str(out / "index.tsv"),
+        "--labels-out",
+        str(out / "mice.npz"),
+        "--protocol-out",
+        str(out / "p.json"),
+        "--n-shards",
+        "2",
+    ]
     assert index.main(args) == 0
     df = index.read_index(out / "index.tsv")
     n_lab = N_CLIPS - 1
@@ -77,11 +89,30 @@ def test_read_dataset_cli_writes_index_labels_protocol_and_trims(release, tmp_pa
     assert read_protocol(out / "p.json").video_only == df["clip_id"][n_lab:].tolist()
     # extraction decodes the labelled length: the trailing frame is dropped
     done = out / "shard0.done"
-    assert frames.main(["--index", str(out / "index.tsv"), "--shard", "0", "--size", "24",
-                        "--out-dir", str(out), "--done", str(done), "--root", str(root)]) == 0
+    assert (
+        frames.main(
+            [
+                "--index",
+                str(out / "index.tsv"),
+                "--shard",
+                "0",
+                "--size",
+                "24",
+                "--out-dir",
+                str(out),
+                "--done",
+                str(done),
+                "--root",
+                str(root),
+            ]
+        )
+        == 0
+    )
     # sources are relative to the dataset root: a dataset moved with its index keeps it
-    assert not any(Path(s).is_absolute() for s in df["source"]) and str(root) not in (
-        out / "index.tsv").read_text()
+    assert (
+        not any(Path(s).is_absolute() for s in df["source"])
+        and str(root) not in (out / "index.tsv").read_text()
+    )
     for c in json.loads(done.read_text())["clips"]:
         assert np.load(out / f"{c}.npy", mmap_mode="r").shape == (N_FRAMES, 24, 24)
 
@@ -104,8 +135,11 @@ def test_renamed_files_and_video_folders(release, tmp_path):
     shutil.copytree(root / "submission_videos", root / "submission_videos_resized_224")
     with pytest.raises(ValueError, match="2 videos.*`videos` list"):
         mabe22.read(root, files={"labels": "my labels.npy"})
-    ds = mabe22.read(root, files={"labels": "my labels.npy"},
-                     videos=["submission_videos_resized_224", "userTrain_videos"])
+    ds = mabe22.read(
+        root,
+        files={"labels": "my labels.npy"},
+        videos=["submission_videos_resized_224", "userTrain_videos"],
+    )
     assert all("resized_224" in str(p) for p in ds.clips.video_paths)
     assert len(ds.video_only) == N_USER
 
@@ -172,16 +206,34 @@ def test_exact_length_videos_read_untrimmed(release, tmp_path):
     video = sorted((root / "submission_videos").glob("*.avi"))[0]
     _reencode(video, N_FRAMES)
     ds = mabe22.read(root)
-    assert video.stem not in ds.protocol.trimmed and len(ds.protocol.trimmed) == N_CLIPS - 2 + N_USER
+    assert (
+        video.stem not in ds.protocol.trimmed and len(ds.protocol.trimmed) == N_CLIPS - 2 + N_USER
+    )
 
 
 def test_release_without_split_files_gets_a_derived_protocol(release, tmp_path):
     root = _copy(release["aicrowd"], tmp_path / "r")
     shutil.rmtree(root / "mouse_round2_splits")
     out = tmp_path / "out"
-    assert index.main(["--format", "mabe22", "--root", str(root), "--index-out",
-                       str(out / "i.tsv"), "--labels-out", str(out / "l.npz"),
-                       "--protocol-out", str(out / "p.json"), "--n-shards", "1"]) == 0
+    assert (
+        index.main(
+            [
+                "--format",
+                "mabe22",
+                "--root",
+                str(root),
+                "--index-out",
+                str(out / "i.tsv"),
+                "--labels-out",
+                str(out / "l.npz"),
+                "--protocol-out",
+                str(out / "p.json"),
+                "--n-shards",
+                "1",
+            ]
+        )
+        == 0
+    )
     p = read_protocol(out / "p.json")
     assert p.source.startswith("derived") and p.tasks == list(synth.MABE22_TASKS)
     assert len(p.missing_videos) == 1 and p.frame_number_map is not None
@@ -192,8 +244,13 @@ def test_writer_is_deterministic_in_both_namings(tmp_path, write_release):
     a, b = tmp_path / "a", tmp_path / "b"
     write_release(a, "aicrowd", n_clips=4, n_user_train=1, drop_video=False, jobs=1)
     write_release(b, "aicrowd", n_clips=4, n_user_train=1, drop_video=False, jobs=1)
-    for name in ("submission_labels.npy", "submission_keypoints.npy", "user_train.npy",
-                 "frame_number_map.npy", "mouse_round2_tasks.json"):
+    for name in (
+        "submission_labels.npy",
+        "submission_keypoints.npy",
+        "user_train.npy",
+        "frame_number_map.npy",
+        "mouse_round2_tasks.json",
+    ):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     c = tmp_path / "c"
     write_release(c, "caltech", n_clips=4, n_user_train=1, drop_video=False, jobs=1)

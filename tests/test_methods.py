@@ -14,9 +14,19 @@ from twbyol.methods.contrastive import multi_positive_info_nce
 
 
 def cfg(method, **kw):
-    base = dict(method=method, backbone=dict(name="tiny", width=8, feature_dim=16), weighting="exponential",
-                tau=30.0, proj_hidden=32, proj_dim=16, pred_hidden=32, normalize="weights", temperature=0.0,
-                window=30.0, seed=0)
+    base = dict(
+        method=method,
+        backbone=dict(name="tiny", width=8, feature_dim=16),
+        weighting="exponential",
+        tau=30.0,
+        proj_hidden=32,
+        proj_dim=16,
+        pred_hidden=32,
+        normalize="weights",
+        temperature=0.0,
+        window=30.0,
+        seed=0,
+    )
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -33,7 +43,9 @@ def batch(b=8, rho=2, n_tasks=3, seed=0):
 @pytest.mark.parametrize("method", ["byol", "moco_v3", "simclr_v2", "time_contrast", "supervised"])
 def test_loss_falls_on_a_fixed_batch(method):
     torch.manual_seed(0)
-    model = build_method(cfg(method, **({"window": 60.0} if method == "time_contrast" else {})), n_tasks=3)
+    model = build_method(
+        cfg(method, **({"window": 60.0} if method == "time_contrast" else {})), n_tasks=3
+    )
     crops, centres, targets = batch()
     opt = torch.optim.AdamW(model.online.parameters(), lr=3e-3)
     losses = []
@@ -117,7 +129,7 @@ def _skip_worker(rank, world, port, out):
     mixed = far if rank == 0 else torch.tensor([[0.0, 5.0], [0.0, 90.0]])
     results = []
     for centres in (mixed, far):
-        loss, stats = model(crops[rank * 2: rank * 2 + 2], centres)
+        loss, stats = model(crops[rank * 2 : rank * 2 + 2], centres)
         results.append((loss is None, stats["ess"], stats["ess_fraction"]))
     torch.save(results, f"{out}.{rank}")
     dist.destroy_process_group()
@@ -132,7 +144,9 @@ def test_ddp_skips_a_batch_only_when_the_global_batch_weighs_nothing(tmp_path):
     assert r0 == r1  # identical decisions and statistics on both ranks
     (skip_mixed, ess_mixed, frac_mixed), (skip_far, ess_far, _) = r0
     assert not skip_mixed and skip_far
-    assert ess_mixed == pytest.approx(2.0) and frac_mixed == pytest.approx(2 / 8)  # 2 of 8 global pairs
+    assert ess_mixed == pytest.approx(2.0) and frac_mixed == pytest.approx(
+        2 / 8
+    )  # 2 of 8 global pairs
     assert ess_far == 0.0
 
 

@@ -9,12 +9,23 @@ import torch
 from twbyol.optim import LARS, cosine_schedule, param_groups
 
 
-def slowfast_lr(epoch: float, base: float, start: float, end: float, warmup: float, max_epoch: float,
-                cosine_after_warmup: bool) -> float:
+def slowfast_lr(
+    epoch: float,
+    base: float,
+    start: float,
+    end: float,
+    warmup: float,
+    max_epoch: float,
+    cosine_after_warmup: bool,
+) -> float:
     """slowfast/utils/lr_policy.py get_lr_at_epoch with LR_POLICY cosine, evaluated directly."""
+
     def cos_lr(e: float) -> float:
         offset = warmup if cosine_after_warmup else 0.0
-        return end + (base - end) * (math.cos(math.pi * (e - offset) / (max_epoch - offset)) + 1.0) * 0.5
+        return (
+            end
+            + (base - end) * (math.cos(math.pi * (e - offset) / (max_epoch - offset)) + 1.0) * 0.5
+        )
 
     if epoch < warmup:
         return epoch * (cos_lr(warmup) - start) / warmup + start
@@ -26,7 +37,10 @@ def slowfast_lr(epoch: float, base: float, start: float, end: float, warmup: flo
 def test_schedule_is_slowfast_cosine_with_warmup(epochs, warmup, steps_per_epoch, after):
     total, w = epochs * steps_per_epoch, int(warmup * steps_per_epoch)
     ours = cosine_schedule(0.6, 0.0, total, w, 0.001, cosine_after_warmup=after)
-    want = [slowfast_lr(t / steps_per_epoch, 0.6, 0.001, 0.0, warmup, epochs, after) for t in range(total)]
+    want = [
+        slowfast_lr(t / steps_per_epoch, 0.6, 0.001, 0.0, warmup, epochs, after)
+        for t in range(total)
+    ]
     np.testing.assert_allclose(ours, want, rtol=1e-12, atol=1e-15)
     assert ours[0] == pytest.approx(0.001)
     if after:  # warm-up to the peak, then the cosine

@@ -175,7 +175,9 @@ def test_per_class_scores_are_sklearns():
         y_true, y_pred = rng.choice(labels, 500), rng.choice(labels, 500)
         res = classification_scores(y_true, y_pred)
         classes = [1.0] if len(labels) == 2 else labels
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=classes, zero_division=0
+        )
         for c, pc, rc, fc in zip(classes, p, r, f):
             got = res["per_class"][str(int(c))]
             assert got == pytest.approx({"f1": fc, "precision": pc, "recall": rc})

@@ -28,26 +28,38 @@ def _dataset(seed: int = 0):
     clip_of = np.repeat(np.arange(N_CLIPS), T)
     cond = rng.integers(0, 2, N_CLIPS)[clip_of].astype(float)  # a per-clip condition
     emb[:, 0] += 1.5 * cond
-    y = np.stack([
-        (latent[:, 0] > 0.3).astype(float),                      # behaviour
-        (latent[:, 1] > 1.6).astype(float),                      # rare behaviour
-        cond,                                                    # sequence-level, Discrete
-        latent[:, 2] * 2 + rng.normal(size=n) * 0.3,             # per-frame continuous
-        (rng.uniform(0, 24, N_CLIPS)[clip_of]),                  # sequence-level continuous
-    ])
-    y[0, rng.random(n) < 0.2] = np.nan                           # unlabelled frames
-    y[1, clip_of < 5] = np.nan                                   # a task labelled on a subset
-    lab = Labels(["behave", "rare", "strain", "speed", "time_of_day"],
-                 ["Discrete", "Discrete", "Discrete", "Continuous", "Continuous"],
-                 np.array([False, False, True, False, True]), y.astype(np.float32), clips,
-                 starts, starts + T)
+    y = np.stack(
+        [
+            (latent[:, 0] > 0.3).astype(float),  # behaviour
+            (latent[:, 1] > 1.6).astype(float),  # rare behaviour
+            cond,  # sequence-level, Discrete
+            latent[:, 2] * 2 + rng.normal(size=n) * 0.3,  # per-frame continuous
+            (rng.uniform(0, 24, N_CLIPS)[clip_of]),  # sequence-level continuous
+        ]
+    )
+    y[0, rng.random(n) < 0.2] = np.nan  # unlabelled frames
+    y[1, clip_of < 5] = np.nan  # a task labelled on a subset
+    lab = Labels(
+        ["behave", "rare", "strain", "speed", "time_of_day"],
+        ["Discrete", "Discrete", "Discrete", "Continuous", "Continuous"],
+        np.array([False, False, True, False, True]),
+        y.astype(np.float32),
+        clips,
+        starts,
+        starts + T,
+    )
     order = rng.permutation(clips).tolist()  # split files list clips in no particular order
     a = {"SubmissionTrain": order[:28], "publicTest": order[28:34], "privateTest": order[34:]}
     order2 = rng.permutation(clips).tolist()
     b = {"SubmissionTrain": order2[:30], "publicTest": order2[30:35], "privateTest": order2[35:]}
-    protocol = Protocol(lab.tasks, ["strain", "time_of_day"], [42, 7], {"a": a, "b": b},
-                        {"behave": "a", "rare": "a", "strain": "b", "speed": "a",
-                         "time_of_day": "b"}, source="test")
+    protocol = Protocol(
+        lab.tasks,
+        ["strain", "time_of_day"],
+        [42, 7],
+        {"a": a, "b": b},
+        {"behave": "a", "rare": "a", "strain": "b", "speed": "a", "time_of_day": "b"},
+        source="test",
+    )
     return emb.astype(np.float64), lab, protocol
 
 
@@ -63,14 +75,17 @@ def _evaluator(emb, lab, protocol, task):
         m = np.zeros(len(y), bool)
         for c in clips:
             i = lab.clips.index(c)
-            m[lab.starts[i]:lab.ends[i]] = True
+            m[lab.starts[i] : lab.ends[i]] = True
         return m
 
     def fit(seed):
         train, _ = train_test_split(split["SubmissionTrain"], test_size=0.1, random_state=seed)
         m = mask(train) & ~np.isnan(y)
-        model = (RidgeClassifier(class_weight="balanced", alpha=1.0) if kind == "Discrete"
-                 else Ridge(alpha=1.0))
+        model = (
+            RidgeClassifier(class_weight="balanced", alpha=1.0)
+            if kind == "Discrete"
+            else Ridge(alpha=1.0)
+        )
         return model.fit(emb[m], y[m])
 
     models = [fit(s) for s in protocol.seeds]
@@ -92,8 +107,11 @@ def _evaluator(emb, lab, protocol, task):
     priv_true, priv_preds = predict(split["privateTest"])
     both = [np.concatenate([p, q]) for p, q in zip(priv_preds, pub_preds)]
     both_true = np.concatenate([priv_true, pub_true])
-    out = {"private": metric(both_true, agg(both)), "public": metric(pub_true, agg(pub_preds)),
-           "no_ensemble": np.mean([metric(both_true, p) for p in both])}
+    out = {
+        "private": metric(both_true, agg(both)),
+        "public": metric(pub_true, agg(pub_preds)),
+        "no_ensemble": np.mean([metric(both_true, p) for p in both]),
+    }
     if task in protocol.sequence_level:
         gt, pr = [], []
         for c in split["privateTest"] + split["publicTest"]:
@@ -134,7 +152,7 @@ def test_a_test_set_without_positives_scores_zero_as_in_the_evaluator():
     y = lab.label_array.copy()
     for c in protocol.split_of("rare")["publicTest"] + protocol.split_of("rare")["privateTest"]:
         i = lab.clips.index(c)
-        y[1, lab.starts[i]:lab.ends[i]] = 0
+        y[1, lab.starts[i] : lab.ends[i]] = 0
     lab = Labels(lab.tasks, lab.task_types, lab.sequence_level, y, lab.clips, lab.starts, lab.ends)
     res = protocol_scores(emb, lab, protocol)["rare"]
     assert res["n_pos_test"] == 0 and res["f1"] == 0.0 and res["f1_public"] == 0.0
@@ -155,16 +173,35 @@ def test_one_probe_seed_aggregates_to_that_probe_and_any_seed_calls_a_frame():
 
 def test_headline_is_the_behaviour_tasks_or_every_discrete_task_without_any():
     emb, lab, protocol = _dataset()
-    res = evaluate(emb, lab, protocol, knn_max_train=500, knn_max_test=200, n_pairs=500,
-                   n_queries=50, few_shot_draws=1)
+    res = evaluate(
+        emb,
+        lab,
+        protocol,
+        knn_max_train=500,
+        knn_max_test=200,
+        n_pairs=500,
+        n_queries=50,
+        few_shot_draws=1,
+    )
     assert res["headline_tasks"] == ["behave", "rare"]
-    assert res["mean_f1"] == pytest.approx(np.mean([res["tasks"][t]["f1"] for t in ("behave", "rare")]))
+    assert res["mean_f1"] == pytest.approx(
+        np.mean([res["tasks"][t]["f1"] for t in ("behave", "rare")])
+    )
     assert res["mean_f1_public"] == pytest.approx(
-        np.mean([res["tasks"][t]["f1_public"] for t in ("behave", "rare")]))
+        np.mean([res["tasks"][t]["f1_public"] for t in ("behave", "rare")])
+    )
     # the round-2 task list holds conditions only: they become the headline, scored per frame
     cond = Protocol(**{**protocol.to_json(), "tasks": ["strain", "time_of_day"]})
-    res = evaluate(emb, lab, cond, knn_max_train=500, knn_max_test=200, n_pairs=500,
-                   n_queries=50, few_shot_draws=1)
+    res = evaluate(
+        emb,
+        lab,
+        cond,
+        knn_max_train=500,
+        knn_max_test=200,
+        n_pairs=500,
+        n_queries=50,
+        few_shot_draws=1,
+    )
     assert res["headline_tasks"] == ["strain"] and res["mean_f1"] == res["tasks"]["strain"]["f1"]
     assert headline_tasks({"x": {"type": "Continuous", "sequence_level": False}}) == []
 
@@ -185,14 +222,19 @@ def test_derived_protocol_has_the_release_shares_and_is_deterministic():
     clips = [f"c{i}" for i in range(1830)]
     p = derived_protocol(clips, ["t"], [], 42)
     split = p.split_of("t")
-    assert [len(split[k]) for k in ("SubmissionTrain", "publicTest", "privateTest")] == [1307, 261, 262]
+    assert [len(split[k]) for k in ("SubmissionTrain", "publicTest", "privateTest")] == [
+        1307,
+        261,
+        262,
+    ]
     assert p == derived_protocol(clips, ["t"], [], 42) and p.seeds == [42]
     p.validate(clips, "x")
     small = derived_protocol(clips[:6], ["t"], [], 0).split_of("t")
     assert all(small[k] for k in ("SubmissionTrain", "publicTest", "privateTest"))
     with pytest.raises(ValueError, match="x: split 'all' .*GHOST"):
-        Protocol(["t"], [], [42], {"all": {**split, "publicTest": ["GHOST"]}}, {"t": "all"},
-                 "s").validate(clips, "x")
+        Protocol(
+            ["t"], [], [42], {"all": {**split, "publicTest": ["GHOST"]}}, {"t": "all"}, "s"
+        ).validate(clips, "x")
 
 
 def test_submission_is_the_frame_map_with_missing_clips_zero():
@@ -204,8 +246,11 @@ def test_submission_is_the_frame_map_with_missing_clips_zero():
     np.testing.assert_array_equal(sub[2:4], 0)
     np.testing.assert_array_equal(sub[4:7], emb[2:5])
     check_submission(sub, 7, "s.npy")
-    for bad, match in ((sub.astype(np.float64), "float32"), (sub[:, :1].repeat(129, 1), "128"),
-                       (sub[:5], "rows")):
+    for bad, match in (
+        (sub.astype(np.float64), "float32"),
+        (sub[:, :1].repeat(129, 1), "128"),
+        (sub[:5], "rows"),
+    ):
         with pytest.raises(ValueError, match=f"s.npy.*{match}"):
             check_submission(bad, 7, "s.npy")
     with pytest.raises(ValueError, match="clip C: 4 embedded frames, 3 in the frame map"):
@@ -216,8 +261,15 @@ def _rare_labels(p: float, n: int = 20_000) -> tuple[Labels, np.ndarray]:
     """One behaviour of frequency p in 20 clips, and its labels."""
     y = (np.random.default_rng(0).random(n) < p).astype(np.float32)
     starts = np.arange(20) * (n // 20)
-    lab = Labels(["act"], ["Discrete"], np.array([False]), y[None], [f"c{i}" for i in range(20)],
-                 starts, starts + n // 20)
+    lab = Labels(
+        ["act"],
+        ["Discrete"],
+        np.array([False]),
+        y[None],
+        [f"c{i}" for i in range(20)],
+        starts,
+        starts + n // 20,
+    )
     return lab, y
 
 
@@ -239,18 +291,31 @@ def test_rare_action_f1_does_not_reward_calling_every_frame_positive(p):
     guess = (np.random.default_rng(1).random(len(y)) < p).astype(float)
     assert abs(scored(guess)["f1"] - freq) < 0.03
     assert scored(y.astype(float)) == pytest.approx(
-        {"task": "act", "class": 1.0, "frequency": freq, "f1": 1.0, "precision": 1.0, "recall": 1.0})
+        {"task": "act", "class": 1.0, "frequency": freq, "f1": 1.0, "precision": 1.0, "recall": 1.0}
+    )
 
 
 def test_rare_actions_are_the_rarest_fifth_with_their_f1_precision_recall():
     emb, lab, protocol = _dataset()
-    res = evaluate(emb, lab, protocol, knn_max_train=500, knn_max_test=200, n_pairs=500,
-                   n_queries=50, few_shot_draws=1)
+    res = evaluate(
+        emb,
+        lab,
+        protocol,
+        knn_max_train=500,
+        knn_max_test=200,
+        n_pairs=500,
+        n_queries=50,
+        few_shot_draws=1,
+    )
     (rare,) = res["rare_actions"]  # two behaviour labels: the rarer one
     t = res["tasks"]["rare"]
     assert rare["task"] == "rare" and rare["f1"] == t["f1"] and rare["precision"] == t["precision"]
     assert rare["recall"] == t["recall"]["1"]
     assert (res["rare_action_f1"], res["rare_action_precision"], res["rare_action_recall"]) == (
-        rare["f1"], rare["precision"], rare["recall"])
+        rare["f1"],
+        rare["precision"],
+        rare["recall"],
+    )
     assert res["knn_balanced_accuracy"] == pytest.approx(
-        np.mean([res["tasks"][k]["knn"]["balanced_accuracy"] for k in ("behave", "rare")]))
+        np.mean([res["tasks"][k]["knn"]["balanced_accuracy"] for k in ("behave", "rare")])
+    )

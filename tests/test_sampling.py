@@ -25,8 +25,15 @@ from twbyol.data.sampling import (
 
 @pytest.mark.parametrize("size,kernel", [(56, 11), (224, 45)])
 def test_separable_blur_equals_torchvision(size, kernel):
-    x = tv_tensors.Video(torch.randint(0, 256, (8, 1, size, size), dtype=torch.uint8,
-                                       generator=torch.Generator().manual_seed(size)))
+    x = tv_tensors.Video(
+        torch.randint(
+            0,
+            256,
+            (8, 1, size, size),
+            dtype=torch.uint8,
+            generator=torch.Generator().manual_seed(size),
+        )
+    )
     ours, theirs = SeparableGaussianBlur(kernel, (0.1, 2.0)), v2.GaussianBlur(kernel, (0.1, 2.0))
     differing = 0
     for seed in range(4):
@@ -54,19 +61,25 @@ def test_separable_blur_equals_torchvision(size, kernel):
 
 def _video(t=4, size=48, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return tv_tensors.Video(torch.randint(0, 256, (t, 1, size, size), dtype=torch.uint8, generator=g))
+    return tv_tensors.Video(
+        torch.randint(0, 256, (t, 1, size, size), dtype=torch.uint8, generator=g)
+    )
 
 
 def test_default_augmentation_is_the_crop_first_one_of_before():
     """Defaults (the smoke and synthetic experiments): crop, flip, jitter 0.4 p 0.8, blur p 0.5
     on the crop, drawing the same random numbers in the same order as before the settings."""
     x = _video()
-    before = v2.Compose([
-        v2.RandomResizedCrop(32, scale=(0.5, 1.0), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
-        v2.RandomApply([SeparableGaussianBlur(max(3, 32 // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5),
-    ])
+    before = v2.Compose(
+        [
+            v2.RandomResizedCrop(32, scale=(0.5, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
+            v2.RandomApply(
+                [SeparableGaussianBlur(max(3, 32 // 10 * 2 + 1), sigma=(0.1, 2.0))], p=0.5
+            ),
+        ]
+    )
     ours = build_augmentation(CropConfig(crop_size=32, min_scale=0.5))
     for seed in range(8):
         torch.manual_seed(seed)
@@ -80,23 +93,36 @@ def test_photometric_first_blurs_the_whole_frame_before_the_crop():
     # halving then blurring (twice the sigma relative to the content)
     rows = torch.tensor([0, 0, 255, 255], dtype=torch.uint8).repeat(16)
     x = tv_tensors.Video(rows.view(1, 1, 64, 1).expand(3, 1, 64, 64).clone())
-    common = dict(crop_size=32, min_scale=1.0, max_scale=1.0, aspect_ratio=(1.0, 1.0), jitter_p=0.0,
-                  blur_p=1.0, blur_sigma=(2.0, 2.0))
+    common = dict(
+        crop_size=32,
+        min_scale=1.0,
+        max_scale=1.0,
+        aspect_ratio=(1.0, 1.0),
+        jitter_p=0.0,
+        blur_p=1.0,
+        blur_sigma=(2.0, 2.0),
+    )
     torch.manual_seed(0)
     first = build_augmentation(CropConfig(photometric_first=True, **common))(x)
     torch.manual_seed(0)
     after = build_augmentation(CropConfig(**common))(x)
     blur = SeparableGaussianBlur(blur_kernel_size(64), (2.0, 2.0))  # the kernel of the 64 px frame
     assert torch.equal(first, v2.functional.resize(blur(x), [32, 32], antialias=True))
-    assert torch.equal(after, SeparableGaussianBlur(blur_kernel_size(32), (2.0, 2.0))(
-        v2.functional.resize(x, [32, 32], antialias=True)))
+    assert torch.equal(
+        after,
+        SeparableGaussianBlur(blur_kernel_size(32), (2.0, 2.0))(
+            v2.functional.resize(x, [32, 32], antialias=True)
+        ),
+    )
     assert (first.int() - after.int()).abs().max() > 20
 
 
 def test_photometric_first_jitters_contrast_about_the_clip_mean():
     """Two constant frames, 50 and 200: per-frame contrast leaves them as they are; about the
     clip's mean (125), as rho-BYOL's loader does, it moves both by the same factor."""
-    x = tv_tensors.Video(torch.tensor([50, 200], dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 1, 24, 24).clone())
+    x = tv_tensors.Video(
+        torch.tensor([50, 200], dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 1, 24, 24).clone()
+    )
     common = dict(crop_size=16, brightness=0.0, contrast=0.6, jitter_p=1.0, blur_p=0.0)
     for seed in range(4):
         torch.manual_seed(seed)
@@ -113,7 +139,9 @@ def test_recipe_crop_draws_area_and_aspect_in_its_ranges():
     rrc = build_augmentation(crop).transforms[0]
     frame = tv_tensors.Image(torch.zeros(1, 256, 256, dtype=torch.uint8))
     torch.manual_seed(0)
-    boxes = np.array([[p["height"], p["width"]] for p in (rrc.make_params([frame]) for _ in range(2000))])
+    boxes = np.array(
+        [[p["height"], p["width"]] for p in (rrc.make_params([frame]) for _ in range(2000))]
+    )
     area, aspect = boxes.prod(1) / 256**2, boxes[:, 1] / boxes[:, 0]
     assert area.min() >= 0.2 - 0.01 and area.max() <= 0.766 + 0.01  # rounding of the sides
     assert aspect.min() >= 0.75 - 0.01 and aspect.max() <= 1.3333 + 0.01
@@ -157,8 +185,14 @@ def test_dataset_items_are_deterministic_and_shaped(tmp_path, photometric_first)
     rng = np.random.default_rng(0)
     for c in ("a", "b"):
         np.save(tmp_path / f"{c}.npy", rng.integers(0, 256, (120, 40, 40), dtype=np.uint8))
-    crop = CropConfig(rho=3, num_frames=4, stride=2, crop_size=32, min_scale=0.5,
-                      photometric_first=photometric_first)
+    crop = CropConfig(
+        rho=3,
+        num_frames=4,
+        stride=2,
+        crop_size=32,
+        min_scale=0.5,
+        photometric_first=photometric_first,
+    )
     labels = {c: np.tile(np.arange(120, dtype=np.float32), (2, 1)) for c in ("a", "b")}
     ds = TemporalCropDataset(tmp_path, [("a", 120), ("b", 120)], crop, 10, seed=3, labels=labels)
     x, centres, targets = ds[(1, 4)]
@@ -183,7 +217,10 @@ def test_near_pairs_gap_density_is_the_uniform_gap_density_times_w(kind):
     from twbyol.methods.byol import temporal_weight
 
     last = 40
-    want = _uniform_pair_gaps(last) * temporal_weight(torch.arange(last + 1), kind, 8.0).double().numpy()
+    want = (
+        _uniform_pair_gaps(last)
+        * temporal_weight(torch.arange(last + 1), kind, 8.0).double().numpy()
+    )
     np.testing.assert_allclose(gap_density(last, kind, 8.0), want / want.sum(), rtol=1e-12)
 
 
@@ -217,8 +254,9 @@ def test_oracle_near_pairs_are_balanced_over_states_and_stay_in_one():
     from scipy.stats import chisquare
 
     nan = np.nan
-    labels = np.array([[0, 0, 1, 1, 1, 0, nan, 0, 1, 1],
-                       [0, 0, 0, 0, 1, 1, nan, 0, 0, 0]], dtype=np.float32)
+    labels = np.array(
+        [[0, 0, 1, 1, 1, 0, nan, 0, 1, 1], [0, 0, 0, 0, 1, 1, nan, 0, 0, 0]], dtype=np.float32
+    )
     codes = state_codes(labels, np.arange(10))
     assert codes[6] == -1 and codes[0] == codes[1] == codes[7] and codes[2] == codes[3] == codes[8]
     same = (codes[:, None] == codes[None, :]) & (codes[:, None] >= 0)
@@ -250,8 +288,9 @@ def test_near_pairs_dataset_items_are_deterministic(tmp_path, density):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "a.npy", rng.integers(0, 256, (300, 24, 24), dtype=np.uint8))
     labels = {"a": ((np.arange(300) // 40) % 2).astype(np.float32)[None]}  # states of 40 frames
-    crop = CropConfig(rho=2, num_frames=4, stride=2, crop_size=16, policy="near_pairs", density=density,
-                      tau=10.0)
+    crop = CropConfig(
+        rho=2, num_frames=4, stride=2, crop_size=16, policy="near_pairs", density=density, tau=10.0
+    )
     ds = TemporalCropDataset(tmp_path, [("a", 300)], crop, 50, seed=1, labels=labels)
     items = [ds[(0, k)] for k in range(50)]
     again = TemporalCropDataset(tmp_path, [("a", 300)], crop, 50, seed=1, labels=labels)[(0, 7)]

@@ -240,7 +240,9 @@ def test_criteria_count_the_tasks_of_their_own_dataset():
     extra = _rows("base", {f"f1/{t}": [0.5] * 3 for t in rats_tasks}, dataset="rats")
     table = Table([*_table_rows(), *extra])
     c = _by_id(criteria(_experiment(), table, TASKS + rats_tasks, tol=0.005))
-    assert "over the 8 per-frame tasks of mice" in c["f1_gain"]["criterion"], c["f1_gain"]["criterion"]
+    assert "over the 8 per-frame tasks of mice" in c["f1_gain"]["criterion"], c["f1_gain"][
+        "criterion"
+    ]
     assert c["task_wins"]["value"] == pytest.approx(7 / 8)  # rats tasks are not counted
 
 
@@ -320,8 +322,12 @@ def test_ttests_state_the_power_of_every_comparison():
     assert f1["power"]["target_effect"] == 0.02 and f1["power"]["seeds_needed"] >= 2
     rho = tt["tests"]["mice"]["tw"]["metrics"]["spearman_rho"]["power"]
     assert rho["target_effect"] == pytest.approx(0.1 * 0.30)  # criterion 3: +10 % of rho
-    one_seed = stats.ttests(Table(_rows("base", {"mean_f1": [0.6]}) + _rows("tw", {"mean_f1": [0.7]})),
-                            "base", TASKS, 0.005)
+    one_seed = stats.ttests(
+        Table(_rows("base", {"mean_f1": [0.6]}) + _rows("tw", {"mean_f1": [0.7]})),
+        "base",
+        TASKS,
+        0.005,
+    )
     p1 = one_seed["tests"]["mice"]["tw"]["metrics"]["mean_f1"]["power"]
     assert math.isnan(p1["mde"]) and "at least 2" in p1["reason"]
 
@@ -372,7 +378,9 @@ def test_variance_test_power_at_three_seeds_is_nearly_nil():
 
 
 def _pair_table(prop_f1, base_f1) -> Table:
-    return Table(_rows("base", {"mean_f1": list(base_f1)}) + _rows("tw", {"mean_f1": list(prop_f1)}))
+    return Table(
+        _rows("base", {"mean_f1": list(base_f1)}) + _rows("tw", {"mean_f1": list(prop_f1)})
+    )
 
 
 def test_seed_variance_does_not_pass_by_chance_at_equal_variances():
@@ -391,18 +399,21 @@ def test_seed_variance_does_not_pass_by_chance_at_equal_variances():
 def test_seed_variance_passes_when_shown_and_fails_when_shown_higher():
     rng = np.random.default_rng(3)
     base = rng.normal(0.6, 0.02, 40)
-    steady = _by_id(criteria(_experiment(), _pair_table(rng.normal(0.62, 0.005, 40), base),
-                             TASKS, 0.005))["seed_variance"]
+    steady = _by_id(
+        criteria(_experiment(), _pair_table(rng.normal(0.62, 0.005, 40), base), TASKS, 0.005)
+    )["seed_variance"]
     assert steady["verdict"] == "PASS" and "shown lower" in steady["detail"]
     assert steady["value"] < 0.25 and steady["test"]["ratio_upper"] < 1
-    noisy = _by_id(criteria(_experiment(), _pair_table(rng.normal(0.62, 0.06, 40), base),
-                            TASKS, 0.005))["seed_variance"]
+    noisy = _by_id(
+        criteria(_experiment(), _pair_table(rng.normal(0.62, 0.06, 40), base), TASKS, 0.005)
+    )["seed_variance"]
     assert noisy["verdict"] == "FAIL" and "shown higher" in noisy["detail"]
     two = _by_id(criteria(_experiment(), _pair_table([0.6, 0.61], [0.6, 0.65]), TASKS, 0.005))
     assert two["seed_variance"]["verdict"] == "NOT RUN"
     # at 3 seeds the detail says how little the test can see
-    three = _by_id(criteria(_experiment(), _pair_table([0.62, 0.63, 0.625], [0.6, 0.65, 0.58]),
-                            TASKS, 0.005))["seed_variance"]
+    three = _by_id(
+        criteria(_experiment(), _pair_table([0.62, 0.63, 0.625], [0.6, 0.65, 0.58]), TASKS, 0.005)
+    )["seed_variance"]
     assert three["verdict"] == "FAIL" and "not established" in three["detail"]
     assert "power 0.08" in three["evidence"]["power"]
 
@@ -424,7 +435,9 @@ def test_robustness_has_no_gain_to_retain_when_criterion_one_gained_nothing():
 def test_cost_reads_gpu_hours_on_gpus_and_the_step_benchmark_on_cpu():
     exp = _experiment()
     gpu_rows = _rows("base", _run([0.60, 0.62, 0.61], [0.0] * 8, [0.3] * 3, [9, 9, 9], gpu=4.0))
-    gpu_rows += _rows("tw", _run([0.64, 0.65, 0.655], [0.03] * 8, [0.36] * 3, [30, 40, 50], gpu=4.1))
+    gpu_rows += _rows(
+        "tw", _run([0.64, 0.65, 0.655], [0.03] * 8, [0.36] * 3, [30, 40, 50], gpu=4.1)
+    )
     slow_bench = _step_bench([1.2] * 20)  # would fail: the GPU-hours decide on GPUs
     c = _by_id(criteria(exp, Table(gpu_rows), TASKS, 0.005, step_bench=slow_bench))["gpu_hours"]
     assert c["verdict"] == "PASS" and c["value"] == pytest.approx(0.025)

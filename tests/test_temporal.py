@@ -78,7 +78,9 @@ def test_window_is_the_embed_stages(nf, stride, w):
     centres = np.arange(0, n, w)
     inside = (idx == centres[:, None] + win.offsets).all(axis=1)  # not clipped at an end
     assert np.array_equal(centres[inside], win.centres(n))
-    assert np.array_equal(nearest[win.centres(n)], win.centres(n) // w)  # the centre's row is its window's
+    assert np.array_equal(
+        nearest[win.centres(n)], win.centres(n) // w
+    )  # the centre's row is its window's
     assert win.span == (nf - 1) * stride + 1 and win.min_gap % w == 0
     # windows share or interleave input frames exactly when their centres are closer than `extent`
     first, last = idx[inside].min(axis=1), idx[inside].max(axis=1)
@@ -95,7 +97,9 @@ def test_crop_defaults_of_the_evaluation_config_are_the_samplers():
     assert CROP_DEFAULTS == {k: defaults[k] for k in CROP_DEFAULTS}
 
 
-@pytest.mark.parametrize("policy, rho", [("uniform", 2), ("max_gap", 2), ("max_gap", 3), ("min_gap", 3)])
+@pytest.mark.parametrize(
+    "policy, rho", [("uniform", 2), ("max_gap", 2), ("max_gap", 3), ("min_gap", 3)]
+)
 def test_crop_gaps_are_the_samplers_range(policy, rho):
     from twbyol.data.sampling import sample_crop_starts
 
@@ -139,11 +143,19 @@ def test_window_averaged_noise_scores_chance_and_a_time_code_does_not(
         return rho, mrr, info["chance"]
 
     iid = _clips(n_clips, length, lambda r, n: r.standard_normal((n, DIM)), 0)
-    windowed = _clips(n_clips, length, lambda r, n: _window_average(r.standard_normal((n, DIM)), win), 1)
+    windowed = _clips(
+        n_clips, length, lambda r, n: _window_average(r.standard_normal((n, DIM)), win), 1
+    )
     # a network that sees every frame of its span: a box filter of the crop span
     box = np.ones(win.span) / win.span
-    boxed = _clips(n_clips, length, lambda r, n: np.stack(
-        [np.convolve(c, box, "same") for c in r.standard_normal((n, DIM)).T], axis=1), 2)
+    boxed = _clips(
+        n_clips,
+        length,
+        lambda r, n: np.stack(
+            [np.convolve(c, box, "same") for c in r.standard_normal((n, DIM)).T], axis=1
+        ),
+        2,
+    )
     rho_iid, mrr_iid, chance = scores(iid)
     assert abs(rho_iid) <= 0.05 and abs(mrr_iid - chance) <= 0.02
     for noise in (windowed, boxed):

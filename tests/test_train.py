@@ -33,12 +33,31 @@ def frames(tmp_path):
 
 
 def cfg(frames, out, **kw):
-    base = dict(run_id="tw", seed=0, out_dir=str(out), frames_dir=str(frames), index=str(frames / "index.tsv"),
-                method="byol", weighting="exponential", tau=30.0,
-                crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5),
-                backbone=dict(name="tiny", width=8, feature_dim=16), proj_hidden=32, proj_dim=16,
-                pred_hidden=32, epochs=3, samples_per_epoch=24, batch_size=8, optimizer="adamw", lr=0.05,
-                weight_decay=0.0, warmup_epochs=1, ema_base=0.99, num_workers=0, checkpoint_every=2)
+    base = dict(
+        run_id="tw",
+        seed=0,
+        out_dir=str(out),
+        frames_dir=str(frames),
+        index=str(frames / "index.tsv"),
+        method="byol",
+        weighting="exponential",
+        tau=30.0,
+        crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5),
+        backbone=dict(name="tiny", width=8, feature_dim=16),
+        proj_hidden=32,
+        proj_dim=16,
+        pred_hidden=32,
+        epochs=3,
+        samples_per_epoch=24,
+        batch_size=8,
+        optimizer="adamw",
+        lr=0.05,
+        weight_decay=0.0,
+        warmup_epochs=1,
+        ema_base=0.99,
+        num_workers=0,
+        checkpoint_every=2,
+    )
     base.update(kw)
     return TrainConfig.from_dict(base)
 
@@ -54,8 +73,12 @@ def test_run_writes_its_artifacts(frames, tmp_path, capsys):
     assert [m["epoch"] for m in lines] == [1, 2, 3]
     assert all(m["run_id"] == "tw" and np.isfinite(m["loss"]) for m in lines)
     assert 0 < lines[0]["mean_weight"] < 1  # exponential weights of real dt
-    assert all(0 < m["ess_fraction"] < 1 and m["ess"] == pytest.approx(16 * m["ess_fraction"])
-               and m["skipped_steps"] == 0 for m in lines)  # 16 ordered pairs a batch of 8
+    assert all(
+        0 < m["ess_fraction"] < 1
+        and m["ess"] == pytest.approx(16 * m["ess_fraction"])
+        and m["skipped_steps"] == 0
+        for m in lines
+    )  # 16 ordered pairs a batch of 8
     printed = [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
     assert printed == lines  # one JSON line per epoch on stdout
     model = torch.load(out / "model.pt", weights_only=True)
@@ -72,7 +95,10 @@ def test_cpu_bf16_autocasts_only_where_the_cpu_has_native_bf16(frames, tmp_path,
     fp32, bf16 = tmp_path / "fp32", tmp_path / "bf16"
     train(cfg(frames, fp32, precision="bf16"))
     train(cfg(frames, bf16, precision="bf16", cpu_bf16=True))
-    eff = {k: json.loads((d / "efficiency.json").read_text()) for k, d in (("fp32", fp32), ("bf16", bf16))}
+    eff = {
+        k: json.loads((d / "efficiency.json").read_text())
+        for k, d in (("fp32", fp32), ("bf16", bf16))
+    }
     assert eff["fp32"]["autocast"] is None
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
         assert eff["bf16"]["autocast"] == "bfloat16"
@@ -99,30 +125,62 @@ def test_recipe_optimiser_follows_slowfast_schedule_scaled_to_the_batch(frames, 
     from tests.test_optim import slowfast_lr
 
     out = tmp_path / "recipe"
-    train(cfg(frames, out, optimizer="lars", lr=2.4, warmup_start_lr=0.004, cosine_after_warmup=False,
-              lars_nesterov=True, lars_momentum=0.9, weight_decay=1e-6, warmup_epochs=1.5, epochs=4,
-              samples_per_epoch=16,
-              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.2, max_scale=0.766,
-                        aspect_ratio=[0.75, 1.3333], photometric_first=True, brightness=0.6, contrast=0.6)))
+    train(
+        cfg(
+            frames,
+            out,
+            optimizer="lars",
+            lr=2.4,
+            warmup_start_lr=0.004,
+            cosine_after_warmup=False,
+            lars_nesterov=True,
+            lars_momentum=0.9,
+            weight_decay=1e-6,
+            warmup_epochs=1.5,
+            epochs=4,
+            samples_per_epoch=16,
+            crop=dict(
+                rho=2,
+                num_frames=4,
+                stride=2,
+                crop_size=16,
+                min_scale=0.2,
+                max_scale=0.766,
+                aspect_ratio=[0.75, 1.3333],
+                photometric_first=True,
+                brightness=0.6,
+                contrast=0.6,
+            ),
+        )
+    )
     lines, scale, steps_per_epoch = metrics(out), 8 / 256, 2
     assert all(np.isfinite(m["loss"]) for m in lines)
     for m in lines:  # an epoch's line logs the lr of its last step
         epoch = (m["step"] - 1) / steps_per_epoch
-        assert m["lr"] == pytest.approx(slowfast_lr(epoch, 2.4 * scale, 0.004 * scale, 0.0, 1.5, 4, False))
+        assert m["lr"] == pytest.approx(
+            slowfast_lr(epoch, 2.4 * scale, 0.004 * scale, 0.0, 1.5, 4, False)
+        )
 
 
 def test_loss_scale_moves_the_parameters_lars_leaves_unadapted_and_not_the_others(frames, tmp_path):
     """rho-BYOL's summed loss (loss_scale = rho): one LARS step moves BN and biases (plain SGD
     momentum) twice as far at loss_scale 2, and the LARS-adapted weights as far as before."""
     deltas = {}
-    init = torch.load(_one_step(frames, tmp_path / "init", epochs=1, samples_per_epoch=8,
-                                method="random_init"), weights_only=True)["backbone"]
+    init = torch.load(
+        _one_step(frames, tmp_path / "init", epochs=1, samples_per_epoch=8, method="random_init"),
+        weights_only=True,
+    )["backbone"]
     for scale in (1.0, 2.0):
         path = _one_step(frames, tmp_path / f"s{scale}", loss_scale=scale)
         trained = torch.load(path, weights_only=True)["backbone"]
-        deltas[scale] = {k: (trained[k].float() - init[k].float()) for k in init
-                         if init[k].is_floating_point()}
-    one_d = [k for k, v in deltas[1.0].items() if v.ndim == 1 and "running" not in k and v.abs().sum() > 0]
+        deltas[scale] = {
+            k: (trained[k].float() - init[k].float()) for k in init if init[k].is_floating_point()
+        }
+    one_d = [
+        k
+        for k, v in deltas[1.0].items()
+        if v.ndim == 1 and "running" not in k and v.abs().sum() > 0
+    ]
     weights = [k for k, v in deltas[1.0].items() if v.ndim > 1]
     assert one_d and weights
     for k in one_d:
@@ -133,8 +191,16 @@ def test_loss_scale_moves_the_parameters_lars_leaves_unadapted_and_not_the_other
 
 
 def _one_step(frames, out, **kw):
-    args = dict(optimizer="lars", lr=2.4, weight_decay=0.0, warmup_epochs=0, epochs=1,
-                samples_per_epoch=8, lars_nesterov=True, weighting="uniform")
+    args = dict(
+        optimizer="lars",
+        lr=2.4,
+        weight_decay=0.0,
+        warmup_epochs=0,
+        epochs=1,
+        samples_per_epoch=8,
+        lars_nesterov=True,
+        weighting="uniform",
+    )
     train(cfg(frames, out, **{**args, **kw}))
     return out / "model.pt"
 
@@ -176,7 +242,8 @@ def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, mo
 
 
 def test_a_signal_mid_step_checkpoints_after_that_step_and_the_run_resumes_there(
-        frames, tmp_path, monkeypatch, capsys):
+    frames, tmp_path, monkeypatch, capsys
+):
     """The scheduler's checkpoint signal (SLURM's USR2 via submitit) arrives during step 5 of 9,
     mid-epoch and between periodic checkpoints: the step finishes, checkpoint.pt holds step 5,
     the replaced handler gets the signal, and the rerun resumes at step 5 and ends with exactly
@@ -225,8 +292,19 @@ def test_a_signal_mid_step_checkpoints_after_that_step_and_the_run_resumes_there
 def test_random_init_is_the_untrained_initialisation(frames, tmp_path):
     out = tmp_path / "ri"
     train(cfg(frames, out, method="random_init"))
-    assert metrics(out) == [{"run_id": "tw", "seed": 0, "method": "random_init", "epoch": 0, "step": 0,
-                             "loss": None, "lr": 0.0, "samples": 0, "wall_s": 0.0}]
+    assert metrics(out) == [
+        {
+            "run_id": "tw",
+            "seed": 0,
+            "method": "random_init",
+            "epoch": 0,
+            "step": 0,
+            "loss": None,
+            "lr": 0.0,
+            "samples": 0,
+            "wall_s": 0.0,
+        }
+    ]
     assert json.loads((out / "efficiency.json").read_text())["samples"] == 0
 
 
@@ -274,22 +352,38 @@ def labelled(frames):
     clips, n = [f"c{i}" for i in range(6)], 120
     f = np.arange(n)
     one = np.stack([(f // 20) % 2, (f // 7) % 3 == 0]).astype(np.float32)
-    np.savez(frames / "labels.npz", tasks=np.array(["slow", "fast"]), task_types=np.array(["Discrete"] * 2),
-             sequence_level=np.zeros(2, bool), label_array=np.tile(one, (1, 6)), clips=np.array(clips),
-             starts=np.arange(6) * n, ends=np.arange(1, 7) * n)
+    np.savez(
+        frames / "labels.npz",
+        tasks=np.array(["slow", "fast"]),
+        task_types=np.array(["Discrete"] * 2),
+        sequence_level=np.zeros(2, bool),
+        label_array=np.tile(one, (1, 6)),
+        clips=np.array(clips),
+        starts=np.arange(6) * n,
+        ends=np.arange(1, 7) * n,
+    )
     protocol = derived_protocol(clips, ["slow", "fast"], [], 42)
     write_protocol(frames / "protocol.json", protocol)
     return dict(labels=str(frames / "labels.npz"), protocol=str(frames / "protocol.json")), protocol
 
 
 @pytest.mark.parametrize("policy", ["uniform", "near_pairs"])
-def test_oracle_learns_only_on_the_supervised_runs_clips(frames, labelled, tmp_path, capsys, policy):
+def test_oracle_learns_only_on_the_supervised_runs_clips(
+    frames, labelled, tmp_path, capsys, policy
+):
     """The oracle pretrains on the SubmissionTrain clips with their labels, as the upper bound:
     weighted by same state (uniform crops) or drawn by it (near_pairs, uniform loss weights)."""
     paths, protocol = labelled
     out = tmp_path / policy
-    train(cfg(frames, out, weighting="oracle", **paths,
-              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy=policy)))
+    train(
+        cfg(
+            frames,
+            out,
+            weighting="oracle",
+            **paths,
+            crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy=policy),
+        )
+    )
     assert "tw seed 0: 4 clips" in capsys.readouterr().err
     assert len(protocol.split_of("slow")["SubmissionTrain"]) == 4
     lines = metrics(out)
@@ -307,8 +401,16 @@ def test_near_pairs_draw_near_crops_and_weigh_them_uniformly(frames, tmp_path):
     by it instead and weighs every pair 1 (the full effective batch)."""
     weighted, drawn = tmp_path / "w", tmp_path / "d"
     train(cfg(frames, weighted, tau=10.0))
-    train(cfg(frames, drawn, tau=10.0,
-              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy="near_pairs")))
+    train(
+        cfg(
+            frames,
+            drawn,
+            tau=10.0,
+            crop=dict(
+                rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy="near_pairs"
+            ),
+        )
+    )
     a, b = metrics(weighted), metrics(drawn)
     assert all(m["mean_weight"] < 0.5 and m["ess_fraction"] < 0.5 for m in a)
     assert all(m["mean_weight"] == 1.0 and m["ess_fraction"] == 1.0 for m in b)
@@ -332,10 +434,23 @@ def test_a_run_whose_batches_all_weigh_nothing_skips_and_counts_every_step(frame
     skipped and counted, the schedule still advances by step index, and the weights are the
     initialisation's."""
     out, init = tmp_path / "zero", tmp_path / "init"
-    train(cfg(frames, out, weighting="binary", tau=1.0,
-              crop=dict(rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy="min_gap", gap=30)))
+    train(
+        cfg(
+            frames,
+            out,
+            weighting="binary",
+            tau=1.0,
+            crop=dict(
+                rho=2, num_frames=4, stride=2, crop_size=16, min_scale=0.5, policy="min_gap", gap=30
+            ),
+        )
+    )
     lines = metrics(out)
-    assert [m["skipped_steps"] for m in lines] == [3, 3, 3] and [m["step"] for m in lines] == [3, 6, 9]
+    assert [m["skipped_steps"] for m in lines] == [3, 3, 3] and [m["step"] for m in lines] == [
+        3,
+        6,
+        9,
+    ]
     assert all(m["loss"] is None and m["ess"] == 0.0 and m["mean_weight"] == 0.0 for m in lines)
     ref = metrics(_run(frames, tmp_path / "ref"))
     assert [m["lr"] for m in lines] == [m["lr"] for m in ref]
@@ -358,8 +473,15 @@ def test_a_zero_weight_batch_changes_nothing(frames, tmp_path, optimizer):
     from twbyol.optim import build_optimizer
     from twbyol.train import build_model, train_step
 
-    c = cfg(frames, tmp_path, weighting="binary", tau=10.0, optimizer=optimizer, weight_decay=0.1,
-            lars_momentum=0.9)
+    c = cfg(
+        frames,
+        tmp_path,
+        weighting="binary",
+        tau=10.0,
+        optimizer=optimizer,
+        weight_decay=0.1,
+        lars_momentum=0.9,
+    )
     model = build_model(c)
     model.train()
     opt = build_optimizer(model.online, optimizer, 0.01, 0.1, 0.9)
@@ -369,15 +491,22 @@ def test_a_zero_weight_batch_changes_nothing(frames, tmp_path, optimizer):
     near = torch.tensor([[0.0, 4.0], [10.0, 12.0], [50.0, 45.0], [0.0, 8.0]])
     far = torch.tensor([[0.0, 40.0], [10.0, 90.0], [50.0, 0.0], [0.0, 80.0]])
     no_labels = torch.zeros(4, 2, 0)
-    loss, _ = train_step(c, model, model.online, opt, scaler, [crops, near, no_labels], 0, 0.01, 0.99, amp)
+    loss, _ = train_step(
+        c, model, model.online, opt, scaler, [crops, near, no_labels], 0, 0.01, 0.99, amp
+    )
     assert loss is not None
 
     def state():
-        return ({k: v.clone() for k, v in model.state_dict().items()},
-                copy.deepcopy(opt.state_dict()), copy.deepcopy(scaler.state_dict()))
+        return (
+            {k: v.clone() for k, v in model.state_dict().items()},
+            copy.deepcopy(opt.state_dict()),
+            copy.deepcopy(scaler.state_dict()),
+        )
 
     before = state()
-    loss, stats = train_step(c, model, model.online, opt, scaler, [crops, far, no_labels], 1, 0.01, 0.99, amp)
+    loss, stats = train_step(
+        c, model, model.online, opt, scaler, [crops, far, no_labels], 1, 0.01, 0.99, amp
+    )
     assert loss is None and stats["mean_weight"] == 0.0
     after = state()
     assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])

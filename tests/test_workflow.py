@@ -40,10 +40,19 @@ def env_with_venv() -> dict:
 
 
 def snakemake(wd: Path, *args, check=True, timeout=1800, env=None) -> subprocess.CompletedProcess:
-    p = subprocess.run([*SNAKEMAKE, *args], cwd=wd, capture_output=True, text=True, timeout=timeout,
-                       env=env or env_with_venv())
+    p = subprocess.run(
+        [*SNAKEMAKE, *args],
+        cwd=wd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or env_with_venv(),
+    )
     if check and p.returncode:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({p.returncode}):\n"
+            f"{p.stdout[-4000:]}\n{p.stderr[-6000:]}"
+        )
     return p
 
 
@@ -72,26 +81,46 @@ def test_lint_reports_nothing():
     assert p.returncode == 0 and "Congratulations" in out, out[-3000:]
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"runs": {"bad": {"method": "byol", "weighting": "exponential", "tau": -5}}}, "tau"),
-    ({"runs": {"bad": {"method": "swav"}}}, "method"),
-    ({"runs": {"a/b": {"method": "byol"}}}, "a/b"),
-    ({"crop": {"policy": "random"}}, "policy"),
-    ({"study": {"baseline": "nope", "proposed": "twbyol_tau30"}}, "nope"),
-    ({"eval_datasets": ["mice", "horses"]}, "horses"),
-    ({"datasets": {"mice": {"missing_videos": "maybe"}}}, "maybe"),
-    ({"datasets": {"mice": {"pretrain_splits": ["Holdout"]}}}, "Holdout"),
-    ({"datasets": {"mice": {"files": {"lables": "x.npy"}}}}, "lables"),
-    ({"stage_resources": {"pretrain": {"gpus": 1}}}, "pretrain"),
-    ({"stage_resources": {"embed": {"gpus": 1, "mem": 4}}}, "mem"),
-    ({"stage_resources": {"embed": {"gpus": 0, "gpu_type": "a100"}}}, "stage_resources.embed.gpu_type"),
-    ({"resources": {"setup": "module load cuda"}}, "setup"),
-    ({"resources": {"sbatch_extra": {"mem": "10G"}}}, "resources.sbatch_extra.mem"),
-])
+def test_ruff_lint_and_format_report_nothing():
+    """The lint set of pyproject.toml and ruff's format (.pre-commit-config.yaml runs both)."""
+    for args in (["check"], ["format", "--check"]):
+        p = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "twbyol", "tests", "benchmarks"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        assert p.returncode == 0, f"ruff {' '.join(args)}:\n{p.stdout[-3000:]}{p.stderr[-1000:]}"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"runs": {"bad": {"method": "byol", "weighting": "exponential", "tau": -5}}}, "tau"),
+        ({"runs": {"bad": {"method": "swav"}}}, "method"),
+        ({"runs": {"a/b": {"method": "byol"}}}, "a/b"),
+        ({"crop": {"policy": "random"}}, "policy"),
+        ({"study": {"baseline": "nope", "proposed": "twbyol_tau30"}}, "nope"),
+        ({"eval_datasets": ["mice", "horses"]}, "horses"),
+        ({"datasets": {"mice": {"missing_videos": "maybe"}}}, "maybe"),
+        ({"datasets": {"mice": {"pretrain_splits": ["Holdout"]}}}, "Holdout"),
+        ({"datasets": {"mice": {"files": {"lables": "x.npy"}}}}, "lables"),
+        ({"stage_resources": {"pretrain": {"gpus": 1}}}, "pretrain"),
+        ({"stage_resources": {"embed": {"gpus": 1, "mem": 4}}}, "mem"),
+        (
+            {"stage_resources": {"embed": {"gpus": 0, "gpu_type": "a100"}}},
+            "stage_resources.embed.gpu_type",
+        ),
+        ({"resources": {"setup": "module load cuda"}}, "setup"),
+        ({"resources": {"sbatch_extra": {"mem": "10G"}}}, "resources.sbatch_extra.mem"),
+    ],
+)
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, message):
     wd = copy_workflow(tmp_path)
     cfg = write_override(wd, {"experiments": {"smoke": override}})
-    p = snakemake(wd, "smoke", "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, check=False)
+    p = snakemake(
+        wd, "smoke", "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, check=False
+    )
     out = p.stdout + p.stderr
     assert p.returncode != 0
     assert message in out, out[-3000:]
@@ -100,13 +129,29 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, mess
 
 def test_missing_real_data_path_fails_at_once_naming_it(tmp_path):
     wd = copy_workflow(tmp_path)
-    cfg = write_override(wd, {"experiments": {"smoke": {"datasets": {"mice": {
-        "format": "mabe22", "path": "/nonexistent/mabe22", "frames": {"size": 48, "n_shards": 2}}}}}})
+    cfg = write_override(
+        wd,
+        {
+            "experiments": {
+                "smoke": {
+                    "datasets": {
+                        "mice": {
+                            "format": "mabe22",
+                            "path": "/nonexistent/mabe22",
+                            "frames": {"size": 48, "n_shards": 2},
+                        }
+                    }
+                }
+            }
+        },
+    )
     # a dataset with both `path` and `synthetic` is refused by the schema; drop synthetic
     data = yaml.safe_load((wd / "config/config.yaml").read_text())
     del data["experiments"]["smoke"]["datasets"]["mice"]["synthetic"]
     (wd / "config/config.yaml").write_text(yaml.safe_dump(data))
-    p = snakemake(wd, "smoke", "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, check=False)
+    p = snakemake(
+        wd, "smoke", "-n", "--cores", "1", "--configfile", "config/config.yaml", cfg, check=False
+    )
     assert p.returncode != 0 and "/nonexistent/mabe22" in p.stdout + p.stderr
 
 
@@ -114,13 +159,20 @@ def test_missing_real_data_path_fails_at_once_naming_it(tmp_path):
 
 
 def outputs_with_mtimes(res: Path) -> dict[str, int]:
-    return {str(p.relative_to(res)): p.stat().st_mtime_ns for p in res.rglob("*")
-            if p.is_file() and "/logs/" not in f"/{p.relative_to(res)}" and "benchmarks" not in p.parts}
+    return {
+        str(p.relative_to(res)): p.stat().st_mtime_ns
+        for p in res.rglob("*")
+        if p.is_file() and "/logs/" not in f"/{p.relative_to(res)}" and "benchmarks" not in p.parts
+    }
 
 
 def training_now(res: Path) -> list[Path]:
     """Run folders of local jobs submitted but not finished (job.json, no model.pt)."""
-    return [p.parent for p in res.glob("pretrain/*/seed*/job.json") if not (p.parent / "model.pt").exists()]
+    return [
+        p.parent
+        for p in res.glob("pretrain/*/seed*/job.json")
+        if not (p.parent / "model.pt").exists()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +184,14 @@ def smoke_run(tmp_path_factory):
     time beside them (test_no_run_trains_twice_at_once)."""
     wd = copy_workflow(tmp_path_factory.mktemp("smoke"))
     res = wd / "results" / "smoke"
-    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "smoke"], cwd=wd, env=env_with_venv(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--cores", "2", "smoke"],
+        cwd=wd,
+        env=env_with_venv(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 900
     # a pretraining job counts as finished once Snakemake has written its benchmark record
     while len(list(res.glob("benchmarks/pretrain/*/seed*.tsv"))) < 2 or not training_now(res):
@@ -145,8 +203,11 @@ def smoke_run(tmp_path_factory):
     orphans = training_now(res)
     before = outputs_with_mtimes(res)
     done = {p.parent.name + "/" + p.stem for p in res.glob("benchmarks/pretrain/*/seed*.tsv")}
-    before = {k: v for k, v in before.items()
-              if not k.startswith("pretrain/") or "/".join(k.split("/")[1:3]) in done}
+    before = {
+        k: v
+        for k, v in before.items()
+        if not k.startswith("pretrain/") or "/".join(k.split("/")[1:3]) in done
+    }
     snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (README: recovery)
     p = snakemake(wd, "--cores", "2", "smoke")
     return wd, p, before, orphans
@@ -201,13 +262,21 @@ def test_smoke_study_produces_every_artifact(smoke_run):
     for run in ("byol_uniform", "twbyol_tau30", "random_init"):
         for ds in ("mice", "rats"):
             mean, sd, n = table.summary(run, ds, "mean_f1")
-            assert f"| {exp['runs'][run]['label']} | {ds} | {n} | {mean:.3f} +- {sd:.3f} |" in headline
+            assert (
+                f"| {exp['runs'][run]['label']} | {ds} | {n} | {mean:.3f} +- {sd:.3f} |" in headline
+            )
     crit = json.loads((res / "stats" / "criteria.json").read_text())
     assert "## Verdict\n\n" + verdict_sentence(exp, crit) + "\n" in report
     for run in ("byol_uniform", "twbyol_tau30", "random_init"):
         for seed in (0, 1, 2):
             d = res / "pretrain" / run / f"seed{seed}"
-            for name in ("model.pt", "metrics.jsonl", "efficiency.json", "stdout.log", "stderr.log"):
+            for name in (
+                "model.pt",
+                "metrics.jsonl",
+                "efficiency.json",
+                "stdout.log",
+                "stderr.log",
+            ):
                 assert (d / name).exists(), d / name
             for ds in ("mice", "rats"):
                 assert (res / "evaluate" / run / f"seed{seed}" / f"{ds}.json").exists()
@@ -228,13 +297,29 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
     as comparison.tsv has them, the criteria and the study's time from the Snakemake log."""
     wd, _, _, _ = smoke_run
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:smoke:begin -->\nSTALE BLOCK\n<!-- results:smoke:end -->\nreading\n")
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "readme_results.py"), "smoke",
-                    "--results", str(wd / "results"), "--snakemake-logs", str(wd / ".snakemake" / "log"),
-                    "--readme", str(readme), "--write"], check=True, env=env_with_venv())
+    readme.write_text(
+        "intro\n<!-- results:smoke:begin -->\nSTALE BLOCK\n<!-- results:smoke:end -->\nreading\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "readme_results.py"),
+            "smoke",
+            "--results",
+            str(wd / "results"),
+            "--snakemake-logs",
+            str(wd / ".snakemake" / "log"),
+            "--readme",
+            str(readme),
+            "--write",
+        ],
+        check=True,
+        env=env_with_venv(),
+    )
     text = readme.read_text()
     assert text.startswith("intro\n<!-- results:smoke:begin -->\n") and text.endswith(
-        "<!-- results:smoke:end -->\nreading\n")
+        "<!-- results:smoke:end -->\nreading\n"
+    )
     assert "STALE BLOCK" not in text
     from twbyol.stats import Table
 
@@ -242,13 +327,18 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
     exp = json.loads((wd / "results" / "smoke" / "experiment.json").read_text())
     for run in ("byol_uniform", "twbyol_tau30", "random_init"):
         mean, sd, n = table.summary(run, "mice", "mean_f1")
-        row = next(line for line in text.splitlines()
-                   if line.startswith(f"| {exp['runs'][run]['label']} |"))
+        row = next(
+            line
+            for line in text.splitlines()
+            if line.startswith(f"| {exp['runs'][run]['label']} |")
+        )
         assert f"| {n} | {mean:.3f} +- {sd:.3f} |" in row, row
     crit = json.loads((wd / "results" / "smoke" / "stats" / "criteria.json").read_text())
     passed = sum(c["verdict"] == "PASS" for c in crit["criteria"])
     assert f"{passed} of 6 pass" in text
-    assert re.search(r"The study took \*\*(\d+ h )?\d+ min \d+ s\*\* for \d+ jobs", text), text[:400]
+    assert re.search(r"The study took \*\*(\d+ h )?\d+ min \d+ s\*\* for \d+ jobs", text), text[
+        :400
+    ]
 
 
 @pytest.mark.slow
@@ -345,12 +435,43 @@ def test_changing_one_runs_tau_replans_only_that_run(smoke_run):
 def test_changing_job_shapes_replans_nothing(smoke_run):
     """Resources, not params: another cluster, job size or GPU count invalidates nothing."""
     wd, _, _, _ = smoke_run
-    shape = {"cpus_per_task": 2, "mem_gb": 9, "timeout_min": 7, "partition": "p", "qos": "q",
-             "constraint": "c", "sbatch_extra": {"mail-type": "END"}}
-    cfg = write_override(wd, {"experiments": {"smoke": {
-        "resources": {**shape, "gpus_per_node": 4, "gpu_type": "a100", "setup": ["true"]},
-        "stage_resources": {stage: {**shape, "gpus": 1, "gpu_type": "a100"} for stage in (
-            "synth", "read_dataset", "frames", "embed", "evaluate", "stats", "figures", "report")}}}})
+    shape = {
+        "cpus_per_task": 2,
+        "mem_gb": 9,
+        "timeout_min": 7,
+        "partition": "p",
+        "qos": "q",
+        "constraint": "c",
+        "sbatch_extra": {"mail-type": "END"},
+    }
+    cfg = write_override(
+        wd,
+        {
+            "experiments": {
+                "smoke": {
+                    "resources": {
+                        **shape,
+                        "gpus_per_node": 4,
+                        "gpu_type": "a100",
+                        "setup": ["true"],
+                    },
+                    "stage_resources": {
+                        stage: {**shape, "gpus": 1, "gpu_type": "a100"}
+                        for stage in (
+                            "synth",
+                            "read_dataset",
+                            "frames",
+                            "embed",
+                            "evaluate",
+                            "stats",
+                            "figures",
+                            "report",
+                        )
+                    },
+                }
+            }
+        },
+    )
     assert planned(wd, "smoke", extra=("--configfile", cfg)) == {}
 
 
@@ -378,8 +499,19 @@ def mabe22_wd(tmp_path, release):
     (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
     (tmp_path / "rats").mkdir()
-    cfg = write_override(wd, {"experiments": {"mabe22": {"datasets": {
-        "mice": {"path": str(release["caltech"])}, "rats": {"path": str(tmp_path / "rats")}}}}})
+    cfg = write_override(
+        wd,
+        {
+            "experiments": {
+                "mabe22": {
+                    "datasets": {
+                        "mice": {"path": str(release["caltech"])},
+                        "rats": {"path": str(tmp_path / "rats")},
+                    }
+                }
+            }
+        },
+    )
     return wd, cfg
 
 
@@ -412,8 +544,14 @@ def test_mabe22_dag_at_the_release_size(tmp_path):
         for i in range(n):
             (mice / folder / f"{folder[:4]}{i:016d}.avi").touch()
     rats.mkdir()
-    cfg = write_override(wd, {"experiments": {"mabe22": {"datasets": {
-        "mice": {"path": str(mice)}, "rats": {"path": str(rats)}}}}})
+    cfg = write_override(
+        wd,
+        {
+            "experiments": {
+                "mabe22": {"datasets": {"mice": {"path": str(mice)}, "rats": {"path": str(rats)}}}
+            }
+        },
+    )
     jobs, seconds = _plan_mabe22(wd, cfg)
     print(f"mabe22 dry run with 2,614 videos: {sum(jobs.values())} jobs in {seconds:.1f} s")
 
@@ -422,12 +560,21 @@ def release_experiment(root: Path) -> dict:
     """A smoke-sized study on a MABe22 release folder: the smoke experiment's tiny backbone
     and recipe, mice only, one seed, a few steps, pretraining on userTrain + SubmissionTrain."""
     smoke = yaml.safe_load((REPO / "config/config.yaml").read_text())["experiments"]["smoke"]
-    e = {**smoke, "description": "The smoke recipe on a MABe22 release as downloaded.",
-         "datasets": {"mice": {"format": "mabe22", "path": str(root),
-                               "frames": {"size": 48, "n_shards": 2},
-                               "pretrain_splits": ["UserTrain", "SubmissionTrain"]}},
-         "eval_datasets": ["mice"], "seeds": [0],
-         "training": {**smoke["training"], "epochs": 2, "samples_per_epoch": 64}}
+    e = {
+        **smoke,
+        "description": "The smoke recipe on a MABe22 release as downloaded.",
+        "datasets": {
+            "mice": {
+                "format": "mabe22",
+                "path": str(root),
+                "frames": {"size": 48, "n_shards": 2},
+                "pretrain_splits": ["UserTrain", "SubmissionTrain"],
+            }
+        },
+        "eval_datasets": ["mice"],
+        "seeds": [0],
+        "training": {**smoke["training"], "epochs": 2, "samples_per_epoch": 64},
+    }
     return e
 
 
@@ -443,7 +590,8 @@ def test_study_on_the_release_as_downloaded(tmp_path, release):
     summary = json.loads((root / "synth.json").read_text())
     targets = ["results/release/report.md"] + [
         f"results/release/submission/{r}/seed0/mice.npy"
-        for r in ("byol_uniform", "twbyol_tau30", "random_init")]
+        for r in ("byol_uniform", "twbyol_tau30", "random_init")
+    ]
     snakemake(wd, *targets, "--cores", "2", "--configfile", "config/config.yaml", cfg)
     res = wd / "results" / "release"
     protocol = json.loads((res / "labels" / "mice.protocol.json").read_text())

@@ -135,11 +135,19 @@ def training_step(
 
     cfg = TrainConfig.from_dict(cfg_dict)
     if cfg.method in ("supervised", "random_init"):
-        raise ValueError(f"run {cfg.run_id}: step-benchmark times self-supervised steps, not {cfg.method}")
+        raise ValueError(
+            f"run {cfg.run_id}: step-benchmark times self-supervised steps, not {cfg.method}"
+        )
     torch.manual_seed(cfg.seed)
     model = build_method(cfg).to(device).train()
-    optimizer = build_optimizer(model.online, cfg.optimizer, cfg.lr * cfg.batch_size / 256,
-                                cfg.weight_decay, cfg.lars_momentum, cfg.lars_nesterov)
+    optimizer = build_optimizer(
+        model.online,
+        cfg.optimizer,
+        cfg.lr * cfg.batch_size / 256,
+        cfg.weight_decay,
+        cfg.lars_momentum,
+        cfg.lars_nesterov,
+    )
     use_amp = autocast_enabled(cfg, device)
     amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
@@ -185,7 +193,9 @@ def step_benchmark(
     g = torch.Generator().manual_seed(0)
     crops = torch.randn(batch, rho, 1, frames, size, size, generator=g).to(device)
     centres = (torch.rand(batch, rho, generator=g) * 300).to(device)  # dt within 10 s at 30 fps
-    built = {run: training_step(configs[run], crops, centres, device) for run in (proposed, baseline)}
+    built = {
+        run: training_step(configs[run], crops, centres, device) for run in (proposed, baseline)
+    }
     timers = {run: step_timer(fn, device) for run, (fn, _) in built.items()}
     times = interleaved(timers, steps, warmup)
     runs = {}
@@ -224,15 +234,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--configs", required=True,
-                    help="{run: resolved run config} (inline JSON or a file) of both runs")
+    ap.add_argument(
+        "--configs",
+        required=True,
+        help="{run: resolved run config} (inline JSON or a file) of both runs",
+    )
     ap.add_argument("--proposed", required=True)
     ap.add_argument("--baseline", required=True)
-    ap.add_argument("--steps", type=int,
-                    help="timed step pairs (default by backbone: tiny 40, others 10)")
-    ap.add_argument("--batch", type=int,
-                    help="clips per step (default by backbone: tiny 8, others 2; at most the "
-                         "training batch): the weighting's cost grows with the batch as the step's does")
+    ap.add_argument(
+        "--steps", type=int, help="timed step pairs (default by backbone: tiny 40, others 10)"
+    )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        help="clips per step (default by backbone: tiny 8, others 2; at most the "
+        "training batch): the weighting's cost grows with the batch as the step's does",
+    )
     ap.add_argument("--warmup", type=int, default=WARMUP, help="untimed rounds first")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -241,17 +258,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = None if a.device == "auto" else torch.device(a.device)
-    res = step_benchmark(io.json_arg(a.configs), a.proposed, a.baseline, a.steps, a.batch,
-                         a.warmup, device)
+    res = step_benchmark(
+        io.json_arg(a.configs), a.proposed, a.baseline, a.steps, a.batch, a.warmup, device
+    )
     io.write_json(a.out, res)
     c = res["comparison"]
     for run, r in res["runs"].items():
-        print(f"{run:<24} {r['median_s'] * 1e3:8.1f} ms/step (median of {res['steps']}) = "
-              f"{r['clips_per_s']:7.1f} clips/s")
+        print(
+            f"{run:<24} {r['median_s'] * 1e3:8.1f} ms/step (median of {res['steps']}) = "
+            f"{r['clips_per_s']:7.1f} clips/s"
+        )
     lo, hi = c["ci95"]
-    print(f"median step-time ratio {a.proposed} / {a.baseline} = {c['median_ratio']:.3f}, "
-          f"95 % CI [{lo:.3f}, {hi:.3f}] ({res['device']}, batch {res['batch']}, "
-          f"{res['wall_s']:.1f} s)")
+    print(
+        f"median step-time ratio {a.proposed} / {a.baseline} = {c['median_ratio']:.3f}, "
+        f"95 % CI [{lo:.3f}, {hi:.3f}] ({res['device']}, batch {res['batch']}, "
+        f"{res['wall_s']:.1f} s)"
+    )
     return 0
 
 

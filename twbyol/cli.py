@@ -11,16 +11,34 @@ import sys
 
 # stage name -> (module, one-line purpose)
 STAGES: dict[str, tuple[str, str]] = {
-    "synth": ("twbyol.data.synth", "generate a synthetic dataset in the MABe22 or RatSI on-disk format"),
-    "read-dataset": ("twbyol.data.index", "read a dataset (MABe22/RatSI layout) into index.tsv, labels .npz, protocol .json"),
-    "extract-frames": ("twbyol.data.frames", "decode one shard of videos into uint8 memmap .npy per clip"),
+    "synth": (
+        "twbyol.data.synth",
+        "generate a synthetic dataset in the MABe22 or RatSI on-disk format",
+    ),
+    "read-dataset": (
+        "twbyol.data.index",
+        "read a dataset (MABe22/RatSI layout) into index.tsv, labels .npz, protocol .json",
+    ),
+    "extract-frames": (
+        "twbyol.data.frames",
+        "decode one shard of videos into uint8 memmap .npy per clip",
+    ),
     "pretrain": ("twbyol.launch", "submit one pretraining run (submitit: slurm / local / debug)"),
     "train": ("twbyol.train", "the training loop itself (what the submitted job runs)"),
     "embed": ("twbyol.embed", "per-frame embeddings of a dataset from a pretrained backbone"),
-    "evaluate": ("twbyol.evaluate", "the MABe22 evaluator's probes, kNN, temporal locality of one embedding"),
+    "evaluate": (
+        "twbyol.evaluate",
+        "the MABe22 evaluator's probes, kNN, temporal locality of one embedding",
+    ),
     "submission": ("twbyol.submission", "an embedding as the MABe22 evaluator's submission file"),
-    "record-experiment": ("twbyol.experiment", "write results/{exp}/experiment.json, the design record"),
-    "step-benchmark": ("twbyol.benchmark", "the proposed and baseline runs' training steps timed side by side"),
+    "record-experiment": (
+        "twbyol.experiment",
+        "write results/{exp}/experiment.json, the design record",
+    ),
+    "step-benchmark": (
+        "twbyol.benchmark",
+        "the proposed and baseline runs' training steps timed side by side",
+    ),
     "stats": ("twbyol.stats", "paired t-tests across seeds and the study's pass criteria"),
     "figures": ("twbyol.figures", "PDF/PNG figures of the study"),
     "report": ("twbyol.report", "the study's markdown report"),
@@ -29,7 +47,11 @@ STAGES: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(map(len, STAGES))
-    lines = ["usage: twbyol <stage> [options]   (twbyol <stage> --help for a stage's options)", "", "stages:"]
+    lines = [
+        "usage: twbyol <stage> [options]   (twbyol <stage> --help for a stage's options)",
+        "",
+        "stages:",
+    ]
     lines += [f"  {name:<{width}}  {purpose}" for name, (_, purpose) in STAGES.items()]
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ workflow/rules/common.smk.
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "twbyol"
@@ -66,7 +66,7 @@ def _runtime_nodes(tree: ast.AST):
         todo.extend(ast.iter_child_nodes(node))
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports_of(name: str) -> tuple[str, ...]:
     """The package modules module `name` imports anywhere in its source, with their parent
     packages: `from twbyol.data.sampling import X` gives twbyol, twbyol.data and
@@ -132,20 +132,33 @@ def _stage_module(stage: str) -> str:
 DISPATCH = frozenset((f"{PACKAGE}.methods", m) for m in METHOD_MODULES.values())
 
 
-@lru_cache(maxsize=None)
+@cache
 def stage_modules(stage: str, methods: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Source files `twbyol <stage>` runs; the method modules only where imported otherwise
     than through build_method's dispatch, or where named in `methods` (the step benchmark
     builds its two runs' methods)."""
-    return files(closure(f"{PACKAGE}.cli", _stage_module(stage),
-                         *(METHOD_MODULES[m] for m in methods), drop=DISPATCH))
+    return files(
+        closure(
+            f"{PACKAGE}.cli",
+            _stage_module(stage),
+            *(METHOD_MODULES[m] for m in methods),
+            drop=DISPATCH,
+        )
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def pretrain_modules(method: str) -> tuple[str, ...]:
     """Source files a pretraining job of `method` runs: the launcher, the training loop and
     that method's module with its imports (the other methods' modules are not run)."""
     if method not in METHOD_MODULES:
         raise ValueError(f"method: unknown {method!r}; expected one of {sorted(METHOD_MODULES)}")
-    return files(closure(f"{PACKAGE}.cli", _stage_module("pretrain"), f"{PACKAGE}.train",
-                         METHOD_MODULES[method], drop=DISPATCH))
+    return files(
+        closure(
+            f"{PACKAGE}.cli",
+            _stage_module("pretrain"),
+            f"{PACKAGE}.train",
+            METHOD_MODULES[method],
+            drop=DISPATCH,
+        )
+    )

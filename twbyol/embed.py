@@ -41,25 +41,42 @@ def load_backbone(model_path: str | Path, device: torch.device) -> tuple[torch.n
     return backbone.to(device).eval(), ck["config"]
 
 
-def window_indices(n_frames: int, num_frames: int, stride: int, window_stride: int) -> tuple[np.ndarray, np.ndarray]:
+def window_indices(
+    n_frames: int, num_frames: int, stride: int, window_stride: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices of each window (n_windows, num_frames) and each frame's window (n_frames,)."""
     centres = np.arange(0, n_frames, window_stride)
     offsets = np.round((np.arange(num_frames) - (num_frames - 1) / 2) * stride).astype(int)
     idx = np.clip(centres[:, None] + offsets[None, :], 0, n_frames - 1)
-    nearest = np.clip(np.round(np.arange(n_frames) / window_stride).astype(int), 0, len(centres) - 1)
+    nearest = np.clip(
+        np.round(np.arange(n_frames) / window_stride).astype(int), 0, len(centres) - 1
+    )
     return idx, nearest
 
 
 @torch.no_grad()
-def embed_clip(backbone: torch.nn.Module, frames: np.ndarray, crop: dict, window_stride: int,
-               batch_size: int, device: torch.device, amp: bool) -> np.ndarray:
+def embed_clip(
+    backbone: torch.nn.Module,
+    frames: np.ndarray,
+    crop: dict,
+    window_stride: int,
+    batch_size: int,
+    device: torch.device,
+    amp: bool,
+) -> np.ndarray:
     """frames (T, H, W) uint8 -> (T, D) float32 features."""
     size = int(crop["crop_size"])
-    x = torch.from_numpy(np.array(frames)).to(device).unsqueeze(1).float()  # (T, 1, H, W); copy of the memmap
+    x = (
+        torch.from_numpy(np.array(frames)).to(device).unsqueeze(1).float()
+    )  # (T, 1, H, W); copy of the memmap
     if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     x = to_model_input(x.clamp_(0, 255).squeeze(1))  # (1, T, h, w) normalised
-    idx, nearest = window_indices(len(frames), int(crop["num_frames"]), int(crop["stride"]), window_stride)
+    idx, nearest = window_indices(
+        len(frames), int(crop["num_frames"]), int(crop["stride"]), window_stride
+    )
     idx_t = torch.from_numpy(idx).to(device)
     feats = []
     for b in range(0, len(idx), batch_size):
@@ -86,8 +103,15 @@ def pca_reduce(x: np.ndarray, dim: int, block: int = 1 << 14) -> np.ndarray:
     return out
 
 
-def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride: int = 4,
-          batch_size: int = 64, max_dim: int = 128) -> dict:
+def embed(
+    model: str,
+    frames_dir: str,
+    index_path: str,
+    out: str,
+    window_stride: int = 4,
+    batch_size: int = 64,
+    max_dim: int = 128,
+) -> dict:
     """Embed the labelled clips of `index_path` with `model`'s backbone into `out`.
 
     Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
@@ -102,29 +126,46 @@ def embed(model: str, frames_dir: str, index_path: str, out: str, window_stride:
     feats = np.empty((int(index["n_frames"].sum()), int(backbone.feature_dim)), np.float32)
     for clip_id, start, end in zip(index["clip_id"], index["start"], index["end"]):
         frames = np.load(Path(frames_dir) / f"{clip_id}.npy", mmap_mode="r")
-        feats[start:end] = embed_clip(backbone, frames, cfg["crop"], window_stride, batch_size,
-                                      device, amp=device.type == "cuda")
+        feats[start:end] = embed_clip(
+            backbone,
+            frames,
+            cfg["crop"],
+            window_stride,
+            batch_size,
+            device,
+            amp=device.type == "cuda",
+        )
     emb = pca_reduce(feats, max_dim) if feats.shape[1] > max_dim else feats
     del feats
     if not np.isfinite(emb).all():
         raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
     io.write_npy(out, emb)
     wall = time.time() - t0
-    info = {"frames": len(emb), "dim": emb.shape[1], "wall_s": round(wall, 3),
-            "frames_per_s": round(len(emb) / max(wall, 1e-9), 1), "device": device.type}
+    info = {
+        "frames": len(emb),
+        "dim": emb.shape[1],
+        "wall_s": round(wall, 3),
+        "frames_per_s": round(len(emb) / max(wall, 1e-9), 1),
+        "device": device.type,
+    }
     print(info, flush=True)
     return info
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", required=True, help="model.pt of a pretraining run")
     ap.add_argument("--frames-dir", required=True)
     ap.add_argument("--index", required=True, help="the dataset's index.tsv")
     ap.add_argument("--out", required=True, help="output .npy (total_frames, D)")
-    ap.add_argument("--window-stride", type=int, default=4,
-                    help="frames between window centres; 4 at 30 fps keeps 133 ms resolution")
+    ap.add_argument(
+        "--window-stride",
+        type=int,
+        default=4,
+        help="frames between window centres; 4 at 30 fps keeps 133 ms resolution",
+    )
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-dim", type=int, default=128, help="MABe22's limit for mouse embeddings")
     a = ap.parse_args(argv)

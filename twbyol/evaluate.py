@@ -64,7 +64,6 @@ Every random draw (kNN frames, few-shot clips, window pairs, retrieval queries) 
 the paired t-tests of `stats` compare like with like. --seed is recorded, not used.
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -187,12 +186,16 @@ def _nanmean(values: list[float]) -> float:
 
 def _scores(prefix: str, res: dict) -> dict:
     """{"f1": .., "precision": ..} -> {"f1_public": .., ...} ({} for prefix "")."""
-    return {(k if not prefix else f"{k}_{prefix}"): v for k, v in res.items()
-            if k in ("f1", "mse", "precision")}
+    return {
+        (k if not prefix else f"{k}_{prefix}"): v
+        for k, v in res.items()
+        if k in ("f1", "mse", "precision")
+    }
 
 
-def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size: float = 0.1,
-                    alpha: float = 1.0) -> dict[str, dict]:
+def protocol_scores(
+    emb: np.ndarray, lab: Labels, protocol: Protocol, test_size: float = 0.1, alpha: float = 1.0
+) -> dict[str, dict]:
     """The MABe22 evaluator's scores of every task of `protocol` on one embedding.
 
     Per task and probe seed: fit on `train_test_split(SubmissionTrain, test_size, seed)[0]`
@@ -231,8 +234,9 @@ def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size:
                 k = t_index[t]
                 probe = fit_probe(x_train, y[k, train], lab.task_types[k], alpha, moments)
                 n_train[t].append(0 if probe is None else probe.n_train)
-                preds[t].append(np.full(len(test), np.nan) if probe is None
-                                else probe.predict(x_test))
+                preds[t].append(
+                    np.full(len(test), np.nan) if probe is None else probe.predict(x_test)
+                )
             del x_train, moments
         for t in tasks:
             k = t_index[t]
@@ -241,14 +245,25 @@ def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size:
             ok = ~np.isnan(yt)
             pub = ok.copy()
             pub[:n_priv] = False
-            r: dict = {"type": kind, "sequence_level": t in protocol.sequence_level,
-                       "split": name, "n_train": int(np.mean(n_train[t])) if n_train[t] else 0,
-                       "n_test": int(ok.sum()), "n_test_public": int(pub.sum())}
+            r: dict = {
+                "type": kind,
+                "sequence_level": t in protocol.sequence_level,
+                "split": name,
+                "n_train": int(np.mean(n_train[t])) if n_train[t] else 0,
+                "n_test": int(ok.sum()),
+                "n_test_public": int(pub.sum()),
+            }
             metric = "f1" if kind == "Discrete" else "mse"
             if not any(n_train[t]) or not ok.any():
-                r.update({metric: float("nan"), f"{metric}_public": float("nan"),
-                          "reason": "no labelled train frames" if not any(n_train[t])
-                          else "no labelled test frames"})
+                r.update(
+                    {
+                        metric: float("nan"),
+                        f"{metric}_public": float("nan"),
+                        "reason": "no labelled train frames"
+                        if not any(n_train[t])
+                        else "no labelled test frames",
+                    }
+                )
                 out[t] = r
                 continue
             agg = aggregate_seeds(preds[t], kind)
@@ -258,8 +273,9 @@ def protocol_scores(emb: np.ndarray, lab: Labels, protocol: Protocol, test_size:
                 if key in priv:
                     r[key] = priv[key]
             r.update(_scores("public", task_score(yt[pub], agg[pub], kind)))
-            r[f"{metric}_no_ensemble"] = float(np.mean(
-                [task_score(yt[ok], p[ok], kind)[metric] for p in preds[t]]))
+            r[f"{metric}_no_ensemble"] = float(
+                np.mean([task_score(yt[ok], p[ok], kind)[metric] for p in preds[t]])
+            )
             if kind == "Discrete":
                 r.update(n_pos_test=int(np.sum(yt[ok] == 1)), pos_rate=float(np.mean(yt[ok] == 1)))
             if r["sequence_level"]:
@@ -280,8 +296,9 @@ def headline_tasks(tasks: dict[str, dict]) -> list[str]:
     return frame or discrete
 
 
-def rare_actions(tasks: dict[str, dict], lab: Labels, head: list[str],
-                 fraction: float = 0.2) -> list[dict]:
+def rare_actions(
+    tasks: dict[str, dict], lab: Labels, head: list[str], fraction: float = 0.2
+) -> list[dict]:
     """The rarest `fraction` (at least one) of the behaviour labels, each with the probes'
     private F1, precision and recall of it (`protocol_scores`' per-class scores).
 
@@ -304,8 +321,14 @@ def rare_actions(tasks: dict[str, dict], lab: Labels, head: list[str],
                 candidates.append((float(np.mean(yt == c)), name, float(c), per_class[key]))
     candidates.sort(key=lambda c: (c[0], c[1]))
     return [
-        {"task": task, "class": c, "frequency": freq,
-         "f1": sc["f1"], "precision": sc["precision"], "recall": sc["recall"]}
+        {
+            "task": task,
+            "class": c,
+            "frequency": freq,
+            "f1": sc["f1"],
+            "precision": sc["precision"],
+            "recall": sc["recall"],
+        }
         for freq, task, c, sc in candidates[: max(1, math.ceil(fraction * len(candidates)))]
     ]
 
@@ -365,8 +388,12 @@ def evaluate(
             xs = np.asarray(emb[rows])
             m = Moments(xs)
             few[f].append(
-                _nanmean([linear_probe(xs, y[t, rows], x_te, y[t, te], moments=m)["f1"]
-                          for t in head_idx])
+                _nanmean(
+                    [
+                        linear_probe(xs, y[t, rows], x_te, y[t, te], moments=m)["f1"]
+                        for t in head_idx
+                    ]
+                )
             )
     timings["few_shot"] = time.perf_counter() - t0
 
@@ -398,8 +425,9 @@ def evaluate(
     rho, curve = spearman_distance_vs_gap(
         emb, lab.starts, lab.ends, window, crop, n_pairs, seed=split_seed
     )
-    mrr, mrr_info = retrieval_mrr(emb, lab.starts, lab.ends, mrr_k, n_queries, split_seed,
-                                  window, crop)
+    mrr, mrr_info = retrieval_mrr(
+        emb, lab.starts, lab.ends, mrr_k, n_queries, split_seed, window, crop
+    )
     lo, hi = gap_range(lab.ends - lab.starts, window, crop)
     timings["temporal"] = time.perf_counter() - t0
 
@@ -435,8 +463,12 @@ def evaluate(
         "rare_actions": rare,
         "few_shot_f1": {str(f): _nanmean(v) for f, v in few.items()},
         "few_shot_clips": {str(f): n for f, n in n_shot.items()},
-        "window": {"num_frames": window.num_frames, "stride": window.stride,
-                   "window_stride": window.window_stride, "extent": window.extent},
+        "window": {
+            "num_frames": window.num_frames,
+            "stride": window.stride,
+            "window_stride": window.window_stride,
+            "extent": window.extent,
+        },
         "crop_policy": {"policy": crop.policy, "rho": crop.rho, "gap": crop.gap},
         "gap_range": [lo, hi],
         "spearman_rho": rho,
@@ -461,8 +493,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--index", required=True, help="index.tsv of the dataset (checked against the labels)"
     )
-    ap.add_argument("--protocol", required=True,
-                    help="the dataset's protocol .json (read-dataset): tasks, splits, probe seeds")
+    ap.add_argument(
+        "--protocol",
+        required=True,
+        help="the dataset's protocol .json (read-dataset): tasks, splits, probe seeds",
+    )
     ap.add_argument("--out", required=True, help="evaluation .json to write")
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--seed", type=int, required=True, help="pretraining seed (recorded only)")
@@ -476,7 +511,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "retrieval queries; default 42: the same draws for every run)",
     )
     ap.add_argument(
-        "--test-size", type=float, default=0.1,
+        "--test-size",
+        type=float,
+        default=0.1,
         help="share of SubmissionTrain each probe leaves unused (the evaluator's 0.1)",
     )
     ap.add_argument("--knn-k", type=int, default=20, help="neighbours per vote (DINO's k=20)")
@@ -487,20 +524,40 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="train frames in the kNN index: bounds the (test x train) similarity cost",
     )
     ap.add_argument("--knn-max-test", type=int, default=2_000, help="test frames queried by kNN")
-    ap.add_argument("--num-frames", type=int, required=True,
-                    help="frames of the embed stage's input window (the experiment's "
-                         "crop.num_frames): windows that share input are never compared")
-    ap.add_argument("--frame-stride", type=int, required=True,
-                    help="source frames between the window's frames (crop.stride)")
-    ap.add_argument("--window-stride", type=int, required=True,
-                    help="frames between the embed stage's window centres (embedding."
-                         "window_stride); 1, 1, 1: each frame embedded on its own")
-    ap.add_argument("--crop-policy", default="uniform", choices=("uniform", "max_gap", "min_gap"),
-                    help="the experiment's crop.policy: the temporal metrics cover the frame "
-                         "gaps its training crops span (uniform: the whole clip)")
+    ap.add_argument(
+        "--num-frames",
+        type=int,
+        required=True,
+        help="frames of the embed stage's input window (the experiment's "
+        "crop.num_frames): windows that share input are never compared",
+    )
+    ap.add_argument(
+        "--frame-stride",
+        type=int,
+        required=True,
+        help="source frames between the window's frames (crop.stride)",
+    )
+    ap.add_argument(
+        "--window-stride",
+        type=int,
+        required=True,
+        help="frames between the embed stage's window centres (embedding."
+        "window_stride); 1, 1, 1: each frame embedded on its own",
+    )
+    ap.add_argument(
+        "--crop-policy",
+        default="uniform",
+        choices=("uniform", "max_gap", "min_gap"),
+        help="the experiment's crop.policy: the temporal metrics cover the frame "
+        "gaps its training crops span (uniform: the whole clip)",
+    )
     ap.add_argument("--crop-rho", type=int, default=2, help="crops per sample (crop.rho)")
-    ap.add_argument("--crop-gap", type=int, default=60,
-                    help="crop.gap of the max_gap / min_gap policies, in frames")
+    ap.add_argument(
+        "--crop-gap",
+        type=int,
+        default=60,
+        help="crop.gap of the max_gap / min_gap policies, in frames",
+    )
     ap.add_argument(
         "--n-pairs",
         type=int,

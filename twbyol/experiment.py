@@ -35,10 +35,16 @@ def evaluation_config(e: dict) -> dict:
     own crop_policy, so that every run is scored on the same frame pairs)."""
     crop = {**CROP_DEFAULTS, **{k: v for k, v in e["crop"].items() if k in CROP_DEFAULTS}}
     return {
-        "split_seed": 42, "test_size": 0.1, "knn_k": 20, **e.get("evaluation", {}),
-        "num_frames": crop["num_frames"], "frame_stride": crop["stride"],
+        "split_seed": 42,
+        "test_size": 0.1,
+        "knn_k": 20,
+        **e.get("evaluation", {}),
+        "num_frames": crop["num_frames"],
+        "frame_stride": crop["stride"],
         "window_stride": embedding_config(e)["window_stride"],
-        "crop_policy": crop["policy"], "crop_rho": crop["rho"], "crop_gap": crop["gap"],
+        "crop_policy": crop["policy"],
+        "crop_rho": crop["rho"],
+        "crop_gap": crop["gap"],
     }
 
 
@@ -60,21 +66,31 @@ def check_run(cfg: dict, where: str = "") -> None:
     method, weighting = cfg.get("method", "byol"), cfg.get("weighting", "uniform")
     policy, rho = cfg.get("crop", {}).get("policy", "uniform"), cfg.get("crop", {}).get("rho", 2)
     if weighting != "uniform" and method not in ("byol", "random_init"):  # random_init: BYOL's init
-        raise ValueError(f"{where}weighting: {weighting!r} weights BYOL's crop pairs; method "
-                         f"{method!r} has no pair weights")
+        raise ValueError(
+            f"{where}weighting: {weighting!r} weights BYOL's crop pairs; method "
+            f"{method!r} has no pair weights"
+        )
     if policy == "near_pairs":
         if method != "byol":
-            raise ValueError(f"{where}crop_policy: near_pairs draws pairs by BYOL's weighting; "
-                             f"method {method!r} has none")
+            raise ValueError(
+                f"{where}crop_policy: near_pairs draws pairs by BYOL's weighting; "
+                f"method {method!r} has none"
+            )
         if weighting == "permuted":
-            raise ValueError(f"{where}crop_policy: near_pairs needs a weighting with a density of "
-                             f"pairs; 'permuted' carries no information about the pair")
+            raise ValueError(
+                f"{where}crop_policy: near_pairs needs a weighting with a density of "
+                f"pairs; 'permuted' carries no information about the pair"
+            )
         if rho != 2:
-            raise ValueError(f"{where}crop_policy: near_pairs draws one pair of crops (crop.rho 2), "
-                             f"got rho {rho}")
+            raise ValueError(
+                f"{where}crop_policy: near_pairs draws one pair of crops (crop.rho 2), "
+                f"got rho {rho}"
+            )
     if uses_labels(cfg) and not (cfg.get("labels") and cfg.get("protocol")):
-        raise ValueError(f"{where}labels: method {method!r} / weighting {weighting!r} learns from "
-                         f"labels: give `labels` and `protocol`")
+        raise ValueError(
+            f"{where}labels: method {method!r} / weighting {weighting!r} learns from "
+            f"labels: give `labels` and `protocol`"
+        )
 
 
 def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
@@ -91,8 +107,10 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
         crop["policy"] = r.pop("crop_policy")
     ds = e["pretrain_dataset"]
     if uses_labels(r):
-        r.update(labels=f"results/{exp}/labels/{ds}.npz",
-                 protocol=f"results/{exp}/labels/{ds}.protocol.json")
+        r.update(
+            labels=f"results/{exp}/labels/{ds}.npz",
+            protocol=f"results/{exp}/labels/{ds}.protocol.json",
+        )
     if "pretrain_splits" not in r and e["datasets"][ds].get("pretrain_splits"):
         r["pretrain_splits"] = list(e["datasets"][ds]["pretrain_splits"])
     check_run({**r, "crop": crop}, f"config: experiments.{exp}.runs.{run}.")

@@ -189,9 +189,9 @@ def per_task_f1(
     figs.save(
         fig,
         "per_task_f1",
-        f"Linear-probe F1 per behaviour task on the held-out clips (MABe22 protocol), mean +- sd over "
-        f"{n_seeds} seeds; 'per clip' tasks are scored on one pooled embedding per clip (few test clips: "
-        f"noisy); the last group is the headline mean over per-frame tasks.",
+        f"Linear-probe F1 per behaviour task on the held-out clips (MABe22 protocol), mean +- sd "
+        f"over {n_seeds} seeds; 'per clip' tasks are scored on one pooled embedding per clip "
+        f"(few test clips: noisy); the last group is the headline mean over per-frame tasks.",
     )
 
 
@@ -247,8 +247,9 @@ def loss_curves(figs: Figures, exp: dict, metrics: list[dict]) -> None:
     figs.save(
         fig,
         "loss_curves",
-        "Pretraining loss per epoch, mean +- sd over seeds, one panel per method (losses of different "
-        "methods are not on one scale; a time-weighted BYOL loss is scaled by the mean pair weight)."
+        "Pretraining loss per epoch, mean +- sd over seeds, one panel per method (losses of "
+        "different methods are not on one scale; a time-weighted BYOL loss is scaled by the "
+        "mean pair weight)."
         + (
             f" No loss (untrained): {', '.join(run_label(exp, r) for r in no_loss)}."
             if no_loss
@@ -301,8 +302,8 @@ def distance_vs_dt(figs: Figures, exp: dict, evaluations: list[dict]) -> None:
     figs.save(
         fig,
         "distance_vs_dt",
-        "Mean cosine distance between the embeddings of two frames of one clip against their gap dt "
-        "(binned), over sampled pairs whose input windows do not overlap and whose gap the "
+        "Mean cosine distance between the embeddings of two frames of one clip against their gap "
+        "dt (binned), over sampled pairs whose input windows do not overlap and whose gap the "
         "training crops span (the same pairs for every run), mean +- sd over seeds; legend: "
         "Spearman rho between distance and dt (higher: more temporally ordered; ~0 for an "
         "embedding that knows nothing of time beyond its input window).",
@@ -386,7 +387,12 @@ def ablation_figures(figs: Figures, exp: dict, table: Table) -> None:
 
     # the proposed run is the sweep's own point at its tau (the config lists only the others)
     listed = list(study.get("tau_sweep") or [])
-    if listed and prop in cfg and cfg[prop].get("weighting") == "exponential" and prop not in listed:
+    if (
+        listed
+        and prop in cfg
+        and cfg[prop].get("weighting") == "exponential"
+        and prop not in listed
+    ):
         listed.append(prop)
     sweep = [r for r in listed if r in runs and cfg[r].get("tau") is not None]
     if sweep:
@@ -509,7 +515,8 @@ def efficiency_table(figs: Figures, exp: dict, efficiency: list[dict]) -> None:
     figs.save(
         fig,
         "efficiency",
-        f"Pretraining cost per run, mean +- sd over seeds ({'GPU-hours' if use_gpu else 'wall-clock seconds: no GPU-hours recorded'}"
+        f"Pretraining cost per run, mean +- sd over seeds ("
+        f"{'GPU-hours' if use_gpu else 'wall-clock seconds: no GPU-hours recorded'}"
         f"{'; peak memory: ' + ', '.join(kinds) if kinds else ''}).",
     )
 
@@ -579,7 +586,8 @@ def qualitative(
         fig,
         "tsne",
         f"t-SNE of {len(pick)} random frames (PCA to 30 dimensions first), lowest seed of each "
-        f"run, coloured by the {lab.tasks[task] if task is not None else ''} label and by time in clip.",
+        f"run, coloured by the {lab.tasks[task] if task is not None else ''} label and by time "
+        f"in clip.",
     )
 
     frames_dir = Path(index_path).parent
@@ -619,8 +627,9 @@ def qualitative(
     figs.save(
         fig,
         "retrieval_demo",
-        f"Retrieval demo: query frames (left) and their {n_nn} most cosine-similar frames in the dataset, "
-        f"excluding +-{exclude} frames around the query; rows grouped by run (lowest seed). Titles: clip:frame"
+        f"Retrieval demo: query frames (left) and their {n_nn} most cosine-similar frames in the "
+        f"dataset, excluding +-{exclude} frames around the query; rows grouped by run (lowest "
+        f"seed). Titles: clip:frame"
         + (f" and the {lab.tasks[task]} label." if task is not None else "."),
     )
 
@@ -645,7 +654,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--embeddings",
         nargs="*",
         default=[],
-        help="optional .../embed/{run}/seed{s}/{dataset}.npy of ONE dataset for t-SNE and the retrieval demo",
+        help=(
+            "optional .../embed/{run}/seed{s}/{dataset}.npy of ONE dataset for t-SNE and the "
+            "retrieval demo"
+        ),
     )
     ap.add_argument("--labels", help="labels .npz of that dataset (with --embeddings)")
     ap.add_argument(

@@ -37,8 +37,18 @@ from twbyol import io, slurm
 
 EXECUTORS = ("slurm", "local", "debug")
 # SLURM states in which an existing job is still worth waiting for / collecting
-LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING",
-               "SUSPENDED", "PREEMPTED", "COMPLETED", "UNKNOWN"}
+LIVE_STATES = {
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "CONFIGURING",
+    "COMPLETING",
+    "RESIZING",
+    "SUSPENDED",
+    "PREEMPTED",
+    "COMPLETED",
+    "UNKNOWN",
+}
 
 
 class Trainer:
@@ -82,14 +92,21 @@ def executor_parameters(executor: str, res: dict, name: str) -> dict:
     that the other keys set).
     """
     gpus = int(res.get("gpus_per_node", 0))
-    params = dict(name=name, timeout_min=int(res.get("timeout_min", 60)),
-                  nodes=int(res.get("nodes", 1)), cpus_per_task=int(res.get("cpus_per_task", 1)))
+    params = dict(
+        name=name,
+        timeout_min=int(res.get("timeout_min", 60)),
+        nodes=int(res.get("nodes", 1)),
+        cpus_per_task=int(res.get("cpus_per_task", 1)),
+    )
     if executor == "slurm":
         slurm.check_gpu_type(res, "gpus_per_node", "resources")
         slurm.check_sbatch_extra(res.get("sbatch_extra", {}), slurm.SUBMITIT_OPTIONS, "resources")
-        params.update(tasks_per_node=max(gpus, 1), gpus_per_node=gpus,
-                      # SIGUSR2 this long before the time limit: time to checkpoint + requeue
-                      slurm_signal_delay_s=int(res.get("signal_delay_s", 120)))
+        params.update(
+            tasks_per_node=max(gpus, 1),
+            gpus_per_node=gpus,
+            # SIGUSR2 this long before the time limit: time to checkpoint + requeue
+            slurm_signal_delay_s=int(res.get("signal_delay_s", 120)),
+        )
         if res.get("gpu_type"):  # checked above: gpus_per_node >= 1
             # submitit's generic gpus_per_node is an int; its slurm_ form passes the string
             params["slurm_gpus_per_node"] = f"{res['gpu_type']}:{params.pop('gpus_per_node')}"
@@ -101,8 +118,12 @@ def executor_parameters(executor: str, res: dict, name: str) -> dict:
             params["slurm_partition"] = partition
         if account:
             params["slurm_account"] = account
-        for key, param in (("constraint", "slurm_constraint"), ("qos", "slurm_qos"),
-                           ("setup", "slurm_setup"), ("sbatch_extra", "slurm_additional_parameters")):
+        for key, param in (
+            ("constraint", "slurm_constraint"),
+            ("qos", "slurm_qos"),
+            ("setup", "slurm_setup"),
+            ("sbatch_extra", "slurm_additional_parameters"),
+        ):
             if res.get(key):
                 params[param] = res[key]
     else:  # local: one node of this machine; no GPU ids to hand out on a CPU machine
@@ -114,10 +135,14 @@ def executor_parameters(executor: str, res: dict, name: str) -> dict:
 def slurm_job_identity(job_id: str) -> tuple[str, str] | None:
     """(name, working folder) of SLURM job `job_id` as squeue (live jobs) or sacct (ended
     ones) reports it; None when neither knows the id."""
-    for cmd in (["squeue", "-h", "-j", job_id, "-o", "%j|%Z"],
-                ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobName,WorkDir"]):
+    for cmd in (
+        ["squeue", "-h", "-j", job_id, "-o", "%j|%Z"],
+        ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobName,WorkDir"],
+    ):
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).stdout
+            out = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=60, check=False
+            ).stdout
         except (OSError, subprocess.TimeoutExpired):
             continue
         rows = [line.split("|") for line in out.splitlines() if line.count("|") == 1]
@@ -148,16 +173,23 @@ def _reattach(folder: Path, job_file: Path, ntasks: int, name: str) -> submitit.
         return None
     why = _not_this_run(str(info["job_id"]), name)
     if why:
-        print(f"job.json names SLURM job {info['job_id']}, but {why}: not this run's job; "
-              f"submitting anew (resumes from checkpoint)", file=sys.stderr, flush=True)
+        print(
+            f"job.json names SLURM job {info['job_id']}, but {why}: not this run's job; "
+            f"submitting anew (resumes from checkpoint)",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     job = submitit.SlurmJob(folder=folder, job_id=str(info["job_id"]), tasks=tuple(range(ntasks)))
     state = job.state.split()[0].upper()
     if state in LIVE_STATES:
         print(f"reattaching to SLURM job {job.job_id} ({state})", file=sys.stderr, flush=True)
         return job
-    print(f"previous SLURM job {job.job_id} ended {state}; submitting anew (resumes from checkpoint)",
-          file=sys.stderr, flush=True)
+    print(
+        f"previous SLURM job {job.job_id} ended {state}; submitting anew (resumes from checkpoint)",
+        file=sys.stderr,
+        flush=True,
+    )
     return None
 
 
@@ -179,20 +211,27 @@ def launch(cfg: dict, resources: dict, executor: str) -> None:
     job = _reattach(folder, job_file, ntasks, params["name"]) if executor == "slurm" else None
     if job is None:
         # requeues after a timeout (preemptions requeue without limit)
-        extra = {"slurm_max_num_timeout": int(resources.get("max_requeues", 3))} if executor == "slurm" else {}
+        extra = (
+            {"slurm_max_num_timeout": int(resources.get("max_requeues", 3))}
+            if executor == "slurm"
+            else {}
+        )
         ex = submitit.AutoExecutor(folder=folder, cluster=executor, **extra)
         ex.update_parameters(**params)
         with submitit.helpers.clean_env():
             job = ex.submit(Trainer(cfg))
-        io.write_json(job_file, {"executor": executor, "job_id": job.job_id, "ntasks": ntasks,
-                                 "parameters": params})
+        io.write_json(
+            job_file,
+            {"executor": executor, "job_id": job.job_id, "ntasks": ntasks, "parameters": params},
+        )
         print(f"submitted {executor} job {job.job_id}: {params}", file=sys.stderr, flush=True)
     try:
         job.results()  # every task's result; raises if any task failed
     except Exception as e:
         raise RuntimeError(
             f"pretraining job {job.job_id} for {cfg['run_id']} seed {cfg['seed']} failed; "
-            f"logs: {job.paths.stdout} and {job.paths.stderr}\n{e}") from None
+            f"logs: {job.paths.stdout} and {job.paths.stderr}\n{e}"
+        ) from None
     finally:
         _collect_logs(job, out)
 
@@ -223,8 +262,12 @@ def _wait_for_live_local_job(folder: Path, job_file: Path) -> None:
     proc = live_local_job(folder, job_file)
     if proc is None:
         return
-    print(f"local job {proc.pid} of this run (an earlier launcher's) is still running: waiting "
-          f"for it to end, then resuming from its checkpoint", file=sys.stderr, flush=True)
+    print(
+        f"local job {proc.pid} of this run (an earlier launcher's) is still running: waiting "
+        f"for it to end, then resuming from its checkpoint",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         proc.wait()
     except psutil.NoSuchProcess:
@@ -246,8 +289,10 @@ def _run_here(cfg: dict, out: Path) -> None:
 
     stdout, stderr = _io.StringIO(), _io.StringIO()
     try:
-        with contextlib.redirect_stdout(_Tee(sys.stdout, stdout)), \
-                contextlib.redirect_stderr(_Tee(sys.stderr, stderr)):
+        with (
+            contextlib.redirect_stdout(_Tee(sys.stdout, stdout)),
+            contextlib.redirect_stderr(_Tee(sys.stderr, stderr)),
+        ):
             train(TrainConfig.from_dict(cfg))
     finally:
         io.write_text(out / "stdout.log", stdout.getvalue())
@@ -269,11 +314,19 @@ class _Tee(_io.TextIOBase):
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, help="the run's resolved training config (inline JSON or a JSON file)")
-    ap.add_argument("--resources", required=True,
-                    help="the experiment's resources block (inline JSON or a JSON file)")
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--config",
+        required=True,
+        help="the run's resolved training config (inline JSON or a JSON file)",
+    )
+    ap.add_argument(
+        "--resources",
+        required=True,
+        help="the experiment's resources block (inline JSON or a JSON file)",
+    )
     ap.add_argument("--executor", choices=EXECUTORS, default="local")
     args = ap.parse_args(argv)
     launch(io.json_arg(args.config), io.json_arg(args.resources), args.executor)

@@ -23,10 +23,28 @@ class LARS(torch.optim.Optimizer):
     buf without (BYOL's LARS), p <- p - lr * step.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 1e-6,
-                 eta: float = 0.001, eps: float = 1e-8, nesterov: bool = False) -> None:
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta,
-                                      eps=eps, nesterov=nesterov, lars_exclude=False))
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-6,
+        eta: float = 0.001,
+        eps: float = 1e-8,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                weight_decay=weight_decay,
+                eta=eta,
+                eps=eps,
+                nesterov=nesterov,
+                lars_exclude=False,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 - torch's signature
@@ -39,8 +57,11 @@ class LARS(torch.optim.Optimizer):
                     p_norm, g_norm = torch.norm(p), torch.norm(d)
                     ok = (p_norm > 0) & (g_norm > 0)  # a tensor, so no host sync per parameter
                     wd = g["weight_decay"]
-                    trust = torch.where(ok, g["eta"] * p_norm / (g_norm + wd * p_norm + g["eps"]),
-                                        torch.ones_like(p_norm))
+                    trust = torch.where(
+                        ok,
+                        g["eta"] * p_norm / (g_norm + wd * p_norm + g["eps"]),
+                        torch.ones_like(p_norm),
+                    )
                     d = d.add(p * torch.where(ok, wd, 0.0)).mul_(trust)
                 buf = self.state[p].get("momentum_buffer")
                 if buf is None:
@@ -59,12 +80,20 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
-    return [dict(params=decay, weight_decay=weight_decay),
-            dict(params=no_decay, weight_decay=0.0, lars_exclude=True)]
+    return [
+        dict(params=decay, weight_decay=weight_decay),
+        dict(params=no_decay, weight_decay=0.0, lars_exclude=True),
+    ]
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9,
-                    nesterov: bool = False) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    name: str,
+    lr: float,
+    weight_decay: float,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+) -> torch.optim.Optimizer:
     """`lars` (momentum and nesterov apply) or `adamw` (its own betas; they do not)."""
     groups = param_groups(model, weight_decay)
     if name == "lars":
@@ -76,8 +105,14 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
     raise ValueError(f"training.optimizer: unknown {name!r}; expected 'lars' or 'adamw'")
 
 
-def cosine_schedule(base: float, final: float, total_steps: int, warmup_steps: int = 0,
-                    warmup_start: float = 0.0, cosine_after_warmup: bool = True) -> np.ndarray:
+def cosine_schedule(
+    base: float,
+    final: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    warmup_start: float = 0.0,
+    cosine_after_warmup: bool = True,
+) -> np.ndarray:
     """Linear warm-up and cosine decay from `base` to `final`, one value per step, precomputed
     so that a resumed run continues on the same curve (DINO's `cosine_scheduler`).
 
@@ -95,12 +130,16 @@ def cosine_schedule(base: float, final: float, total_steps: int, warmup_steps: i
     offset = warmup_steps if cosine_after_warmup else 0
 
     def cosine(t: np.ndarray) -> np.ndarray:
-        return final + 0.5 * (base - final) * (1 + np.cos(math.pi * (t - offset) / max(total_steps - offset, 1)))
+        return final + 0.5 * (base - final) * (
+            1 + np.cos(math.pi * (t - offset) / max(total_steps - offset, 1))
+        )
 
     t = np.arange(total_steps, dtype=np.float64)
     sched = cosine(t)
     if warmup_steps:
         end = cosine(np.float64(warmup_steps))
-        sched[:warmup_steps] = t[:warmup_steps] * ((end - warmup_start) / warmup_steps) + warmup_start
+        sched[:warmup_steps] = (
+            t[:warmup_steps] * ((end - warmup_start) / warmup_steps) + warmup_start
+        )
     assert len(sched) == total_steps, (len(sched), total_steps)
     return sched

@@ -136,8 +136,9 @@ class Moments:
             self._all = self.of()
         return self._all
 
-    def ridge_classifier(self, y: np.ndarray, alpha: float = 1.0
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def ridge_classifier(
+        self, y: np.ndarray, alpha: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`fit_ridge_classifier` on the rows of x where y is not NaN, from shared moments.
 
         Returns classes (C,), coef (D, K), intercept (K,) as fit_ridge_classifier does."""
@@ -312,7 +313,9 @@ def linear_probe(
         return out
     if discrete:
         if moments is not None and moments.x is train_x:
-            classes, coef, intercept = moments.ridge_classifier(np.asarray(train_y, np.float64), alpha)
+            classes, coef, intercept = moments.ridge_classifier(
+                np.asarray(train_y, np.float64), alpha
+            )
         else:
             classes, coef, intercept = fit_ridge_classifier(xtr, ytr, alpha)
         pred, _ = predict_classes(xte, classes, coef, intercept)
@@ -363,7 +366,10 @@ class FittedProbe:
 
 
 def fit_probe(
-    train_x: np.ndarray, train_y: np.ndarray, task_type: str = "Discrete", alpha: float = 1.0,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    task_type: str = "Discrete",
+    alpha: float = 1.0,
     moments: Moments | None = None,
 ) -> FittedProbe | None:
     """The evaluator's probe of one task: NaN-labelled rows dropped, then
@@ -376,7 +382,9 @@ def fit_probe(
         return None
     if task_type == "Discrete":
         if moments is not None and moments.x is train_x:
-            classes, coef, intercept = moments.ridge_classifier(np.asarray(train_y, np.float64), alpha)
+            classes, coef, intercept = moments.ridge_classifier(
+                np.asarray(train_y, np.float64), alpha
+            )
         else:
             xtr = train_x if ok.all() else train_x[ok]
             classes, coef, intercept = fit_ridge_classifier(xtr, np.asarray(train_y)[ok], alpha)
@@ -407,8 +415,9 @@ def task_score(y_true: np.ndarray, y_pred: np.ndarray, task_type: str = "Discret
     return {"mse": float(np.mean((np.asarray(y_pred) - y_true) ** 2))}
 
 
-def pooled_score(y_true: np.ndarray, y_pred: np.ndarray, bounds: np.ndarray,
-                 task_type: str = "Discrete") -> float:
+def pooled_score(
+    y_true: np.ndarray, y_pred: np.ndarray, bounds: np.ndarray, task_type: str = "Discrete"
+) -> float:
     """The evaluator's clip-pooled score of a sequence-level task: per clip (rows
     bounds[i]:bounds[i+1] of the labelled test frames), the mean label and the mean
     prediction, both thresholded at 0.5 for Discrete tasks, then F1 or MSE over clips. (The

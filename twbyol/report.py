@@ -227,8 +227,11 @@ def _vs_control(exp: dict, table: Table) -> list[str]:
     control = (exp.get("study") or {}).get("control")
     out = ["## Against the untrained control", ""]
     if not control or control not in table.runs:
-        return [*out, "No control run evaluated: no metric can be read against an untrained "
-                      "network.", ""]
+        return [
+            *out,
+            "No control run evaluated: no metric can be read against an untrained network.",
+            "",
+        ]
     out += [
         (
             f"Each run's headline metrics minus those of {run_label(exp, control)}, mean over "
@@ -245,17 +248,25 @@ def _vs_control(exp: dict, table: Table) -> list[str]:
         ref = [table.summary(control, ds, m) for m in cols]
         if not any(n for *_, n in ref):
             continue
-        rows = [[f"{run_label(exp, control)} (value)", str(max(n for *_, n in ref)),
-                 *(f"{_f(m)} +- {_f(sd)}" for m, sd, _ in ref)]]
+        rows = [
+            [
+                f"{run_label(exp, control)} (value)",
+                str(max(n for *_, n in ref)),
+                *(f"{_f(m)} +- {_f(sd)}" for m, sd, _ in ref),
+            ]
+        ]
         for r in run_order(exp, table.runs):
             pairs = [table.paired(r, control, ds, m) for m in cols]
             if r == control or not any(seeds for seeds, _, _ in pairs):
                 continue
-            rows.append([run_label(exp, r), str(max(len(seeds) for seeds, _, _ in pairs)),
-                         *(f"{float((a - b).mean()):+.3f}" if seeds else "n/a"
-                           for seeds, a, b in pairs)])
-        out += [f"**{ds}**", "",
-                *_table(["run", "n", *(f"d {c}" for _, c in HEADLINE_COLS)], rows)]
+            rows.append(
+                [
+                    run_label(exp, r),
+                    str(max(len(seeds) for seeds, _, _ in pairs)),
+                    *(f"{float((a - b).mean()):+.3f}" if seeds else "n/a" for seeds, a, b in pairs),
+                ]
+            )
+        out += [f"**{ds}**", "", *_table(["run", "n", *(f"d {c}" for _, c in HEADLINE_COLS)], rows)]
     return out
 
 
@@ -263,12 +274,20 @@ def _per_task(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
     """Per task of each dataset's protocol: private / public score (mean over seeds) of the
     study's main runs, and the clip-pooled private score of sequence-level tasks."""
     study = exp.get("study") or {}
-    runs = [r for r in dict.fromkeys(study.get(k) for k in ("baseline", "proposed", "control",
-                                                              "upper_bound")) if r]
-    out = ["## Per-task scores (MABe22 protocol)", "",
-           "Mean over seeds of the private / public score per task (F1, or MSE for continuous "
-           "tasks; pooled = the evaluator's clip-pooled private score of a sequence-level task).",
-           ""]
+    runs = [
+        r
+        for r in dict.fromkeys(
+            study.get(k) for k in ("baseline", "proposed", "control", "upper_bound")
+        )
+        if r
+    ]
+    out = [
+        "## Per-task scores (MABe22 protocol)",
+        "",
+        "Mean over seeds of the private / public score per task (F1, or MSE for continuous "
+        "tasks; pooled = the evaluator's clip-pooled private score of a sequence-level task).",
+        "",
+    ]
     for ds, proto in protocols.items():
         rows = []
         for task in proto.get("tasks", []):
@@ -283,8 +302,12 @@ def _per_task(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
                 cells.append(vals[0] if vals else "n/a")
             kind = "sequence" if task in proto.get("sequence_level", []) else "frame"
             rows.append([task, kind, *cells])
-        out += [f"**{ds}** ({proto.get('source', '?')})", "",
-                *_table(["task", "level", *(run_label(exp, r) for r in runs)], rows), ""]
+        out += [
+            f"**{ds}** ({proto.get('source', '?')})",
+            "",
+            *_table(["task", "level", *(run_label(exp, r) for r in runs)], rows),
+            "",
+        ]
     return out
 
 
@@ -300,7 +323,8 @@ def _datasets(protocols: dict[str, dict]) -> list[str]:
         missing = p.get("missing_videos", [])
         out.append(
             f"- **{ds}**: protocol from {p.get('source', '?')}; {len(p.get('tasks', []))} tasks, "
-            f"probe seeds {p.get('seeds')}; clips SubmissionTrain {sizes.get('SubmissionTrain', 0)}, "
+            f"probe seeds {p.get('seeds')}; clips "
+            f"SubmissionTrain {sizes.get('SubmissionTrain', 0)}, "
             f"publicTest {sizes.get('publicTest', 0)}, privateTest {sizes.get('privateTest', 0)}; "
             f"{len(p.get('video_only', []))} video-only (pretraining only); "
             f"{len(p.get('trimmed', []))} videos trimmed by their trailing frame; "
@@ -404,7 +428,8 @@ def _criteria(exp: dict, crit: dict) -> list[str]:
         "",
         (
             f"Proposed {run_label(exp, crit.get('proposed'))} vs baseline "
-            f"{run_label(exp, crit.get('baseline'))} on {crit.get('dataset')}. FAIL if any measured "
+            f"{run_label(exp, crit.get('baseline'))} on {crit.get('dataset')}. "
+            "FAIL if any measured "
             "condition fails; NOT RUN if an input is missing (never counted as a pass). PASS "
             "means the evidence in 'rests on' shows the criterion: criterion 4 reads GPU-hours "
             "when the runs trained on GPUs, else an isolated step benchmark (never the wall time "
@@ -464,8 +489,12 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
                 f"{run_label(exp, c['reference'])} ({want} it): {_pts(c['mean_diff'])} points "
                 f"(95 % CI [{_pts(c['ci95'][0])}, {_pts(c['ci95'][1])}], one-sided p {_p(c['p'])}, "
                 f"n = {c['n']}): **{'beats' if c['beats'] else 'does not beat'}**"
-                + (f"; detectable at 80 % power: {_pts(c['power']['mde'])} points"
-                   if not c["power"].get("reason") else ""))
+                + (
+                    f"; detectable at 80 % power: {_pts(c['power']['mde'])} points"
+                    if not c["power"].get("reason")
+                    else ""
+                )
+            )
     out += [
         f"- {ds}: tasks every run solves (F1 >= 0.99 on every seed; uninformative): {', '.join(t)}"
         for ds, t in san.get("trivial_tasks", {}).items()
@@ -584,9 +613,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--figures-manifest", required=True, help="images/manifest.json of the figures stage"
     )
-    ap.add_argument("--protocols", nargs="*", default=[],
-                    help="the evaluated datasets' protocol .json files (results/{exp}/labels/"
-                         "{dataset}.protocol.json)")
+    ap.add_argument(
+        "--protocols",
+        nargs="*",
+        default=[],
+        help="the evaluated datasets' protocol .json files (results/{exp}/labels/"
+        "{dataset}.protocol.json)",
+    )
     ap.add_argument("--out", required=True, help="report .md to write")
     ap.add_argument(
         "--code-version", help="code version to record (default: git describe of this checkout)"

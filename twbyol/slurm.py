@@ -26,24 +26,56 @@ _GPU_OPTIONS = ("gres", "gpus", "gpus-per-node", "gpus-per-task", "cpus-per-gpu"
 SUBMITIT_OPTIONS = {
     **{o: "set by submitit" for o in ("job-name", "output", "error", "open-mode", "wckey")},
     **{o: "use gpus_per_node and gpu_type" for o in _GPU_OPTIONS},
-    **{o: f"use {k}" for o, k in (
-        ("time", "timeout_min"), ("mem", "mem_gb"), ("cpus-per-task", "cpus_per_task"),
-        ("nodes", "nodes"), ("ntasks-per-node", "gpus_per_node"), ("partition", "partition"),
-        ("account", "account"), ("constraint", "constraint"), ("qos", "qos"),
-        ("signal", "signal_delay_s"))},
+    **{
+        o: f"use {k}"
+        for o, k in (
+            ("time", "timeout_min"),
+            ("mem", "mem_gb"),
+            ("cpus-per-task", "cpus_per_task"),
+            ("nodes", "nodes"),
+            ("ntasks-per-node", "gpus_per_node"),
+            ("partition", "partition"),
+            ("account", "account"),
+            ("constraint", "constraint"),
+            ("qos", "qos"),
+            ("signal", "signal_delay_s"),
+        )
+    },
 }
 # ... and those that snakemake-executor-plugin-slurm 2.x sets, or refuses in slurm_extra
 # (its validation.get_forbidden_slurm_options)
 PLUGIN_OPTIONS = {
-    **{o: "set by the Snakemake SLURM plugin" for o in (
-        "job-name", "output", "error", "parsable", "export", "comment", "chdir", "workdir",
-        "ntasks", "ntasks-per-gpu", "nodes", "clusters")},
+    **{
+        o: "set by the Snakemake SLURM plugin"
+        for o in (
+            "job-name",
+            "output",
+            "error",
+            "parsable",
+            "export",
+            "comment",
+            "chdir",
+            "workdir",
+            "ntasks",
+            "ntasks-per-gpu",
+            "nodes",
+            "clusters",
+        )
+    },
     "account": "set by the profile: TWBYOL_SLURM_ACCOUNT",
     **{o: "use gpus and gpu_type" for o in _GPU_OPTIONS},
-    **{o: f"use {k}" for o, k in (
-        ("time", "timeout_min"), ("mem", "mem_gb"), ("mem-per-cpu", "mem_gb"),
-        ("cpus-per-task", "cpus_per_task"), ("partition", "partition"),
-        ("constraint", "constraint"), ("qos", "qos"))},
+    **{
+        o: f"use {k}"
+        for o, k in (
+            ("time", "timeout_min"),
+            ("mem", "mem_gb"),
+            ("mem-per-cpu", "mem_gb"),
+            ("cpus-per-task", "cpus_per_task"),
+            ("partition", "partition"),
+            ("constraint", "constraint"),
+            ("qos", "qos"),
+        )
+    },
 }
 
 
@@ -62,13 +94,16 @@ def check_sbatch_extra(extra: dict, refused: dict[str, str], where: str) -> None
     for key in extra:
         option = key.replace("_", "-")  # submitit writes my_option as --my-option
         if option in refused:
-            raise ValueError(f"{where}.sbatch_extra.{key}: --{option} is not allowed here "
-                             f"({refused[option]})")
+            raise ValueError(
+                f"{where}.sbatch_extra.{key}: --{option} is not allowed here ({refused[option]})"
+            )
 
 
 def check_gpu_type(entry: dict, gpus_key: str, where: str) -> None:
     if entry.get("gpu_type") and not entry.get(gpus_key):
-        raise ValueError(f"{where}.gpu_type: {entry['gpu_type']!r} given but {gpus_key} is 0 or unset")
+        raise ValueError(
+            f"{where}.gpu_type: {entry['gpu_type']!r} given but {gpus_key} is 0 or unset"
+        )
 
 
 def check_experiment(where: str, exp: dict) -> None:
@@ -78,8 +113,9 @@ def check_experiment(where: str, exp: dict) -> None:
     check_sbatch_extra(res.get("sbatch_extra", {}), SUBMITIT_OPTIONS, f"{where}.resources")
     for stage, entry in exp.get("stage_resources", {}).items():
         check_gpu_type(entry, "gpus", f"{where}.stage_resources.{stage}")
-        check_sbatch_extra(entry.get("sbatch_extra", {}), PLUGIN_OPTIONS,
-                           f"{where}.stage_resources.{stage}")
+        check_sbatch_extra(
+            entry.get("sbatch_extra", {}), PLUGIN_OPTIONS, f"{where}.stage_resources.{stage}"
+        )
 
 
 def plugin_resources(entry: dict) -> dict:
@@ -97,8 +133,12 @@ def plugin_resources(entry: dict) -> dict:
         out["runtime"] = entry["timeout_min"]
     if "gpus" in entry:
         out["gpu"] = entry["gpus"]
-    for key, name in (("gpu_type", "gpu_model"), ("partition", "slurm_partition"),
-                      ("constraint", "constraint"), ("qos", "qos")):
+    for key, name in (
+        ("gpu_type", "gpu_model"),
+        ("partition", "slurm_partition"),
+        ("constraint", "constraint"),
+        ("qos", "qos"),
+    ):
         if key in entry:
             out[name] = entry[key]
     if entry.get("sbatch_extra"):

@@ -110,11 +110,14 @@ class Protocol:
             for key in SCORED:
                 for c in split.get(key, []):
                     if c not in known_set:
-                        raise ValueError(f"{where}: split {name!r} {key} names clip {c!r}, which "
-                                         f"is not a labelled clip of the dataset")
+                        raise ValueError(
+                            f"{where}: split {name!r} {key} names clip {c!r}, which "
+                            f"is not a labelled clip of the dataset"
+                        )
                     if c in seen:
-                        raise ValueError(f"{where}: split {name!r} puts clip {c!r} in both "
-                                         f"{seen[c]} and {key}")
+                        raise ValueError(
+                            f"{where}: split {name!r} puts clip {c!r} in both {seen[c]} and {key}"
+                        )
                     seen[c] = key
             if not split.get("SubmissionTrain"):
                 raise ValueError(f"{where}: split {name!r} has no SubmissionTrain clip")
@@ -125,7 +128,7 @@ class Protocol:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict, where: str = "protocol") -> "Protocol":
+    def from_json(cls, obj: dict, where: str = "protocol") -> Protocol:
         try:
             return cls(**obj)
         except TypeError as e:
@@ -133,24 +136,37 @@ class Protocol:
 
 
 def derived_protocol(
-    clips: Sequence[str], tasks: Sequence[str], sequence_level: Sequence[str], seed: int,
-    probe_seeds: Sequence[int] | None = None, test_share: float = TEST_SHARE,
+    clips: Sequence[str],
+    tasks: Sequence[str],
+    sequence_level: Sequence[str],
+    seed: int,
+    probe_seeds: Sequence[int] | None = None,
+    test_share: float = TEST_SHARE,
 ) -> Protocol:
     """A protocol for a dataset without split files: one split for every task, the release's
     shares (71 % SubmissionTrain, 14 % publicTest, 14 % privateTest; at least one clip in
-    SubmissionTrain and privateTest, and in publicTest from three clips on), drawn by `seed`; probe seeds `probe_seeds`
-    (default: [seed])."""
+    SubmissionTrain and privateTest, and in publicTest from three clips on), drawn by `seed`;
+    probe seeds `probe_seeds` (default: [seed])."""
     clips = list(clips)
     if len(clips) < 2:
         raise ValueError(f"a derived split needs at least 2 labelled clips, got {len(clips)}")
     n_test = min(len(clips) - 1, max(1 if len(clips) < 3 else 2, round(test_share * len(clips))))
     train, test = split_clips(clips, n_test / len(clips), seed)
     half = len(test) // 2  # privateTest the larger half, as the release's 262 to 261
-    split = {"SubmissionTrain": sorted(train), "publicTest": sorted(test[:half]),
-             "privateTest": sorted(test[half:])}
+    split = {
+        "SubmissionTrain": sorted(train),
+        "publicTest": sorted(test[:half]),
+        "privateTest": sorted(test[half:]),
+    }
     seeds = [int(s) for s in (probe_seeds or [seed])]
-    return Protocol(list(tasks), list(sequence_level), seeds, {"all": split},
-                    {t: "all" for t in tasks}, source=f"derived (no split files; seed {seed})")
+    return Protocol(
+        list(tasks),
+        list(sequence_level),
+        seeds,
+        {"all": split},
+        {t: "all" for t in tasks},
+        source=f"derived (no split files; seed {seed})",
+    )
 
 
 def write_protocol(path: str | os.PathLike, protocol: Protocol) -> None:

@@ -1046,15 +1046,26 @@ def sanity(exp: dict, table: Table, frame_tasks: list[str]) -> dict:
     # The benchmark must be able to say yes: the positive control (a weighting that uses the
     # ground truth) beats its baseline; and no: the negative control (TW-BYOL's weights
     # permuted across pairs) does not.
-    roles = [(k, study.get(k), study.get(f"{k}_baseline") or study.get("baseline"))
-             for k in ("positive_control", "negative_control")]
+    roles = [
+        (k, study.get(k), study.get(f"{k}_baseline") or study.get("baseline"))
+        for k in ("positive_control", "negative_control")
+    ]
     for ds in table.datasets:
         for role, run, ref in roles:
-            if run and ref and table.values(run, ds, "mean_f1") and table.values(ref, ds, "mean_f1"):
+            if (
+                run
+                and ref
+                and table.values(run, ds, "mean_f1")
+                and table.values(ref, ds, "mean_f1")
+            ):
                 c = compare(table, run, ref, ds, "mean_f1")
                 out["controls"].setdefault(ds, {})[role] = {
-                    **c, "run": run, "reference": ref, "beats": _significant(c),
-                    "power": comparison_power("mean_f1", c)}
+                    **c,
+                    "run": run,
+                    "reference": ref,
+                    "beats": _significant(c),
+                    "power": comparison_power("mean_f1", c),
+                }
         out["power"][ds] = headroom_power(
             table, ds, study.get("baseline"), study.get("proposed"), upper
         )
@@ -1138,7 +1149,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--tie-tol",
         type=float,
         default=0.005,
-        help="per-task tie: |mean F1 difference| <= this (0.5 F1 points, about the seed noise of one task)",
+        help=(
+            "per-task tie: |mean F1 difference| <= this (0.5 F1 points, about the seed noise of "
+            "one task)"
+        ),
     )
     args = ap.parse_args(argv)
 

@@ -29,8 +29,13 @@ from twbyol import io
 from twbyol.split import read_protocol
 
 
-def submission_array(emb: np.ndarray, clips: list[str], starts: np.ndarray, ends: np.ndarray,
-                     frame_number_map: dict[str, list[int]]) -> tuple[np.ndarray, list[str]]:
+def submission_array(
+    emb: np.ndarray,
+    clips: list[str],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    frame_number_map: dict[str, list[int]],
+) -> tuple[np.ndarray, list[str]]:
     """(total frames of the frame map, D) float32 in frame-map order, and the clips of the
     map that `emb` lacks (their rows stay 0). `emb` rows are `clips` laid end to end."""
     total = max(int(e) for _, e in frame_number_map.values())
@@ -63,8 +68,9 @@ def check_submission(sub: np.ndarray, total: int, where: str) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from twbyol.evaluate import load_index
 
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--embedding", required=True, help="float32 (labelled frames, D) .npy")
     ap.add_argument("--protocol", required=True, help="the dataset's protocol .json")
     ap.add_argument("--index", required=True, help="the dataset's index.tsv")
@@ -72,21 +78,32 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     a = ap.parse_args(argv)
     protocol = read_protocol(a.protocol)
     if protocol.frame_number_map is None:
-        raise ValueError(f"{a.protocol}: the dataset has no release frame map (not a MABe22 "
-                         f"layout): there is no leaderboard to submit to")
+        raise ValueError(
+            f"{a.protocol}: the dataset has no release frame map (not a MABe22 "
+            f"layout): there is no leaderboard to submit to"
+        )
     clips, starts, ends = load_index(a.index)
     emb = np.load(a.embedding, mmap_mode="r")
     if emb.shape[0] != (ends[-1] if len(ends) else 0):
-        raise ValueError(f"{a.embedding}: {emb.shape[0]} rows, but {a.index} has "
-                         f"{int(ends[-1])} labelled frames")
+        raise ValueError(
+            f"{a.embedding}: {emb.shape[0]} rows, but {a.index} has {int(ends[-1])} labelled frames"
+        )
     sub, filled = submission_array(emb, clips, starts, ends, protocol.frame_number_map)
     check_submission(sub, len(sub), a.out)
     io.write_npy(a.out, sub)
-    info = {"embedding": a.embedding, "frames": len(sub), "dim": int(sub.shape[1]),
-            "dtype": "float32", "order": "frame_number_map", "zero_filled_clips": filled}
+    info = {
+        "embedding": a.embedding,
+        "frames": len(sub),
+        "dim": int(sub.shape[1]),
+        "dtype": "float32",
+        "order": "frame_number_map",
+        "zero_filled_clips": filled,
+    }
     io.write_json(a.out.removesuffix(".npy") + ".json", info)
-    print(f"{a.out}: {sub.shape} float32; {len(filled)} clip(s) without video zero-filled "
-          f"{filled[:5]}")
+    print(
+        f"{a.out}: {sub.shape} float32; {len(filled)} clip(s) without video zero-filled "
+        f"{filled[:5]}"
+    )
     return 0
 
 

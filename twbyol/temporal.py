@@ -52,7 +52,9 @@ class Window:
 
     def __post_init__(self) -> None:
         if min(self.num_frames, self.stride, self.window_stride) < 1:
-            raise ValueError(f"window: num_frames, stride and window_stride must be >= 1, got {self}")
+            raise ValueError(
+                f"window: num_frames, stride and window_stride must be >= 1, got {self}"
+            )
 
     @property
     def span(self) -> int:
@@ -115,7 +117,9 @@ class CropPolicy:
             return 0, min(last, self.gap if self.rho <= 2 else 2 * self.gap)
         if self.policy == "min_gap":
             return min(self.gap, last // max(self.rho - 1, 1)), last
-        raise ValueError(f"crop policy: unknown {self.policy!r}; expected uniform, max_gap, min_gap")
+        raise ValueError(
+            f"crop policy: unknown {self.policy!r}; expected uniform, max_gap, min_gap"
+        )
 
 
 def clip_gap_range(n_frames: int, window: Window, crop: CropPolicy) -> tuple[np.ndarray, int, int]:
@@ -272,16 +276,21 @@ def retrieval_mrr(
     for n in ends - starts:
         c, lo, hi = clip_gap_range(int(n), window, crop)
         n_cand = (
-            np.searchsorted(c, c + hi, side="right") - np.searchsorted(c, c + lo, side="left")
-            + np.searchsorted(c, c - lo, side="right") - np.searchsorted(c, c - hi, side="left")
-            if hi >= lo else np.zeros(len(c), np.int64)
+            np.searchsorted(c, c + hi, side="right")
+            - np.searchsorted(c, c + lo, side="left")
+            + np.searchsorted(c, c - lo, side="right")
+            - np.searchsorted(c, c - hi, side="left")
+            if hi >= lo
+            else np.zeros(len(c), np.int64)
         )
         per_clip.append((c, lo, hi, n_cand))
     # at most two candidates share a gap (one each side), so R holds at most k + 1 of them
     eligible = np.array([np.sum(nc >= k + 2) for *_, nc in per_clip], dtype=float)
     if eligible.sum() == 0:
-        raise ValueError(f"temporal retrieval needs k + 2 = {k + 2} candidate windows a query: "
-                         + str(_no_pairs(window, crop, ends - starts)))
+        raise ValueError(
+            f"temporal retrieval needs k + 2 = {k + 2} candidate windows a query: "
+            + str(_no_pairs(window, crop, ends - starts))
+        )
     rng = np.random.default_rng(seed)
     clips = rng.choice(len(per_clip), size=n_queries, p=eligible / eligible.sum())
     rr, chance = [], []

@@ -47,63 +47,63 @@ class TrainConfig:
     run_id: str
     seed: int
     out_dir: str
-    frames_dir: str                  # results/{exp}/frames/{dataset}
-    index: str                       # its index.tsv
+    frames_dir: str  # results/{exp}/frames/{dataset}
+    index: str  # its index.tsv
     method: str = "byol"
-    weighting: str = "uniform"       # BYOL's pair weights: w(dt) (exponential = TW-BYOL, uniform,
-                                     # binary, linear, inverse_square), oracle (same ground-truth
-                                     # state) or permuted (exponential, shuffled over the batch);
-                                     # with crop policy near_pairs the density of the crop pairs
-                                     # instead, and the loss weights are uniform
-    tau: float = 30.0                # frames at the source rate (30 fps: 1 s)
-    normalize: str = "weights"       # byol_loss: weighted mean (see its docstring); "batch": the
-                                     # study text's (w * l).mean()
-    temperature: float = 0.0         # contrastive methods; 0: the method's paper default
-    window: float = 30.0             # time_contrast: positives within this many frames
-    labels: str = ""                 # supervised, oracle: the labels .npz of the pretraining dataset
-    protocol: str = ""               # ... and its protocol .json; labels of a task are used on that
-                                     # task's SubmissionTrain clips only (never scored), and only
-                                     # those clips are pretrained on
+    weighting: str = "uniform"  # BYOL's pair weights: w(dt) (exponential = TW-BYOL, uniform,
+    # binary, linear, inverse_square), oracle (same ground-truth
+    # state) or permuted (exponential, shuffled over the batch);
+    # with crop policy near_pairs the density of the crop pairs
+    # instead, and the loss weights are uniform
+    tau: float = 30.0  # frames at the source rate (30 fps: 1 s)
+    normalize: str = "weights"  # byol_loss: weighted mean (see its docstring); "batch": the
+    # study text's (w * l).mean()
+    temperature: float = 0.0  # contrastive methods; 0: the method's paper default
+    window: float = 30.0  # time_contrast: positives within this many frames
+    labels: str = ""  # supervised, oracle: the labels .npz of the pretraining dataset
+    protocol: str = ""  # ... and its protocol .json; labels of a task are used on that
+    # task's SubmissionTrain clips only (never scored), and only
+    # those clips are pretrained on
     pretrain_splits: list = field(default_factory=list)  # protocol splits to pretrain on
-                                     # (index.tsv `splits`); empty: every clip with video
-    crop: dict = field(default_factory=dict)       # CropConfig fields
+    # (index.tsv `splits`); empty: every clip with video
+    crop: dict = field(default_factory=dict)  # CropConfig fields
     backbone: dict = field(default_factory=lambda: {"name": "tiny"})  # name + builder kwargs
-    proj_hidden: int = 4096          # BYOL: projector/predictor hidden width 4096, output 256
+    proj_hidden: int = 4096  # BYOL: projector/predictor hidden width 4096, output 256
     proj_dim: int = 256
     pred_hidden: int = 4096
-    data_fraction: float = 1.0       # fraction of clips used for pretraining
-    data_seed: int = 0               # fixed across seeds: seeds then compare the same clips
+    data_fraction: float = 1.0  # fraction of clips used for pretraining
+    data_seed: int = 0  # fixed across seeds: seeds then compare the same clips
     epochs: int = 50
-    samples_per_epoch: int = 0       # 0: one sample per clip
-    batch_size: int = 64             # global, split over ranks
+    samples_per_epoch: int = 0  # 0: one sample per clip
+    batch_size: int = 64  # global, split over ranks
     optimizer: str = "lars"
-    lr: float = 2.4                  # per 256 samples: rho-BYOL's LARS base lr
-    weight_decay: float = 1.5e-6     # BYOL's (Grill et al. 2020)
-    lars_momentum: float = 0.9       # of the optimiser (AdamW keeps its own betas)
-    lars_nesterov: bool = False      # rho-BYOL's SlowFast recipe uses Nesterov momentum
+    lr: float = 2.4  # per 256 samples: rho-BYOL's LARS base lr
+    weight_decay: float = 1.5e-6  # BYOL's (Grill et al. 2020)
+    lars_momentum: float = 0.9  # of the optimiser (AdamW keeps its own betas)
+    lars_nesterov: bool = False  # rho-BYOL's SlowFast recipe uses Nesterov momentum
     warmup_epochs: float = 4.0
-    warmup_start_lr: float = 0.0     # per 256 samples, scaled with the batch like lr
+    warmup_start_lr: float = 0.0  # per 256 samples, scaled with the batch like lr
     cosine_after_warmup: bool = True  # False: cosine from step 0, warm-up ramps onto it (SlowFast)
-    loss_scale: float = 1.0          # the gradient is that of loss_scale x the loss (the logged
-                                     # loss is not scaled): rho-BYOL's SEQUENTIAL loss sums its rho
-                                     # clips' terms, so its gradient is rho x ours; LARS-adapted
-                                     # weights step alike either way, BN and biases do not
-    ema_base: float = 0.996          # BYOL's target momentum, cosine to 1
-    precision: str = "bf16"          # autocast dtype on GPU; CPU runs in fp32 ...
-    cpu_bf16: bool = False           # ... unless this is set and the CPU has native bf16
-                                     # (AVX512-BF16/AMX): 1.7x the tiny backbone's step on
-                                     # the 2-core CI machine; off by default, it changes numerics
+    loss_scale: float = 1.0  # the gradient is that of loss_scale x the loss (the logged
+    # loss is not scaled): rho-BYOL's SEQUENTIAL loss sums its rho
+    # clips' terms, so its gradient is rho x ours; LARS-adapted
+    # weights step alike either way, BN and biases do not
+    ema_base: float = 0.996  # BYOL's target momentum, cosine to 1
+    precision: str = "bf16"  # autocast dtype on GPU; CPU runs in fp32 ...
+    cpu_bf16: bool = False  # ... unless this is set and the CPU has native bf16
+    # (AVX512-BF16/AMX): 1.7x the tiny backbone's step on
+    # the 2-core CI machine; off by default, it changes numerics
     channels_last: bool | str = "auto"  # channels-last 3D convolutions: true / false / auto (on
-                                     # where measured faster: CPU; twbyol.models.backbones)
+    # where measured faster: CPU; twbyol.models.backbones)
     num_workers: int = 4
-    cudnn_benchmark: bool = True     # GPU: autotuned convolutions (fixed crop shapes); 1.05x a
-                                     # Slow-R50 step on an H200; False for run-to-run equal GPU
-                                     # numerics
-    checkpoint_every: int = 100      # steps
-    log_every: int = 0               # also print a JSON line every N steps (0: epochs only)
+    cudnn_benchmark: bool = True  # GPU: autotuned convolutions (fixed crop shapes); 1.05x a
+    # Slow-R50 step on an H200; False for run-to-run equal GPU
+    # numerics
+    checkpoint_every: int = 100  # steps
+    log_every: int = 0  # also print a JSON line every N steps (0: epochs only)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -144,7 +144,7 @@ class Preemption:
         self.then = then if then is not None else signal.getsignal(signum)
         self.pending: tuple | None = None
 
-    def install(self) -> "Preemption":
+    def install(self) -> Preemption:
         signal.signal(self.signum, self._record)
         return self
 
@@ -161,8 +161,11 @@ class Preemption:
     def fire(self, step: int, is_main: bool) -> None:
         signum, frame = self.pending or (self.signum, None)
         if is_main:
-            print(f"checkpointed at step {step} on {signal.Signals(signum).name}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"checkpointed at step {step} on {signal.Signals(signum).name}",
+                file=sys.stderr,
+                flush=True,
+            )
         if callable(self.then):
             self.then(signum, frame)  # submitit: requeues and exits on rank 0, returns elsewhere
         raise SystemExit(-1)  # the other ranks (or no handler): the requeued job resumes here
@@ -236,16 +239,24 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
     lab = load_labels(cfg.labels)
     protocol = read_protocol(cfg.protocol)
     tasks = [str(t) for t in lab["tasks"]]
-    binary = [t for t, kind in enumerate(lab["task_types"]) if kind == "Discrete"
-              and set(np.unique(lab["label_array"][t][np.isfinite(lab["label_array"][t])])) <= {0.0, 1.0}]
+    binary = [
+        t
+        for t, kind in enumerate(lab["task_types"])
+        if kind == "Discrete"
+        and set(np.unique(lab["label_array"][t][np.isfinite(lab["label_array"][t])])) <= {0.0, 1.0}
+    ]
     spans = dict(zip(lab["clips"], zip(lab["starts"], lab["ends"])))
-    train_of = {t: set(protocol.split_of(tasks[t])["SubmissionTrain"]) if tasks[t] in protocol.task_split
-                else set() for t in binary}
+    train_of = {
+        t: set(protocol.split_of(tasks[t])["SubmissionTrain"])
+        if tasks[t] in protocol.task_split
+        else set()
+        for t in binary
+    }
     keep = set().union(*train_of.values()) if train_of else set()
     labels = {}
     for c, _ in clips:
         if c in keep:
-            y = lab["label_array"][binary, spans[c][0]:spans[c][1]].copy()  # (n_binary, T)
+            y = lab["label_array"][binary, spans[c][0] : spans[c][1]].copy()  # (n_binary, T)
             for row, t in enumerate(binary):
                 if c not in train_of[t]:
                     y[row] = np.nan
@@ -262,16 +273,25 @@ def build_model(cfg: TrainConfig, n_tasks: int = 0) -> nn.Module:
 
 def crop_config(cfg: TrainConfig) -> CropConfig:
     """The run's crops; near_pairs draws its pairs by the run's weighting and tau."""
-    return CropConfig(**{**cfg.crop, "density": cfg.weighting, "tau": cfg.tau}) if cfg.near_pairs \
+    return (
+        CropConfig(**{**cfg.crop, "density": cfg.weighting, "tau": cfg.tau})
+        if cfg.near_pairs
         else CropConfig(**cfg.crop)
+    )
 
 
 def save_model(cfg: TrainConfig, backbone: nn.Module) -> None:
     """model.pt: the online backbone (what downstream stages embed with) and the config."""
     out = Path(cfg.out_dir) / "model.pt"
     with io.atomic_path(out) as tmp:
-        torch.save({"backbone": backbone.state_dict(), "config": asdict(cfg),
-                    "feature_dim": int(backbone.feature_dim)}, tmp)
+        torch.save(
+            {
+                "backbone": backbone.state_dict(),
+                "config": asdict(cfg),
+                "feature_dim": int(backbone.feature_dim),
+            },
+            tmp,
+        )
 
 
 def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
@@ -300,10 +320,13 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     is_main = rank == 0
     clips, labels = supervision(cfg, load_clips(cfg))
     if is_main:
-        print(f"{cfg.run_id} seed {cfg.seed}: {len(clips)} clips, "
-              f"{sum(n for _, n in clips)} frames (splits: "
-              f"{', '.join(cfg.pretrain_splits) or 'all'}; data_fraction {cfg.data_fraction})",
-              file=sys.stderr, flush=True)
+        print(
+            f"{cfg.run_id} seed {cfg.seed}: {len(clips)} clips, "
+            f"{sum(n for _, n in clips)} frames (splits: "
+            f"{', '.join(cfg.pretrain_splits) or 'all'}; data_fraction {cfg.data_fraction})",
+            file=sys.stderr,
+            flush=True,
+        )
     n_tasks = len(next(iter(labels.values()))) if labels else 0
     model = build_model(cfg, n_tasks).to(device)
     if channels_last_wanted(cfg.channels_last, device):
@@ -311,8 +334,17 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
 
     if cfg.method == "random_init":  # the control: the initialisation itself, no training
         if is_main:
-            line = {"run_id": cfg.run_id, "seed": cfg.seed, "method": cfg.method, "epoch": 0,
-                    "step": 0, "loss": None, "lr": 0.0, "samples": 0, "wall_s": 0.0}
+            line = {
+                "run_id": cfg.run_id,
+                "seed": cfg.seed,
+                "method": cfg.method,
+                "epoch": 0,
+                "step": 0,
+                "loss": None,
+                "lr": 0.0,
+                "samples": 0,
+                "wall_s": 0.0,
+            }
             print(json.dumps(line), flush=True)
             io.write_text(out_dir / "metrics.jsonl", json.dumps(line) + "\n")
             eff = efficiency(0.0, 0, world, device)
@@ -327,8 +359,12 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     samples = cfg.samples_per_epoch or len(clips)
     steps_per_epoch = samples // cfg.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"samples_per_epoch {samples} < batch_size {cfg.batch_size}: no step per epoch")
-    dataset = TemporalCropDataset(cfg.frames_dir, clips, crop_config(cfg), samples, cfg.seed, labels)
+        raise ValueError(
+            f"samples_per_epoch {samples} < batch_size {cfg.batch_size}: no step per epoch"
+        )
+    dataset = TemporalCropDataset(
+        cfg.frames_dir, clips, crop_config(cfg), samples, cfg.seed, labels
+    )
 
     # ------------------------------------------------------------ model, optimiser, schedules
     use_amp = autocast_enabled(cfg, device)
@@ -339,16 +375,24 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     online = model.online
     if world > 1:
         online = nn.parallel.DistributedDataParallel(
-            model.online, device_ids=[device.index] if device.type == "cuda" else None)
+            model.online, device_ids=[device.index] if device.type == "cuda" else None
+        )
     # linear scaling rule (Goyal et al. 2017), as BYOL; rho-BYOL's BASE_LR and
     # WARMUP_START_LR scale with the number of machines, i.e. linearly in the batch too
     scale = cfg.batch_size / 256
     lr = cfg.lr * scale
-    optimizer = build_optimizer(model.online, cfg.optimizer, lr, cfg.weight_decay,
-                                cfg.lars_momentum, cfg.lars_nesterov)
+    optimizer = build_optimizer(
+        model.online, cfg.optimizer, lr, cfg.weight_decay, cfg.lars_momentum, cfg.lars_nesterov
+    )
     total = cfg.epochs * steps_per_epoch
-    lr_sched = cosine_schedule(lr, 0.0, total, int(cfg.warmup_epochs * steps_per_epoch),
-                               cfg.warmup_start_lr * scale, cfg.cosine_after_warmup)
+    lr_sched = cosine_schedule(
+        lr,
+        0.0,
+        total,
+        int(cfg.warmup_epochs * steps_per_epoch),
+        cfg.warmup_start_lr * scale,
+        cfg.cosine_after_warmup,
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     amp = {"device_type": device.type, "dtype": amp_dtype, "enabled": use_amp}
 
@@ -370,8 +414,10 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         if "epoch" in ck:  # absent in a checkpoint taken at an epoch's end before this field
             parts = json.loads(ck["epoch"])
             if len(parts) != world:
-                raise ValueError(f"{ckpt_path}: taken by {len(parts)} processes, resumed by "
-                                 f"{world}; a run resumes at the world size it started with")
+                raise ValueError(
+                    f"{ckpt_path}: taken by {len(parts)} processes, resumed by "
+                    f"{world}; a run resumes at the world size it started with"
+                )
             part = parts[rank]  # each rank's own sums
             sums, n_in_epoch, skipped = part["sums"], part["n"], part["skipped"]
         if is_main:
@@ -384,11 +430,15 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
             parts = [None] * world
             dist.all_gather_object(parts, part)
         if is_main:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scaler": scaler.state_dict(), "step": step,
-                     "wall_s": wall_before + time.time() - t0,
-                     "history": [json.dumps(h) for h in history],
-                     "epoch": json.dumps(parts)}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "step": step,
+                "wall_s": wall_before + time.time() - t0,
+                "history": [json.dumps(h) for h in history],
+                "epoch": json.dumps(parts),
+            }
             with io.atomic_path(ckpt_path) as tmp:
                 torch.save(state, tmp)
         if world > 1:
@@ -405,27 +455,35 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     # boundaries instead of starting anew each epoch (with the synthetic study's 8-step
     # epochs, a fresh loader per epoch left the step waiting for its first batch 40 times).
     first, in_epoch = divmod(step, steps_per_epoch)
-    keys = epoch_keys(first)[in_epoch * per_rank:] if step < total else []
+    keys = epoch_keys(first)[in_epoch * per_rank :] if step < total else []
     keys += [k for e in range(first + 1, cfg.epochs) for k in epoch_keys(e)]
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=per_rank, sampler=keys, num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda", drop_last=True)
+        dataset,
+        batch_size=per_rank,
+        sampler=keys,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+    )
     t0 = time.time()
     model.train()
     for batch in loader:
         epoch = step // steps_per_epoch
         batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
         momentum = ema_momentum(step, total, cfg.ema_base)
-        loss, stats = train_step(cfg, model, online, optimizer, scaler, batch, step,
-                                 float(lr_sched[step]), momentum, amp)
+        loss, stats = train_step(
+            cfg, model, online, optimizer, scaler, batch, step, float(lr_sched[step]), momentum, amp
+        )
         step += 1
         n_in_epoch += 1
         skipped += loss is None
         for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
             sums[k] = sums.get(k, 0.0) + v
         if cfg.log_every and step % cfg.log_every == 0 and is_main:
-            print(json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
-                  flush=True)
+            print(
+                json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
+                flush=True,
+            )
         saved = False
         if step % steps_per_epoch:
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
@@ -446,10 +504,19 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         taken = n_in_epoch - skipped  # the same on every rank: skips are decided globally
         means = {k: v / max(n_in_epoch, 1) for k, v in sums.items()}
         means["loss"] = sums["loss"] / taken if taken else None
-        line = {"run_id": cfg.run_id, "seed": cfg.seed, "method": cfg.method, "epoch": epoch + 1,
-                "step": step, **means, "skipped_steps": skipped,
-                "lr": float(lr_sched[step - 1]), "momentum": momentum,
-                "samples": step * cfg.batch_size, "wall_s": round(wall_before + time.time() - t0, 3)}
+        line = {
+            "run_id": cfg.run_id,
+            "seed": cfg.seed,
+            "method": cfg.method,
+            "epoch": epoch + 1,
+            "step": step,
+            **means,
+            "skipped_steps": skipped,
+            "lr": float(lr_sched[step - 1]),
+            "momentum": momentum,
+            "samples": step * cfg.batch_size,
+            "wall_s": round(wall_before + time.time() - t0, 3),
+        }
         history.append(line)
         if is_main:
             print(json.dumps(line), flush=True)
@@ -460,8 +527,10 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
             preemption.fire(step, is_main)
 
     wall = wall_before + time.time() - t0
-    eff = {**efficiency(wall, total * cfg.batch_size, world, device),
-           "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None}
+    eff = {
+        **efficiency(wall, total * cfg.batch_size, world, device),
+        "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
+    }
     if is_main:
         # rewritten here too: a run resumed from a final checkpoint (killed after its last
         # step, its outputs removed as incomplete) has no epoch left to write them in
@@ -473,9 +542,18 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     return eff
 
 
-def train_step(cfg: TrainConfig, model: nn.Module, online: nn.Module, optimizer: torch.optim.Optimizer,
-               scaler: torch.amp.GradScaler, batch: list[torch.Tensor], step: int, lr: float,
-               momentum: float, amp: dict) -> tuple[float | None, dict[str, float]]:
+def train_step(
+    cfg: TrainConfig,
+    model: nn.Module,
+    online: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    batch: list[torch.Tensor],
+    step: int,
+    lr: float,
+    momentum: float,
+    amp: dict,
+) -> tuple[float | None, dict[str, float]]:
     """One step at step index `step` on `batch` = (crops, centres, targets) on the device:
     forward under autocast (`amp`: torch.autocast's arguments), backward of loss_scale x the
     loss, optimiser and scaler step at `lr`, EMA of the target at `momentum`.
@@ -495,7 +573,8 @@ def train_step(cfg: TrainConfig, model: nn.Module, online: nn.Module, optimizer:
     if not torch.isfinite(loss):
         raise FloatingPointError(
             f"run {cfg.run_id} seed {cfg.seed}: non-finite loss {loss.item()} at step {step}; "
-            f"stopping rather than training on garbage")
+            f"stopping rather than training on garbage"
+        )
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss * cfg.loss_scale if cfg.loss_scale != 1.0 else loss).backward()
     scaler.step(optimizer)
@@ -507,16 +586,26 @@ def train_step(cfg: TrainConfig, model: nn.Module, online: nn.Module, optimizer:
 def efficiency(wall: float, samples: int, world: int, device: torch.device) -> dict:
     n_gpus = world if device.type == "cuda" else 0
     peak, kind = peak_memory_mb(device)
-    return {"wall_s": round(wall, 3), "gpu_hours": wall * n_gpus / 3600, "n_gpus": n_gpus,
-            "world_size": world, "samples": samples,
-            "samples_per_s": samples / wall if wall > 0 else 0.0,
-            "peak_mem_mb": round(peak, 1), "peak_mem_kind": kind, "device": device.type}
+    return {
+        "wall_s": round(wall, 3),
+        "gpu_hours": wall * n_gpus / 3600,
+        "n_gpus": n_gpus,
+        "world_size": world,
+        "samples": samples,
+        "samples_per_s": samples / wall if wall > 0 else 0.0,
+        "peak_mem_mb": round(peak, 1),
+        "peak_mem_kind": kind,
+        "device": device.type,
+    }
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, help="the run's resolved config (inline JSON or a file)")
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--config", required=True, help="the run's resolved config (inline JSON or a file)"
+    )
     args = ap.parse_args(argv)
     train(TrainConfig.from_dict(io.json_arg(args.config)))
     return 0

@@ -162,7 +162,10 @@ def test_submitit_ddp_job(slurm_env, tmp_path, monkeypatch):
     assert results == [1, 1]  # 0 + 1 on both ranks
     assert wait_for_job(job.job_id, slurm_env) == "COMPLETED"
     account, partition, tres = sacct_record(job.job_id, "Account,Partition,AllocTRES", slurm_env)
-    assert [account, partition] == [slurm_env["TWBYOL_SLURM_ACCOUNT"], slurm_env["TWBYOL_SLURM_PARTITION"]]
+    assert [account, partition] == [
+        slurm_env["TWBYOL_SLURM_ACCOUNT"],
+        slurm_env["TWBYOL_SLURM_PARTITION"],
+    ]
     assert "gres/gpu=2" in tres.split(","), tres
 
 
@@ -298,9 +301,17 @@ def test_submitit_job_gets_every_option_of_the_resources_block(slurm_env, tmp_pa
     for k, v in slurm_env.items():  # partition and account come from the profile's variables
         monkeypatch.setenv(k, v)
     # up.sh declares the node's GPUs as gpu:a100:4
-    res = {"nodes": 1, "gpus_per_node": 2, "gpu_type": "a100", "cpus_per_task": 1, "mem_gb": 1,
-           "timeout_min": 5, "qos": "normal", "setup": ["export TWBYOL_SETUP=ran"],
-           "sbatch_extra": {"comment": "twbyol-options"}}
+    res = {
+        "nodes": 1,
+        "gpus_per_node": 2,
+        "gpu_type": "a100",
+        "cpus_per_task": 1,
+        "mem_gb": 1,
+        "timeout_min": 5,
+        "qos": "normal",
+        "setup": ["export TWBYOL_SETUP=ran"],
+        "sbatch_extra": {"comment": "twbyol-options"},
+    }
 
     def submit(resources: dict, folder: str) -> submitit.Job:
         executor = submitit.AutoExecutor(folder=tmp_path / folder, cluster="slurm")
@@ -321,6 +332,11 @@ def test_submitit_job_gets_every_option_of_the_resources_block(slurm_env, tmp_pa
     assert (qos, comment) == ("normal", "twbyol-options")
     assert "gres/gpu=2" in tres.split(","), tres
     # slurmctld still holds the finished job (MinJobAge): the request as submitted
-    show = subprocess.run(["scontrol", "show", "job", job.job_id], capture_output=True, text=True,
-                          check=True, env=slurm_env).stdout
+    show = subprocess.run(
+        ["scontrol", "show", "job", job.job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=slurm_env,
+    ).stdout
     assert "gpu:a100:2" in show, show

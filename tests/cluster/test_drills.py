@@ -52,22 +52,44 @@ def run_config(frames_dir: Path, out: Path, run_id: str, batch_size: int) -> dic
     """tests/test_train.py's tiny BYOL config: 3 epochs of 4 steps, a checkpoint every 4
     steps — i.e. only at epoch ends, so a resume never splits an epoch (an epoch line
     averages only the steps run since a mid-epoch resume, which would differ)."""
-    return asdict(cfg(frames_dir, out, run_id=run_id, batch_size=batch_size,
-                      samples_per_epoch=4 * batch_size, checkpoint_every=4))
+    return asdict(
+        cfg(
+            frames_dir,
+            out,
+            run_id=run_id,
+            batch_size=batch_size,
+            samples_per_epoch=4 * batch_size,
+            checkpoint_every=4,
+        )
+    )
 
 
 def pretrain_cmd(config: dict, tmp: Path) -> list[str]:
     path = tmp / f"{config['run_id']}-{Path(config['out_dir']).name}.json"
     path.write_text(json.dumps(config))
-    return [TWBYOL, "pretrain", "--executor", "slurm", "--config", str(path),
-            "--resources", json.dumps(RESOURCES)]
+    return [
+        TWBYOL,
+        "pretrain",
+        "--executor",
+        "slurm",
+        "--config",
+        str(path),
+        "--resources",
+        json.dumps(RESOURCES),
+    ]
 
 
 def start(cmd: list[str], env: dict, tmp: Path, name: str) -> tuple[subprocess.Popen, Path]:
     """Run a launcher in the background; its stderr goes to a file (no pipe to fill up)."""
     err = tmp / f"{name}.launcher.err"
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=err.open("w"))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=tmp,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err.open("w"),
+    )
     return proc, err
 
 
@@ -80,8 +102,10 @@ def poll(what: str, cond, timeout: float, *, procs=(), interval: float = 0.1):
             return value
         for proc, err in procs:
             if proc.poll() is not None:
-                pytest.fail(f"launcher exited ({proc.returncode}) while waiting for {what}:\n"
-                            f"{err.read_text()[-4000:]}")
+                pytest.fail(
+                    f"launcher exited ({proc.returncode}) while waiting for {what}:\n"
+                    f"{err.read_text()[-4000:]}"
+                )
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
@@ -101,8 +125,13 @@ def job_id_of(out: Path) -> str | None:
 
 
 def squeue_state(job_id: str, env: dict) -> str:
-    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True,
-                          text=True, env=env, check=False).stdout.strip()
+    return subprocess.run(
+        ["squeue", "-h", "-j", job_id, "-o", "%T"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    ).stdout.strip()
 
 
 def finish(proc: subprocess.Popen, err: Path, timeout: float) -> str:
@@ -117,8 +146,10 @@ def finish(proc: subprocess.Popen, err: Path, timeout: float) -> str:
 
 
 def metrics(out: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(s).items() if k != "wall_s"}
-            for s in (out / "metrics.jsonl").read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(s).items() if k != "wall_s"}
+        for s in (out / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
 def backbone(out: Path) -> dict:
@@ -126,8 +157,13 @@ def backbone(out: Path) -> dict:
 
 
 def sacct_since(since: str, fields: str, env: dict) -> list[list[str]]:
-    out = subprocess.run(["sacct", "-a", "-X", "-n", "-P", "-S", since, "-o", fields],
-                         capture_output=True, text=True, check=True, env=env).stdout
+    out = subprocess.run(
+        ["sacct", "-a", "-X", "-n", "-P", "-S", since, "-o", fields],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     return [line.split("|") for line in out.splitlines() if line.strip()]
 
 
@@ -146,7 +182,8 @@ DRILL_BATCH = 768
 
 
 def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
-        frames, tmp_path, slurm_env, failing_workflow):  # noqa: F811
+    frames, tmp_path, slurm_env, failing_workflow
+):  # noqa: F811
     """scontrol requeue, then USR2, of a 2-task DDP job: it resumes from checkpoint.pt twice
     and ends bitwise equal to the same config run without interruption.
 
@@ -156,10 +193,18 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
     1 thread per task (SLURM_CPUS_PER_TASK) and gloo's 2-way all-reduce are bitwise
     reproducible. It runs concurrently with the drill (the node has 4 CPUs and 4 GPUs)."""
     ref_out, cut_out = tmp_path / "ref", tmp_path / "cut"
-    ref = start(pretrain_cmd(run_config(frames, ref_out, "drill", DRILL_BATCH), tmp_path),
-                slurm_env, tmp_path, "ref")
-    cut = start(pretrain_cmd(run_config(frames, cut_out, "drill", DRILL_BATCH), tmp_path),
-                slurm_env, tmp_path, "cut")
+    ref = start(
+        pretrain_cmd(run_config(frames, ref_out, "drill", DRILL_BATCH), tmp_path),
+        slurm_env,
+        tmp_path,
+        "ref",
+    )
+    cut = start(
+        pretrain_cmd(run_config(frames, cut_out, "drill", DRILL_BATCH), tmp_path),
+        slurm_env,
+        tmp_path,
+        "cut",
+    )
     try:
         job_id = poll("job.json of the drill run", lambda: job_id_of(cut_out), 60, procs=[cut])
         rank0_err = cut_out / "submitit" / f"{job_id}_0_log.err"
@@ -173,18 +218,28 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
 
         # preemption 2, once the restarted job has resumed: submitit's USR2 handler (what
         # SLURM sends before a time limit) calls Trainer.checkpoint and requeues the job
-        poll("the first resume", lambda: len(RESUMED_RE.findall(read(rank0_err))) >= 1, 120,
-             procs=[cut])
+        poll(
+            "the first resume",
+            lambda: len(RESUMED_RE.findall(read(rank0_err))) >= 1,
+            120,
+            procs=[cut],
+        )
         assert squeue_state(job_id, slurm_env) == "RUNNING"
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True, env=slurm_env)
 
         # After USR2, rank 0 exits and rank 1 dies in its next all-reduce ("Connection closed
         # by peer"), leaving an error result pickle. Once restarted, no stale result may be
         # left: the launcher takes the job as done as soon as every task has a result file.
-        poll("the second resume", lambda: len(RESUMED_RE.findall(read(rank0_err))) >= 2, 120,
-             procs=[cut])
-        outcomes = {p.name: submitit_utils.pickle_load(p)[0]
-                    for p in (cut_out / "submitit").glob(f"{job_id}_*_result.pkl")}
+        poll(
+            "the second resume",
+            lambda: len(RESUMED_RE.findall(read(rank0_err))) >= 2,
+            120,
+            procs=[cut],
+        )
+        outcomes = {
+            p.name: submitit_utils.pickle_load(p)[0]
+            for p in (cut_out / "submitit").glob(f"{job_id}_*_result.pkl")
+        }
         assert "error" not in outcomes.values(), outcomes
 
         cut_log = finish(*cut, timeout=180)
@@ -196,19 +251,27 @@ def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
 
     assert f"submitted slurm job {job_id}" in cut_log
     assert wait_for_job(job_id, slurm_env) == "COMPLETED"
-    states = subprocess.run(["sacct", "-j", job_id, "-X", "-D", "-n", "-P", "-o", "State"],
-                            capture_output=True, text=True, check=True, env=slurm_env).stdout.split()
+    states = subprocess.run(
+        ["sacct", "-j", job_id, "-X", "-D", "-n", "-P", "-o", "State"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=slurm_env,
+    ).stdout.split()
     assert states == ["REQUEUED", "REQUEUED", "COMPLETED"], states
 
     # the run's stderr.log (rank 0's log, collected by the launcher) shows both resumes
     resumes = RESUMED_RE.findall((cut_out / "stderr.log").read_text())
     assert len(resumes) == 2, resumes
-    assert all(Path(p) == cut_out / "checkpoint.pt" and 0 < int(n) < int(t) == 12
-               for p, n, t in resumes), resumes
+    assert all(
+        Path(p) == cut_out / "checkpoint.pt" and 0 < int(n) < int(t) == 12 for p, n, t in resumes
+    ), resumes
     assert "Caught signal SIGUSR2" in rank0_err.read_text()
     # USR2 is honoured at the end of the step in flight: the job resumes at the very step it
     # was signalled in (the periodic checkpoint alone would have lost up to 4 steps)
-    signalled = re.findall(r"checkpointed at step (\d+) on SIGUSR2", (cut_out / "stderr.log").read_text())
+    signalled = re.findall(
+        r"checkpointed at step (\d+) on SIGUSR2", (cut_out / "stderr.log").read_text()
+    )
     assert len(signalled) == 1 and resumes[1][1] == signalled[0], (signalled, resumes)
 
     # ... and its result is the uninterrupted run's, bitwise
@@ -227,8 +290,12 @@ def test_killed_launcher_reattaches_instead_of_resubmitting(frames, tmp_path, sl
     first = start(cmd, slurm_env, tmp_path, "first")
     try:
         job_id = poll("job.json", lambda: job_id_of(out), 60, procs=[first])
-        poll("the job to run", lambda: squeue_state(job_id, slurm_env) == "RUNNING", 60,
-             procs=[first])
+        poll(
+            "the job to run",
+            lambda: squeue_state(job_id, slurm_env) == "RUNNING",
+            60,
+            procs=[first],
+        )
         first[0].send_signal(signal.SIGKILL)  # the login-node launcher dies, the job goes on
         first[0].wait(timeout=10)
     finally:
@@ -236,8 +303,16 @@ def test_killed_launcher_reattaches_instead_of_resubmitting(frames, tmp_path, sl
             first[0].kill()
     assert squeue_state(job_id, slurm_env) == "RUNNING" and not (out / "model.pt").exists()
 
-    again = subprocess.run(cmd, env=slurm_env, cwd=tmp_path, capture_output=True, text=True,
-                           timeout=180, stdin=subprocess.DEVNULL, check=False)
+    again = subprocess.run(
+        cmd,
+        env=slurm_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr[-6000:]
     assert f"reattaching to SLURM job {job_id}" in again.stderr, again.stderr[-3000:]
     assert "submitted" not in again.stderr
@@ -245,29 +320,67 @@ def test_killed_launcher_reattaches_instead_of_resubmitting(frames, tmp_path, sl
     assert "Job completed successfully" in (out / "stdout.log").read_text()
 
     assert wait_for_job(job_id, slurm_env) == "COMPLETED"
-    mine = [r[0] for r in sacct_since(since, "JobID,JobName", slurm_env)
-            if r[1] == f"twbyol-{run_id}-s0"]
+    mine = [
+        r[0]
+        for r in sacct_since(since, "JobID,JobName", slurm_env)
+        if r[1] == f"twbyol-{run_id}-s0"
+    ]
     assert mine == [job_id], mine  # one submission, no duplicate
 
 
 def test_a_job_id_that_slurm_gave_another_job_is_not_reattached(frames, tmp_path, slurm_env):  # noqa: F811
     """job.json names a job id that SLURM now holds for another job (as after a controller
     reset): the launcher sees the other name, says so, and submits this run afresh."""
-    other = subprocess.run(
-        ["sbatch", "--parsable", "-J", "someone-else", "-t", "5", "-A", slurm_env["TWBYOL_SLURM_ACCOUNT"],
-         "-p", slurm_env["TWBYOL_SLURM_PARTITION"], "-o", "/dev/null", "--wrap", "sleep 120"],
-        capture_output=True, text=True, env=slurm_env, cwd=tmp_path, check=True).stdout.strip().split(";")[0]
+    other = (
+        subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "-J",
+                "someone-else",
+                "-t",
+                "5",
+                "-A",
+                slurm_env["TWBYOL_SLURM_ACCOUNT"],
+                "-p",
+                slurm_env["TWBYOL_SLURM_PARTITION"],
+                "-o",
+                "/dev/null",
+                "--wrap",
+                "sleep 120",
+            ],
+            capture_output=True,
+            text=True,
+            env=slurm_env,
+            cwd=tmp_path,
+            check=True,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
     try:
         out = tmp_path / "run"
         out.mkdir()
-        (out / "job.json").write_text(json.dumps({"executor": "slurm", "job_id": other, "ntasks": 2}))
+        (out / "job.json").write_text(
+            json.dumps({"executor": "slurm", "job_id": other, "ntasks": 2})
+        )
         run_id = f"reused-{uuid.uuid4().hex[:8]}"
         cmd = pretrain_cmd(run_config(frames, out, run_id, 64), tmp_path)
-        again = subprocess.run(cmd, env=slurm_env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=300, stdin=subprocess.DEVNULL, check=False)
+        again = subprocess.run(
+            cmd,
+            env=slurm_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         assert again.returncode == 0, again.stderr[-6000:]
-        assert (f"job.json names SLURM job {other}, but it is named 'someone-else', not "
-                f"'twbyol-{run_id}-s0': not this run's job; submitting anew") in again.stderr
+        assert (
+            f"job.json names SLURM job {other}, but it is named 'someone-else', not "
+            f"'twbyol-{run_id}-s0': not this run's job; submitting anew"
+        ) in again.stderr
         assert "submitted slurm job" in again.stderr and "reattaching" not in again.stderr
         assert json.loads((out / "job.json").read_text())["job_id"] != other
         assert len(metrics(out)) == 3
@@ -307,10 +420,25 @@ class FailingWorkflow:
         (self.wd / "Snakefile").write_text(FAILING)
         self.log = self.wd / "snakemake.out"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--cores", "1",
-             "-d", str(self.wd), "-s", str(self.wd / "Snakefile")],
-            env=env, cwd=self.wd, stdin=subprocess.DEVNULL, stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--profile",
+                str(PROFILE),
+                "--cores",
+                "1",
+                "-d",
+                str(self.wd),
+                "-s",
+                str(self.wd / "Snakefile"),
+            ],
+            env=env,
+            cwd=self.wd,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
 
     def result(self, env: dict, timeout: float = 300) -> tuple[int, str]:
         self.start(env)
@@ -318,7 +446,9 @@ class FailingWorkflow:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            pytest.fail(f"snakemake still running after {timeout}s:\n{self.log.read_text()[-4000:]}")
+            pytest.fail(
+                f"snakemake still running after {timeout}s:\n{self.log.read_text()[-4000:]}"
+            )
         return rc, self.log.read_text()
 
 
@@ -338,8 +468,11 @@ def test_failed_rule_is_retried_then_reported_with_its_log(failing_workflow, slu
 
     # two SLURM jobs (attempt 1 + the profile's one retry), both failed, under the plugin's
     # sbatch --comment rule_<name>
-    rows = [r for r in sacct_since(failing_workflow.since, "JobID,State,Comment,WorkDir", slurm_env)
-            if r[3] == str(wd)]
+    rows = [
+        r
+        for r in sacct_since(failing_workflow.since, "JobID,State,Comment,WorkDir", slurm_env)
+        if r[3] == str(wd)
+    ]
     assert [(r[1], r[2]) for r in rows] == [("FAILED", "rule_boom")] * 2, rows
     job_ids = [r[0] for r in rows]
     assert "Trying to restart job" in output and f"SLURM-job '{job_ids[-1]}' failed" in output

@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def sacct(*args: str) -> list[list[str]]:
-    out = subprocess.run(["sacct", "-a", "-n", "-P", "-X", *args], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["sacct", "-a", "-n", "-P", "-X", *args], capture_output=True, text=True, check=True
+    ).stdout
     return [line.split("|") for line in out.splitlines() if line.strip()]
 
 
@@ -27,22 +28,50 @@ def test_smoke_study_under_slurm(slurm_env, tmp_path):
     wd = copy_workflow(tmp_path)
     # smoke's own stage_resources give embed a GPU, 2 GiB and 20 min; here evaluate also gets
     # 2 CPUs (its threads) and 30 min; every other stage keeps the profile's defaults
-    override = write_override(wd, {"experiments": {"smoke": {"stage_resources": {
-        "evaluate": {"cpus_per_task": 2, "timeout_min": 30}}}}})
-    start = subprocess.run(["date", "+%Y-%m-%dT%H:%M:%S"], capture_output=True, text=True).stdout.strip()
-    snakemake(wd, "--profile", "profiles/slurm", "smoke", "--configfile", override, env=slurm_env,
-              timeout=2400)
+    override = write_override(
+        wd,
+        {
+            "experiments": {
+                "smoke": {"stage_resources": {"evaluate": {"cpus_per_task": 2, "timeout_min": 30}}}
+            }
+        },
+    )
+    start = subprocess.run(
+        ["date", "+%Y-%m-%dT%H:%M:%S"], capture_output=True, text=True
+    ).stdout.strip()
+    snakemake(
+        wd,
+        "--profile",
+        "profiles/slurm",
+        "smoke",
+        "--configfile",
+        override,
+        env=slurm_env,
+        timeout=2400,
+    )
     res = wd / "results" / "smoke"
     assert (res / "report.md").stat().st_size > 0
 
-    rows = sacct("-S", start, "-o",
-                 "JobID,JobName,State,Account,AllocTRES,Comment,WorkDir,ReqMem,Timelimit,AllocCPUS")
+    rows = sacct(
+        "-S",
+        start,
+        "-o",
+        "JobID,JobName,State,Account,AllocTRES,Comment,WorkDir,ReqMem,Timelimit,AllocCPUS",
+    )
     mine = [r for r in rows if r[6].startswith(str(wd))]
     # every CPU rule ran as a SLURM job under the workflow's account
     rule_jobs = [r for r in mine if r[5].startswith("rule_")]
     ran = {r[5].split("_wildcards")[0] for r in rule_jobs}
-    assert {"rule_synth", "rule_read_dataset", "rule_frames", "rule_embed", "rule_evaluate",
-            "rule_stats", "rule_figures", "rule_report"} <= ran, ran
+    assert {
+        "rule_synth",
+        "rule_read_dataset",
+        "rule_frames",
+        "rule_embed",
+        "rule_evaluate",
+        "rule_stats",
+        "rule_figures",
+        "rule_report",
+    } <= ran, ran
     assert all(r[2] == "COMPLETED" and r[3] == "twbyol" for r in rule_jobs), rule_jobs
 
     # the experiment's stage_resources win over the profile's default-resources (4000 MB,
@@ -50,10 +79,11 @@ def test_smoke_study_under_slurm(slurm_env, tmp_path):
     for r in rule_jobs:
         rule = r[5].split("_wildcards")[0]
         gpus = "gres/gpu=1" in r[4].split(",")
-        shape = {"rule_embed": (True, "2G", "00:20:00", "1"),
-                 "rule_evaluate": (False, "4000M", "00:30:00", "2"),
-                 "rule_synth": (False, "4000M", "01:00:00", "2")}.get(
-            rule, (False, "4000M", "01:00:00", "1"))
+        shape = {
+            "rule_embed": (True, "2G", "00:20:00", "1"),
+            "rule_evaluate": (False, "4000M", "00:30:00", "2"),
+            "rule_synth": (False, "4000M", "01:00:00", "2"),
+        }.get(rule, (False, "4000M", "01:00:00", "1"))
         assert (gpus, *r[7:10]) == shape, r
     print("embed job:", next(r for r in rule_jobs if r[5].startswith("rule_embed")))
 

@@ -18,8 +18,17 @@ import pandas as pd
 TASK_TYPES = ("Discrete", "Continuous")  # of a task (labels .npz `task_types`)
 # labelled: 1 for clips with labels (rows of the labels, embeddings and evaluation), 0 for
 # video-only clips (pretraining only); splits: the protocol splits a clip is in, comma-joined
-INDEX_COLUMNS = ("clip_id", "n_frames", "fps", "source", "shard", "start", "end", "labelled",
-                 "splits")
+INDEX_COLUMNS = (
+    "clip_id",
+    "n_frames",
+    "fps",
+    "source",
+    "shard",
+    "start",
+    "end",
+    "labelled",
+    "splits",
+)
 LABEL_KEYS = ("tasks", "task_types", "sequence_level", "label_array", "clips", "starts", "ends")
 
 
@@ -51,7 +60,9 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
     try:
         # Clip ids and paths stay strings ("0012" must not become 12, "NA" not NaN).
         df = pd.read_csv(
-            path, sep="\t", dtype={"clip_id": str, "source": str, "splits": str},
+            path,
+            sep="\t",
+            dtype={"clip_id": str, "source": str, "splits": str},
             keep_default_na=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -83,8 +94,10 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: n_frames and fps must be positive and shard >= 0")
     lab = df["labelled"].to_numpy()
     if not np.isin(lab, (0, 1)).all() or np.any(np.diff(lab) > 0):
-        raise ValueError(f"{path}: labelled must be 1 for the labelled clips, listed first, "
-                         f"and 0 for the video-only clips after them")
+        raise ValueError(
+            f"{path}: labelled must be 1 for the labelled clips, listed first, "
+            f"and 0 for the video-only clips after them"
+        )
     ends = df["n_frames"].cumsum().to_numpy()
     if not (
         np.array_equal(df["end"].to_numpy(), ends)

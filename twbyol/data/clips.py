@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import av
@@ -55,8 +54,11 @@ KEYPOINTS = (
 ) = range(12)
 
 # The MABe22 release spells the continuous type "Continious"; readers map it to TASK_TYPES.
-TASK_TYPE_SPELLINGS = {"Discrete": "Discrete", "Continuous": "Continuous",
-                       "Continious": "Continuous"}
+TASK_TYPE_SPELLINGS = {
+    "Discrete": "Discrete",
+    "Continuous": "Continuous",
+    "Continious": "Continuous",
+}
 
 
 def normalise_task_types(types: list[str], source: str) -> list[str]:
@@ -64,8 +66,9 @@ def normalise_task_types(types: list[str], source: str) -> list[str]:
     An unknown type is a ValueError naming `source`."""
     bad = sorted({t for t in types if t not in TASK_TYPE_SPELLINGS})
     if bad:
-        raise ValueError(f"{source}: unknown task type(s) {bad}; expected one of "
-                         f"{sorted(TASK_TYPE_SPELLINGS)}")
+        raise ValueError(
+            f"{source}: unknown task type(s) {bad}; expected one of {sorted(TASK_TYPE_SPELLINGS)}"
+        )
     return [TASK_TYPE_SPELLINGS[t] for t in types]
 
 
@@ -242,7 +245,7 @@ class Dataset:
 
     clips: ClipSet
     video_only: list[VideoOnlyClip] = field(default_factory=list)
-    protocol: "Protocol | None" = None
+    protocol: Protocol | None = None
     notes: dict = field(default_factory=dict)
 
 
@@ -282,8 +285,9 @@ def count_video_frames(path: str | os.PathLike) -> tuple[int, float]:
     return n, fps
 
 
-def match_video_length(path: Path, clip_id: str, n_labels: int, trailing: int = 1
-                       ) -> tuple[float, int]:
+def match_video_length(
+    path: Path, clip_id: str, n_labels: int, trailing: int = 1
+) -> tuple[float, int]:
     """(fps, frames to cut) of a clip's video against its `n_labels` labelled frames.
 
     Equal lengths cut nothing; a video longer by at most `trailing` frames (the MABe22

@@ -21,8 +21,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from twbyol.data.clips import count_video_frames
 from twbyol.data.artifacts import read_index, resolve_source
+from twbyol.data.clips import count_video_frames
 from twbyol.io import atomic_path, write_json
 
 # Area averaging: the right filter when shrinking by large factors (512 -> 112), where the
@@ -46,8 +46,9 @@ def extract_frames(
     T is `expected` when given (the labelled clip length), else the container's frame count.
     Frames beyond T are not decoded: read-dataset checked the video's length and lets a
     MABe22 video keep one trailing frame beyond its labels, which is dropped here, as the
-    evaluator drops it. Writes atomically: on any error (unreadable video, decoded frame count != T) no file is
-    left at `out_path`, and the ValueError/FileNotFoundError names the video. Returns T.
+    evaluator drops it. Writes atomically: on any error (unreadable video, decoded frame count
+    != T) no file is left at `out_path`, and the ValueError/FileNotFoundError names the video.
+    Returns T.
     """
     video_path = Path(video_path)
     if not video_path.is_file():
@@ -81,16 +82,23 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
     p.add_argument("--size", required=True, type=int, help="output frame width = height (pixels)")
     p.add_argument("--out-dir", required=True, type=Path, help="folder of the {clip_id}.npy files")
     p.add_argument("--done", required=True, type=Path, help="marker written after the last clip")
-    p.add_argument("--root", required=True, type=Path,
-                   help="the dataset root (read-dataset's --root): the index's relative sources "
-                        "are relative to it")
+    p.add_argument(
+        "--root",
+        required=True,
+        type=Path,
+        help="the dataset root (read-dataset's --root): the index's relative sources "
+        "are relative to it",
+    )
     a = p.parse_args(argv)
     index = read_index(a.index)
     rows = index[index["shard"] == a.shard]
     start, counts = time.time(), {}
     for row in rows.itertuples(index=False):
         counts[row.clip_id] = extract_frames(
-            resolve_source(row.source, a.root), a.out_dir / f"{row.clip_id}.npy", a.size, expected=int(row.n_frames)
+            resolve_source(row.source, a.root),
+            a.out_dir / f"{row.clip_id}.npy",
+            a.size,
+            expected=int(row.n_frames),
         )
         print(f"{row.clip_id}: {counts[row.clip_id]} frames", flush=True)
     wall = time.time() - start

@@ -62,8 +62,9 @@ def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
     return shard
 
 
-def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int,
-                root: str | os.PathLike | None = None) -> pd.DataFrame:
+def index_frame(
+    ds: Dataset, splits: dict[str, set[str]], n_shards: int, root: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """The index table (one row per clip, INDEX_COLUMNS): the labelled clips in frame-axis
     order, then the video-only ones; start/end lay all of them end to end, so the labelled
     clips' rows keep the labels' frame axis. Sources are relative to `root` where they lie
@@ -78,28 +79,38 @@ def index_frame(ds: Dataset, splits: dict[str, set[str]], n_shards: int,
             "clip_id": ids,
             "n_frames": n_frames,
             "fps": np.concatenate([cs.fps, [v.fps for v in ds.video_only]]),
-            "source": [source_path(p, root) for p in
-                       [*cs.video_paths, *(v.video_path for v in ds.video_only)]],
+            "source": [
+                source_path(p, root)
+                for p in [*cs.video_paths, *(v.video_path for v in ds.video_only)]
+            ],
             "shard": assign_shards(n_frames, n_shards),
             "start": ends - n_frames,
             "end": ends,
             "labelled": [1] * len(cs.clip_ids) + [0] * len(ds.video_only),
-            "splits": [",".join(s for s in ("UserTrain", "SubmissionTrain", "publicTest",
-                                            "privateTest") if s in splits.get(c, ()))
-                       for c in ids],
+            "splits": [
+                ",".join(
+                    s
+                    for s in ("UserTrain", "SubmissionTrain", "publicTest", "privateTest")
+                    if s in splits.get(c, ())
+                )
+                for c in ids
+            ],
         },
         columns=list(INDEX_COLUMNS),
     )
 
 
-def read_dataset(fmt: str, root: str | os.PathLike, options: dict | None = None,
-                 log=print) -> Dataset:
+def read_dataset(
+    fmt: str, root: str | os.PathLike, options: dict | None = None, log=print
+) -> Dataset:
     """Read `root` with the reader of `fmt`, passing the dataset's reader `options`."""
     options = dict(options or {})
     unknown = sorted(set(options) - set(READER_OPTIONS[fmt]))
     if unknown:
-        raise ValueError(f"{root}: option(s) {unknown} do not apply to format {fmt!r} "
-                         f"(it takes {list(READER_OPTIONS[fmt]) or 'none'})")
+        raise ValueError(
+            f"{root}: option(s) {unknown} do not apply to format {fmt!r} "
+            f"(it takes {list(READER_OPTIONS[fmt]) or 'none'})"
+        )
     if fmt == "mabe22":
         return mabe22.read(root, log=log, **options)
     return READERS[fmt](root)
@@ -109,21 +120,32 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--format", required=True, choices=sorted(READERS), dest="fmt")
     p.add_argument("--root", required=True, type=Path, help="dataset folder in that layout")
-    p.add_argument("--options", default="{}",
-                   help="reader options as inline JSON (mabe22: files, videos, missing_videos)")
+    p.add_argument(
+        "--options",
+        default="{}",
+        help="reader options as inline JSON (mabe22: files, videos, missing_videos)",
+    )
     p.add_argument("--index-out", required=True, type=Path, help="index.tsv to write")
     p.add_argument("--labels-out", required=True, type=Path, help="labels .npz to write")
-    p.add_argument("--protocol-out", required=True, type=Path,
-                   help="evaluation protocol .json to write (twbyol.split.Protocol)")
+    p.add_argument(
+        "--protocol-out",
+        required=True,
+        type=Path,
+        help="evaluation protocol .json to write (twbyol.split.Protocol)",
+    )
     p.add_argument(
         "--n-shards",
         required=True,
         type=int,
         help="frame-extraction shards (one extract-frames job each)",
     )
-    p.add_argument("--split-seed", type=int, default=EVALUATOR_SEED,
-                   help="seed of a derived split, for a layout without split files (default: "
-                        "the evaluator's 42)")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=EVALUATOR_SEED,
+        help="seed of a derived split, for a layout without split files (default: "
+        "the evaluator's 42)",
+    )
     a = p.parse_args(argv)
     ds = read_dataset(a.fmt, a.root, io.json_arg(a.options))
     cs = ds.clips
@@ -131,12 +153,18 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
     if protocol is None:  # no split files: the release's shares, and what the reader noted
         notes = ds.notes
         protocol = replace(
-            derived_protocol(cs.clip_ids, notes.get("task_list", cs.tasks),
-                             [t for t, s in zip(cs.tasks, cs.sequence_level) if s],
-                             a.split_seed, notes.get("seeds")),
+            derived_protocol(
+                cs.clip_ids,
+                notes.get("task_list", cs.tasks),
+                [t for t, s in zip(cs.tasks, cs.sequence_level) if s],
+                a.split_seed,
+                notes.get("seeds"),
+            ),
             frame_number_map=notes.get("frame_number_map"),
-            missing_videos=notes.get("missing_videos", []), trimmed=notes.get("trimmed", []),
-            video_only=[v.clip_id for v in ds.video_only])
+            missing_videos=notes.get("missing_videos", []),
+            trimmed=notes.get("trimmed", []),
+            video_only=[v.clip_id for v in ds.video_only],
+        )
     protocol.validate(cs.clip_ids, str(a.protocol_out))
     write_npz(
         a.labels_out,

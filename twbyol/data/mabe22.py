@@ -76,14 +76,17 @@ NAMINGS = ("caltech", "aicrowd")
 # Video folders of the two naming schemes, as the archives unzip (the CaltechDATA zip nests
 # its folder; either scheme is found the same way, by clip id anywhere under the root).
 VIDEO_DIRS = {
-    "caltech": {"submission": "mouse_submission_videos_resized_224/submission_videos_resized_224",
-                "userTrain": "mouse_userTrain_videos_resized_224/userTrain_videos_resized_224"},
+    "caltech": {
+        "submission": "mouse_submission_videos_resized_224/submission_videos_resized_224",
+        "userTrain": "mouse_userTrain_videos_resized_224/userTrain_videos_resized_224",
+    },
     "aicrowd": {"submission": "submission_videos", "userTrain": "userTrain_videos"},
 }
 
 
-def video_path(root: str | os.PathLike, clip_id: str, group: str = "submission",
-               naming: str = "aicrowd") -> Path:
+def video_path(
+    root: str | os.PathLike, clip_id: str, group: str = "submission", naming: str = "aicrowd"
+) -> Path:
     """Where the writer puts clip `clip_id`'s video (group `submission` or `userTrain`)."""
     return Path(root) / VIDEO_DIRS[naming][group] / f"{clip_id}.avi"
 
@@ -147,28 +150,50 @@ def write(
     starts = ends - [k.shape[0] for k in keypoints]
     fnm = {c: (int(s), int(e)) for c, s, e in zip(clip_ids, starts, ends)}
     kp_name = FILE_NAMES["keypoints"][0 if naming == "caltech" else 1]
-    _save_dict(root / kp_name, {"sequences": {
-        c: {"keypoints": kp.astype(np.float32)} for c, kp in zip(clip_ids, keypoints)}})
+    _save_dict(
+        root / kp_name,
+        {
+            "sequences": {
+                c: {"keypoints": kp.astype(np.float32)} for c, kp in zip(clip_ids, keypoints)
+            }
+        },
+    )
     if user_train:
         # the release's user_train.npy carries two annotation rows of its own vocabulary
-        _save_dict(root / "user_train.npy", {
-            "vocabulary": ["lights", "chase"],
-            "sequences": {c: {"keypoints": kp.astype(np.float32),
-                              "annotations": np.zeros((2, kp.shape[0]), np.float32)}
-                          for c, kp in user_train.items()}})
+        _save_dict(
+            root / "user_train.npy",
+            {
+                "vocabulary": ["lights", "chase"],
+                "sequences": {
+                    c: {
+                        "keypoints": kp.astype(np.float32),
+                        "annotations": np.zeros((2, kp.shape[0]), np.float32),
+                    }
+                    for c, kp in user_train.items()
+                },
+            },
+        )
     _save_dict(root / FILE_NAMES["frame_map"][0 if naming == "caltech" else 1], fnm)
-    write_json(root / FILE_NAMES["tasks"][0], {
-        "seeds": [int(s) for s in seeds], "task_id_list": list(tasks),
-        "sequence_level_tasks": list(sequence_level_tasks)})
+    write_json(
+        root / FILE_NAMES["tasks"][0],
+        {
+            "seeds": [int(s) for s in seeds],
+            "task_id_list": list(tasks),
+            "sequence_level_tasks": list(sequence_level_tasks),
+        },
+    )
     split = {"UserTrain": sorted(user_train), **{k: list(splits[k]) for k in SCORED}}
     for t in tasks:
         write_json(root / FILE_NAMES["splits"][0] / f"{t}.json", split)
-    _save_dict(root / FILE_NAMES["labels"][0 if naming == "caltech" else 1], {
-        "vocabulary": list(tasks),
-        "task_type": ["Continious" if ty == "Continuous" else ty for ty in task_types],
-        "label_array": label_array.astype(np.float32),
-        "frame_number_map": fnm,
-    })
+    _save_dict(
+        root / FILE_NAMES["labels"][0 if naming == "caltech" else 1],
+        {
+            "vocabulary": list(tasks),
+            "task_type": ["Continious" if ty == "Continuous" else ty for ty in task_types],
+            "label_array": label_array.astype(np.float32),
+            "frame_number_map": fnm,
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- reader
@@ -204,8 +229,10 @@ class _Tree:
             p = Path(override).expanduser()
             p = p if p.is_absolute() else self.root / p
             if not (p.is_dir() if folder else p.is_file()):
-                raise FileNotFoundError(f"{p}: {key} {'folder' if folder else 'file'} not found "
-                                        f"(named in the dataset's files.{key})")
+                raise FileNotFoundError(
+                    f"{p}: {key} {'folder' if folder else 'file'} not found "
+                    f"(named in the dataset's files.{key})"
+                )
             return p
         found = self.dirs if folder else self.files
         for name in FILE_NAMES[key]:
@@ -213,9 +240,11 @@ class _Tree:
                 return self.root / name
             hits = found.get(name, [])
             if len(hits) > 1:
-                raise ValueError(f"{self.root}: {len(hits)} files named {name} "
-                                 f"({', '.join(map(str, hits[:3]))}); name the one to use in "
-                                 f"the dataset's files.{key}")
+                raise ValueError(
+                    f"{self.root}: {len(hits)} files named {name} "
+                    f"({', '.join(map(str, hits[:3]))}); name the one to use in "
+                    f"the dataset's files.{key}"
+                )
             if hits:
                 return hits[0]
         return None
@@ -226,7 +255,8 @@ class _Tree:
             raise ValueError(
                 f"clip {clip_id} has {len(hits)} videos: {', '.join(map(str, hits))}; name the "
                 f"folder(s) to take videos from in the dataset's `videos` list (e.g. only the "
-                f"*_resized_224 archives)")
+                f"*_resized_224 archives)"
+            )
         return hits[0] if hits else None
 
 
@@ -275,8 +305,9 @@ def _read_tasks(path: Path | None, tasks: list[str], lpath: Path) -> tuple[list,
     return task_list, seq, list(seeds)
 
 
-def _read_splits(folder: Path | None, tasks: list[str], labelled: set[str]
-                 ) -> tuple[dict[str, dict[str, list[str]]], dict[str, str], set[str]]:
+def _read_splits(
+    folder: Path | None, tasks: list[str], labelled: set[str]
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, str], set[str]]:
     """Split files -> (distinct splits by name, task -> split name, UserTrain clips).
 
     A split file names each labelled clip in SubmissionTrain, publicTest or privateTest (an
@@ -303,14 +334,18 @@ def _read_splits(folder: Path | None, tasks: list[str], labelled: set[str]
             names = [str(c) for c in info.get(key, [])]
             unknown = sorted(set(names) - labelled)
             if unknown:
-                raise ValueError(f"{f}: split {key!r} names clip(s) {unknown[:3]} that are not "
-                                 f"in the frame_number_map of the labels")
+                raise ValueError(
+                    f"{f}: split {key!r} names clip(s) {unknown[:3]} that are not "
+                    f"in the frame_number_map of the labels"
+                )
             split[key] = names
         ut = set(map(str, info.get("UserTrain", [])))
         clash = sorted(ut & labelled)
         if clash:
-            raise ValueError(f"{f}: UserTrain names labelled clip(s) {clash[:3]} (UserTrain "
-                             f"clips are video only)")
+            raise ValueError(
+                f"{f}: UserTrain names labelled clip(s) {clash[:3]} (UserTrain "
+                f"clips are video only)"
+            )
         user_train |= ut
         key = repr(sorted((k, sorted(v)) for k, v in split.items()))
         if key not in by_content:
@@ -320,14 +355,20 @@ def _read_splits(folder: Path | None, tasks: list[str], labelled: set[str]
     for t in tasks:
         if t not in task_split:
             if len(distinct) != 1:
-                raise ValueError(f"{folder}: no split file {t}.json for task {t!r}, and the "
-                                 f"split files differ, so none can stand in for it")
+                raise ValueError(
+                    f"{folder}: no split file {t}.json for task {t!r}, and the "
+                    f"split files differ, so none can stand in for it"
+                )
             task_split[t] = next(iter(distinct))
     return distinct, {t: task_split[t] for t in tasks}, user_train
 
 
-def _keypoints(path: Path | None, clip_ids: list[str], lengths: Sequence[int], required: bool,
-               ) -> dict[str, np.ndarray] | None:
+def _keypoints(
+    path: Path | None,
+    clip_ids: list[str],
+    lengths: Sequence[int],
+    required: bool,
+) -> dict[str, np.ndarray] | None:
     """{clip: float32 (T, 3, 12, 2)} of `clip_ids` from a keypoints file (None without one)."""
     if path is None:
         return None
@@ -339,11 +380,17 @@ def _keypoints(path: Path | None, clip_ids: list[str], lengths: Sequence[int], r
                 raise ValueError(f"{path}: no sequence {c!r}")
             continue
         kp = np.asarray(seqs[c].get("keypoints") if isinstance(seqs[c], dict) else None)
-        if kp.ndim != 4 or kp.shape[1:] != (3, 12, 2) or not np.issubdtype(kp.dtype, np.number) \
-                or (n is not None and kp.shape[0] != n):
+        if (
+            kp.ndim != 4
+            or kp.shape[1:] != (3, 12, 2)
+            or not np.issubdtype(kp.dtype, np.number)
+            or (n is not None and kp.shape[0] != n)
+        ):
             expect = f"({n if n is not None else 'T'}, 3, 12, 2)"
-            raise ValueError(f"{path}: keypoints of {c!r} have shape {kp.shape} ({kp.dtype}), "
-                             f"expected {expect} numeric")
+            raise ValueError(
+                f"{path}: keypoints of {c!r} have shape {kp.shape} ({kp.dtype}), "
+                f"expected {expect} numeric"
+            )
         out[c] = kp.astype(np.float32, copy=False)
     return out
 
@@ -382,8 +429,10 @@ def read(
     # ---- labels and the frame axis ---------------------------------------------------
     lpath = tree.find("labels", files.get("labels"))
     if lpath is None:
-        raise FileNotFoundError(f"{root}: no labels file ({' or '.join(FILE_NAMES['labels'])}) "
-                                f"under the dataset folder; name it in the dataset's files.labels")
+        raise FileNotFoundError(
+            f"{root}: no labels file ({' or '.join(FILE_NAMES['labels'])}) "
+            f"under the dataset folder; name it in the dataset's files.labels"
+        )
     lab = _load_dict(lpath, LABEL_KEYS)
     tasks = [str(t) for t in lab["vocabulary"]]
     types = normalise_task_types([str(t) for t in lab["task_type"]], str(lpath))
@@ -418,8 +467,10 @@ def read(
         seqs = _load_dict(upath, ("sequences",))["sequences"]
         clash = sorted(set(map(str, seqs)) & set(clip_ids))
         if clash:
-            raise ValueError(f"{upath}: holds labelled clip(s) {clash[:3]} of {lpath}; it should "
-                             f"hold the userTrain clips only")
+            raise ValueError(
+                f"{upath}: holds labelled clip(s) {clash[:3]} of {lpath}; it should "
+                f"hold the userTrain clips only"
+            )
         user_train_ids |= set(map(str, seqs))
         ut_kp = _keypoints(upath, sorted(map(str, seqs)), [None] * len(seqs), required=True) or {}
 
@@ -430,13 +481,17 @@ def read(
     if missing and missing_videos == "error":
         raise FileNotFoundError(
             f"{root}: no video for {len(missing)} labelled clip(s) "
-            f"({', '.join(clip_ids[i] for i in missing[:5])}) and missing_videos is 'error'")
+            f"({', '.join(clip_ids[i] for i in missing[:5])}) and missing_videos is 'error'"
+        )
     if not present:
-        raise FileNotFoundError(f"{root}: no video of any labelled clip of {lpath} under "
-                                f"{', '.join(map(str, vroots))}")
+        raise FileNotFoundError(
+            f"{root}: no video of any labelled clip of {lpath} under {', '.join(map(str, vroots))}"
+        )
     for i in missing:
-        log(f"{clip_ids[i]}: labelled in {lpath.name} but no video under "
-            f"{', '.join(map(str, vroots))}; left out")
+        log(
+            f"{clip_ids[i]}: labelled in {lpath.name} but no video under "
+            f"{', '.join(map(str, vroots))}; left out"
+        )
     trimmed: list[str] = []
     video_paths, fps = [], []
     for i in present:
@@ -465,9 +520,11 @@ def read(
         video_only.append(VideoOnlyClip(c, p.resolve(), int(n), float(rate)))
 
     if trimmed:  # every clip of the release may have it: one line, not thousands
-        log(f"{len(trimmed)} clip(s) have a video one frame longer than their labels or "
+        log(
+            f"{len(trimmed)} clip(s) have a video one frame longer than their labels or "
             f"keypoints (the evaluator drops that frame); trimmed: {', '.join(trimmed[:5])}"
-            f"{', ...' if len(trimmed) > 5 else ''}")
+            f"{', ...' if len(trimmed) > 5 else ''}"
+        )
 
     # ---- the labelled clips that have video, laid end to end ----------------------------
     keep = np.array(present)
@@ -492,15 +549,29 @@ def read(
     protocol = None
     if splits:
         kept = set(kept_ids)
-        splits = {n: {k: [c for c in v if c in kept] for k, v in s.items()}
-                  for n, s in splits.items()}
+        splits = {
+            n: {k: [c for c in v if c in kept] for k, v in s.items()} for n, s in splits.items()
+        }
         where = spath.relative_to(root) if spath.is_relative_to(root) else spath
-        protocol = Protocol(task_list, seq_tasks, seeds, splits, task_split,
-                            source=f"split files {where.as_posix()}/",
-                            frame_number_map=fnm, missing_videos=[clip_ids[i] for i in missing],
-                            trimmed=trimmed, video_only=[v.clip_id for v in video_only])
+        protocol = Protocol(
+            task_list,
+            seq_tasks,
+            seeds,
+            splits,
+            task_split,
+            source=f"split files {where.as_posix()}/",
+            frame_number_map=fnm,
+            missing_videos=[clip_ids[i] for i in missing],
+            trimmed=trimmed,
+            video_only=[v.clip_id for v in video_only],
+        )
         protocol.validate(kept_ids, str(spath))
-    notes = {"task_list": task_list, "sequence_level": seq_tasks, "seeds": seeds,
-             "frame_number_map": fnm, "missing_videos": [clip_ids[i] for i in missing],
-             "trimmed": trimmed}
+    notes = {
+        "task_list": task_list,
+        "sequence_level": seq_tasks,
+        "seeds": seeds,
+        "frame_number_map": fnm,
+        "missing_videos": [clip_ids[i] for i in missing],
+        "trimmed": trimmed,
+    }
     return Dataset(clipset, video_only, protocol, notes)

@@ -25,7 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twbyol.data.clips import CENTRE, NOSE, TAIL_BASE, ClipSet, Dataset, check_video_lengths, find_video
+from twbyol.data.clips import (
+    CENTRE,
+    NOSE,
+    TAIL_BASE,
+    ClipSet,
+    Dataset,
+    check_video_lengths,
+    find_video,
+)
 from twbyol.io import write_text
 
 BEHAVIOURS = (
@@ -154,17 +162,19 @@ def read(root: str | os.PathLike) -> Dataset:
     videos = [find_video(root / VIDEOS, c) for c in clip_ids]
     fps = check_video_lengths(clip_ids, videos, n_frames)
     ends = np.cumsum(n_frames)
-    return Dataset(ClipSet(
-        clip_ids,
-        videos,
-        n_frames,
-        fps,
-        list(BEHAVIOURS),
-        ["Discrete"] * len(BEHAVIOURS),
-        np.zeros(len(BEHAVIOURS), bool),
-        np.concatenate(labels, axis=1),
-        ends - n_frames,
-        ends,
-        keypoints,
-        source=str(adir),
-    ))
+    return Dataset(
+        ClipSet(
+            clip_ids,
+            videos,
+            n_frames,
+            fps,
+            list(BEHAVIOURS),
+            ["Discrete"] * len(BEHAVIOURS),
+            np.zeros(len(BEHAVIOURS), bool),
+            np.concatenate(labels, axis=1),
+            ends - n_frames,
+            ends,
+            keypoints,
+            source=str(adir),
+        )
+    )

@@ -23,8 +23,9 @@ from twbyol.models.backbones import MEAN, STD, to_model_input  # noqa: F401 - re
 CROP_POLICIES = ("uniform", "max_gap", "min_gap", "near_pairs")
 
 
-def sample_crop_starts(n_frames: int, rho: int, span: int, policy: str, gap: int,
-                       rng: np.random.Generator) -> np.ndarray:
+def sample_crop_starts(
+    n_frames: int, rho: int, span: int, policy: str, gap: int, rng: np.random.Generator
+) -> np.ndarray:
     """First frame of each of `rho` crops covering `span` frames of an `n_frames` clip.
 
     policy: `uniform` — independent uniform starts (rho-BYOL); `max_gap` — every centre
@@ -38,8 +39,10 @@ def sample_crop_starts(n_frames: int, rho: int, span: int, policy: str, gap: int
     if last < 0:
         raise ValueError(f"clip of {n_frames} frames is shorter than a crop span of {span}")
     if policy == "near_pairs":
-        raise ValueError("crop_policy near_pairs: drawn by near_pair_starts / same_state_starts "
-                         "from the weighting's density (TemporalCropDataset), not here")
+        raise ValueError(
+            "crop_policy near_pairs: drawn by near_pair_starts / same_state_starts "
+            "from the weighting's density (TemporalCropDataset), not here"
+        )
     if policy == "uniform":
         return rng.integers(0, last + 1, size=rho)
     if policy == "max_gap":
@@ -111,10 +114,12 @@ class SeparableGaussianBlur(v2.Transform):
     draws it), the same kernel (torchvision's 1-D kernel; the 2-D one is its outer product),
     the same reflect padding and uint8 rounding, so outputs agree to float rounding (at most
     one grey level, on pixels that sit on a rounding edge). Cost per pixel 2k instead of k^2
-    multiply-adds: for the 45-tap kernel at 224 px (`blur_kernel_size`) 22x fewer, which moves the loader
-    from blur-bound (95 % of a 224 px sample's time) to the crop and copy work."""
+    multiply-adds: for the 45-tap kernel at 224 px (`blur_kernel_size`) 22x fewer, which moves
+    the loader from blur-bound (95 % of a 224 px sample's time) to the crop and copy work."""
 
-    def __init__(self, kernel_size: int | None = None, sigma: tuple[float, float] = (0.1, 2.0)) -> None:
+    def __init__(
+        self, kernel_size: int | None = None, sigma: tuple[float, float] = (0.1, 2.0)
+    ) -> None:
         """`kernel_size` None: `blur_kernel_size` of the blurred image's shorter side."""
         super().__init__()
         if kernel_size is not None and (kernel_size % 2 == 0 or kernel_size < 1):
@@ -141,10 +146,16 @@ class SeparableGaussianBlur(v2.Transform):
         # Both 1-D passes with reflect padding as (H, H) and (W, W) banded matrices: one
         # batched matmul each, 5x faster than small conv2d calls on the CPU (their per-call
         # overhead dominates at the synthetic study's 48 px), the same sums in another order.
-        out = _reflect_band(shape[-2], kernel, half) @ out @ _reflect_band(shape[-1], kernel, half).T
+        out = (
+            _reflect_band(shape[-2], kernel, half) @ out @ _reflect_band(shape[-1], kernel, half).T
+        )
         if not inpt.is_floating_point():
             out = out.round_().to(inpt.dtype)
-        return tv_tensors.wrap(out.reshape(shape), like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out.reshape(shape)
+        return (
+            tv_tensors.wrap(out.reshape(shape), like=inpt)
+            if isinstance(inpt, tv_tensors.TVTensor)
+            else out.reshape(shape)
+        )
 
 
 def _reflect_band(n: int, kernel: torch.Tensor, half: int) -> torch.Tensor:
@@ -153,11 +164,14 @@ def _reflect_band(n: int, kernel: torch.Tensor, half: int) -> torch.Tensor:
     the edge sample is not repeated), as a matrix."""
     if half >= n:
         raise ValueError(f"blur kernel of {2 * half + 1} taps is too wide for {n} pixels")
-    idx = (torch.arange(n, device=kernel.device)[:, None]
-           + torch.arange(-half, half + 1, device=kernel.device)[None, :]).abs()  # (n, k)
+    idx = (
+        torch.arange(n, device=kernel.device)[:, None]
+        + torch.arange(-half, half + 1, device=kernel.device)[None, :]
+    ).abs()  # (n, k)
     idx = torch.where(idx > n - 1, 2 * (n - 1) - idx, idx)
     return torch.zeros(n, n, dtype=kernel.dtype, device=kernel.device).scatter_add_(
-        1, idx, kernel.expand(n, -1).contiguous())
+        1, idx, kernel.expand(n, -1).contiguous()
+    )
 
 
 def blur_kernel_size(side: int) -> int:
@@ -177,7 +191,9 @@ class AsOneImage(torch.nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         t, c, h, w = video.shape
-        image = tv_tensors.Image(video.as_subclass(torch.Tensor).transpose(0, 1).reshape(c, t * h, w))
+        image = tv_tensors.Image(
+            video.as_subclass(torch.Tensor).transpose(0, 1).reshape(c, t * h, w)
+        )
         out = self.inner(image).as_subclass(torch.Tensor).reshape(c, t, h, w).transpose(0, 1)
         return tv_tensors.wrap(out, like=video) if isinstance(video, tv_tensors.TVTensor) else out
 
@@ -200,8 +216,12 @@ def build_augmentation(crop: CropConfig) -> v2.Compose:
     Parameters are drawn once per call, so every frame of a crop gets the same transform.
     """
     spatial = [
-        v2.RandomResizedCrop(crop.crop_size, scale=(crop.min_scale, crop.max_scale),
-                             ratio=tuple(crop.aspect_ratio), antialias=True),
+        v2.RandomResizedCrop(
+            crop.crop_size,
+            scale=(crop.min_scale, crop.max_scale),
+            ratio=tuple(crop.aspect_ratio),
+            antialias=True,
+        ),
         v2.RandomHorizontalFlip(),
     ]
     jitter = v2.ColorJitter(brightness=crop.brightness, contrast=crop.contrast)
@@ -225,18 +245,18 @@ def select_clips(clip_ids: list[str], fraction: float, seed: int = 0) -> list[st
 class CropConfig:
     """Temporal crops of a sample and their augmentation (`build_augmentation`)."""
 
-    rho: int = 2                # crops per clip sample; rho-BYOL finds rho > 2 helps
-    num_frames: int = 8         # frames per crop (Slow 8x8: 8 frames ...)
-    stride: int = 8             # ... every 8 source frames
+    rho: int = 2  # crops per clip sample; rho-BYOL finds rho > 2 helps
+    num_frames: int = 8  # frames per crop (Slow 8x8: 8 frames ...)
+    stride: int = 8  # ... every 8 source frames
     crop_size: int = 224
     policy: str = "uniform"
-    gap: int = 60               # frames, for max_gap / min_gap
+    gap: int = 60  # frames, for max_gap / min_gap
     density: str = "exponential"  # near_pairs: pairs drawn as uniform pairs reweighted by this
-    tau: float = 30.0           # weighting at this tau (the trainer sets the run's weighting, tau)
-    min_scale: float = 0.2      # random resized crop: area fraction of the frame, lower ...
-    max_scale: float = 1.0      # ... and upper bound
+    tau: float = 30.0  # weighting at this tau (the trainer sets the run's weighting, tau)
+    min_scale: float = 0.2  # random resized crop: area fraction of the frame, lower ...
+    max_scale: float = 1.0  # ... and upper bound
     aspect_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)  # w/h range, log-uniform
-    brightness: float = 0.4     # colour jitter strengths (MoCo-v2 / SimCLR's 0.4)
+    brightness: float = 0.4  # colour jitter strengths (MoCo-v2 / SimCLR's 0.4)
     contrast: float = 0.4
     jitter_p: float = 0.8
     blur_p: float = 0.5
@@ -244,8 +264,11 @@ class CropConfig:
     photometric_first: bool = False  # jitter and blur the whole frames before the crop
 
     def __post_init__(self) -> None:
-        ranges = {"min_scale, max_scale": (self.min_scale, self.max_scale),
-                  "aspect_ratio": tuple(self.aspect_ratio), "blur_sigma": tuple(self.blur_sigma)}
+        ranges = {
+            "min_scale, max_scale": (self.min_scale, self.max_scale),
+            "aspect_ratio": tuple(self.aspect_ratio),
+            "blur_sigma": tuple(self.blur_sigma),
+        }
         for name, (lo, hi) in ranges.items():
             if not 0 < lo <= hi:
                 raise ValueError(f"crop.{name}: expected 0 < min <= max, got {lo}, {hi}")
@@ -253,12 +276,16 @@ class CropConfig:
             from twbyol.methods.byol import WEIGHTINGS
 
             if self.rho != 2:
-                raise ValueError(f"crop_policy near_pairs: draws one pair of crops (rho = 2), got rho "
-                                 f"{self.rho}; with more crops their pairs share crops and cannot all "
-                                 f"be distributed as w(dt)-reweighted uniform pairs")
+                raise ValueError(
+                    f"crop_policy near_pairs: draws one pair of crops (rho = 2), got rho "
+                    f"{self.rho}; with more crops their pairs share crops and cannot all "
+                    f"be distributed as w(dt)-reweighted uniform pairs"
+                )
             if self.density not in (*WEIGHTINGS, "oracle"):
-                raise ValueError(f"crop_policy near_pairs: weighting {self.density!r} has no density "
-                                 f"of pairs; expected one of {(*WEIGHTINGS, 'oracle')}")
+                raise ValueError(
+                    f"crop_policy near_pairs: weighting {self.density!r} has no density "
+                    f"of pairs; expected one of {(*WEIGHTINGS, 'oracle')}"
+                )
 
 
 class TemporalCropDataset(torch.utils.data.Dataset):
@@ -273,8 +300,15 @@ class TemporalCropDataset(torch.utils.data.Dataset):
     clip length / clip.
     """
 
-    def __init__(self, frames_dir: str | Path, clips: list[tuple[str, int]], crop: CropConfig,
-                 samples_per_epoch: int, seed: int, labels: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        frames_dir: str | Path,
+        clips: list[tuple[str, int]],
+        crop: CropConfig,
+        samples_per_epoch: int,
+        seed: int,
+        labels: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.frames_dir = Path(frames_dir)
         self.clips = clips  # (clip_id, n_frames)
         self.crop = crop
@@ -294,14 +328,18 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             self._arrays[clip_id] = np.load(self.frames_dir / f"{clip_id}.npy", mmap_mode="r")
         return self._arrays[clip_id]
 
-    def starts(self, clip_id: str, n_frames: int, span: int, rng: np.random.Generator) -> np.ndarray:
+    def starts(
+        self, clip_id: str, n_frames: int, span: int, rng: np.random.Generator
+    ) -> np.ndarray:
         """(rho,) first frames of a sample's crops, by the crop policy."""
         c = self.crop
         if c.policy != "near_pairs":
             return sample_crop_starts(n_frames, c.rho, span, c.policy, c.gap, rng)
         last = n_frames - span
         if last < 0:
-            raise ValueError(f"clip {clip_id} of {n_frames} frames is shorter than a crop span of {span}")
+            raise ValueError(
+                f"clip {clip_id} of {n_frames} frames is shorter than a crop span of {span}"
+            )
         if c.density != "oracle":
             if last not in self._gap_density:
                 self._gap_density[last] = gap_density(last, c.density, c.tau)
@@ -323,10 +361,13 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         arr = self.frames(clip_id)
         crops = []
         with torch.random.fork_rng(devices=[]):
-            # the CPU generator alone: torch.manual_seed also seeds every accelerator's (1.2 ms a call)
+            # the CPU generator alone: torch.manual_seed also seeds every accelerator's
+            # (1.2 ms a call)
             torch.default_generator.manual_seed(int(rng.integers(2**62)))
             for s in starts:
-                clip = torch.from_numpy(np.ascontiguousarray(arr[s : s + span : c.stride]))  # (T, H, W)
+                clip = torch.from_numpy(
+                    np.ascontiguousarray(arr[s : s + span : c.stride])
+                )  # (T, H, W)
                 video = tv_tensors.Video(clip.unsqueeze(1))  # (T, 1, H, W): one transform for all T
                 crops.append(self.augment(video).as_subclass(torch.Tensor))
         x = to_model_input(torch.stack(crops))  # (rho, 1, T, h, w)
@@ -334,5 +375,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         if self.labels is None:
             targets = torch.zeros(len(starts), 0)
         else:
-            targets = torch.from_numpy(self.labels[clip_id][:, np.floor(centres).astype(int)].T.copy())
+            targets = torch.from_numpy(
+                self.labels[clip_id][:, np.floor(centres).astype(int)].T.copy()
+            )
         return x, torch.from_numpy(centres).float(), targets.float()

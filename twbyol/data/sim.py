@@ -40,6 +40,7 @@ from twbyol.data.clips import (  # noqa: F401 (the simulator's and renderer's na
     TAIL_MIDDLE,
     TAIL_TIP,
 )
+
 # Points of the body proper (no tail): what "contact" and "close" measure between animals.
 BODY_POINTS = (
     NOSE,
@@ -170,9 +171,10 @@ class Simulation:
     arena_side: float = float("inf")
 
 
-def far_distance(body_length: np.ndarray | float, arena_side: float, in_lengths: float,
-                 share: float) -> np.ndarray | float:
-    """"Far from the partner" in pixels: `in_lengths` body lengths, or `share` of the arena's
+def far_distance(
+    body_length: np.ndarray | float, arena_side: float, in_lengths: float, share: float
+) -> np.ndarray | float:
+    """ "Far from the partner" in pixels: `in_lengths` body lengths, or `share` of the arena's
     side where the arena is too small for that (a zoomed-in benchmark arena holds ~3 body
     lengths, where 2.5 of them are almost never free). At realistic sizes (MABe22: ~8 body
     lengths across) the body-length rule holds."""
@@ -639,8 +641,16 @@ class _Simulator:
             speed[f] = self.v
             for i in range(n):
                 self._progress(i)
-        return Simulation(kps, self.L.astype(np.float32), action, forced, target, engaged, speed,
-                          float(2 * self.arena.half))
+        return Simulation(
+            kps,
+            self.L.astype(np.float32),
+            action,
+            forced,
+            target,
+            engaged,
+            speed,
+            float(2 * self.arena.half),
+        )
 
     def _wanders(self, i: int) -> bool:
         """Moving without a goal (exploring, fleeing, ...): must be kept off the walls.

@@ -322,8 +322,11 @@ def _mabe22_labels(
         "oral_genital_contact": any_(nose_to((TAIL_BASE,)).min(axis=2) < 0.15),
         "oral_oral_contact": any_(nose_to((NOSE,)).min(axis=2) < 0.15),
         # watching from afar: 2 body lengths, or 40 % of a small (zoomed-in) arena's side
-        "watching": any_(a.doing("watch") & a.oriented_to_partner()
-                         & (a.partner_d > far_distance(1.0, sim.arena_side / sim.body_length, 2.0, 0.4))),
+        "watching": any_(
+            a.doing("watch")
+            & a.oriented_to_partner()
+            & (a.partner_d > far_distance(1.0, sim.arena_side / sim.body_length, 2.0, 0.4))
+        ),
         "grooming": any_(sim.action == MOUSE.index("groom")),
         "sniffing": any_(sim.action == MOUSE.index("sniff")),
     }
@@ -435,14 +438,22 @@ def make_clip(
     more frames than the keypoints and labels (MABe22's trailing frame)."""
     spec = _SPECS[fmt]
     clip_id, sim, coats, scene, labels, rng = _simulate(
-        fmt, i, seed, n_frames + extra_frames, size, fps, body_scale)
+        fmt, i, seed, n_frames + extra_frames, size, fps, body_scale
+    )
     path = (video_path or spec.module.video_path)(out_dir, clip_id)
     encode_video(path, render(sim, coats, scene, size, rng), fps)
     return ClipData(clip_id, sim.keypoints[:n_frames], labels[:, :n_frames])
 
 
-def _simulate(fmt: str, i: int, seed: np.random.SeedSequence, n_frames: int, size: int,
-              fps: float, body_scale: float):
+def _simulate(
+    fmt: str,
+    i: int,
+    seed: np.random.SeedSequence,
+    n_frames: int,
+    size: int,
+    fps: float,
+    body_scale: float,
+):
     """Clip i's id, simulation, coats, scene and labels, and the generator that renders it."""
     spec = _SPECS[fmt]
     rng = np.random.default_rng(seed)
@@ -451,15 +462,27 @@ def _simulate(fmt: str, i: int, seed: np.random.SeedSequence, n_frames: int, siz
     return clip_id, sim, coats, scene, spec.labels(sim, conditions, fps, rng), rng
 
 
-def simulated_labels(fmt: str, n_clips: int, n_frames: int, size: int, seed: int,
-                     fps: float = 30.0, body_scale: float = 1.0, n_user_train: int = 0,
-                     trailing_frame: bool = True) -> np.ndarray:
+def simulated_labels(
+    fmt: str,
+    n_clips: int,
+    n_frames: int,
+    size: int,
+    seed: int,
+    fps: float = 30.0,
+    body_scale: float = 1.0,
+    n_user_train: int = 0,
+    trailing_frame: bool = True,
+) -> np.ndarray:
     """float32 (n_clips, K, n_frames): the labels `generate` writes for the labelled clips of
     these settings, without rendering a frame (for checking a benchmark's label statistics)."""
     seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)[:n_clips]
     extra = int(trailing_frame) if fmt == "mabe22" else 0
-    return np.stack([_simulate(fmt, i, s, n_frames + extra, size, fps, body_scale)[4][:, :n_frames]
-                     for i, s in enumerate(seeds)])
+    return np.stack(
+        [
+            _simulate(fmt, i, s, n_frames + extra, size, fps, body_scale)[4][:, :n_frames]
+            for i, s in enumerate(seeds)
+        ]
+    )
 
 
 def _summary(clips: list[ClipData], tasks: list[str]) -> dict[str, dict[str, float]]:
@@ -529,9 +552,21 @@ def generate(
             return None
         return functools.partial(mabe22.video_path, group=group, naming=naming)
 
-    args = [(fmt, i, s, out_dir, n_frames, size, fps, body_scale,
-             place("submission" if i < n_clips else "userTrain"), extra)
-            for i, s in enumerate(seeds)]
+    args = [
+        (
+            fmt,
+            i,
+            s,
+            out_dir,
+            n_frames,
+            size,
+            fps,
+            body_scale,
+            place("submission" if i < n_clips else "userTrain"),
+            extra,
+        )
+        for i, s in enumerate(seeds)
+    ]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             made = list(pool.map(make_clip, *zip(*args)))
@@ -617,14 +652,31 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         help="multiply the animals' body length relative to the frame (a zoomed-in arena, so "
         "that small CPU-scale frames still resolve posture); default 1.0 = realistic size",
     )
-    p.add_argument("--n-user-train", type=int, default=0,
-                   help="mabe22: extra video-only userTrain clips (pretraining only)")
-    p.add_argument("--naming", choices=mabe22.NAMINGS, default="aicrowd",
-                   help="mabe22: the release's file names to write (AIcrowd or CaltechDATA)")
+    p.add_argument(
+        "--n-user-train",
+        type=int,
+        default=0,
+        help="mabe22: extra video-only userTrain clips (pretraining only)",
+    )
+    p.add_argument(
+        "--naming",
+        choices=mabe22.NAMINGS,
+        default="aicrowd",
+        help="mabe22: the release's file names to write (AIcrowd or CaltechDATA)",
+    )
     a = p.parse_args(argv)
     s = generate(
-        a.out, a.fmt, a.n_clips, a.n_frames, a.size, a.seed, a.fps, a.jobs, a.body_scale,
-        a.n_user_train, a.naming,
+        a.out,
+        a.fmt,
+        a.n_clips,
+        a.n_frames,
+        a.size,
+        a.seed,
+        a.fps,
+        a.jobs,
+        a.body_scale,
+        a.n_user_train,
+        a.naming,
     )
     print(
         f"wrote {s['n_clips']} {a.fmt} clips x {s['n_frames']} frames to {a.out} in {s['wall_s']} s"

@@ -24,8 +24,16 @@ def build_method(cfg, n_tasks: int = 0) -> nn.Module:
     if m in ("byol", "random_init"):  # random_init: BYOL's initialisation, never trained
         from twbyol.methods.byol import BYOL
 
-        return BYOL(backbone, cfg.weighting, cfg.tau, cfg.proj_hidden, cfg.proj_dim, cfg.pred_hidden,
-                    cfg.normalize, cfg.seed)
+        return BYOL(
+            backbone,
+            cfg.weighting,
+            cfg.tau,
+            cfg.proj_hidden,
+            cfg.proj_dim,
+            cfg.pred_hidden,
+            cfg.normalize,
+            cfg.seed,
+        )
     temperature = cfg.temperature or DEFAULT_TEMPERATURE.get(m)
     if m == "moco_v3":
         from twbyol.methods.contrastive import MoCoV3

@@ -53,7 +53,9 @@ CONTROLS = ("oracle", "permuted")  # the positive and the negative control
 PAIR_WEIGHTINGS = WEIGHTINGS + CONTROLS
 
 
-def temporal_weight(frame_dist: torch.Tensor, kind: str = "exponential", tau: float = 30.0) -> torch.Tensor:
+def temporal_weight(
+    frame_dist: torch.Tensor, kind: str = "exponential", tau: float = 30.0
+) -> torch.Tensor:
     """Weight of a crop pair from its frame distance.
 
     frame_dist: (N,) non-negative frame distances (any numeric dtype).
@@ -75,8 +77,13 @@ def temporal_weight(frame_dist: torch.Tensor, kind: str = "exponential", tau: fl
     raise ValueError(f"weighting: unknown kind {kind!r}; expected one of {WEIGHTINGS}")
 
 
-def byol_loss(p_online: torch.Tensor, z_target: torch.Tensor, weight: torch.Tensor | None = None,
-              normalize: str = "weights", weight_sum: torch.Tensor | None = None) -> torch.Tensor:
+def byol_loss(
+    p_online: torch.Tensor,
+    z_target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    normalize: str = "weights",
+    weight_sum: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Weighted mean of BYOL's per-pair loss 2 - 2 cos(p, z).
 
     p_online: (N, D) predictions of the online network; z_target: (N, D) target projections
@@ -141,7 +148,9 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
 
 def pair_indices(rho: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """All ordered pairs (i, j), i != j, of rho crops: two (rho*(rho-1),) index tensors."""
-    i, j = torch.meshgrid(torch.arange(rho, device=device), torch.arange(rho, device=device), indexing="ij")
+    i, j = torch.meshgrid(
+        torch.arange(rho, device=device), torch.arange(rho, device=device), indexing="ij"
+    )
     keep = i != j
     return i[keep], j[keep]
 
@@ -149,7 +158,9 @@ def pair_indices(rho: int, device: torch.device | None = None) -> tuple[torch.Te
 class OnlineNetwork(nn.Module):
     """Backbone -> projector -> predictor: the only part trained by gradient."""
 
-    def __init__(self, backbone: nn.Module, proj_hidden: int, proj_dim: int, pred_hidden: int) -> None:
+    def __init__(
+        self, backbone: nn.Module, proj_hidden: int, proj_dim: int, pred_hidden: int
+    ) -> None:
         super().__init__()
         from twbyol.models.backbones import MLP
 
@@ -165,9 +176,17 @@ class OnlineNetwork(nn.Module):
 class BYOL(nn.Module):
     """rho-crop BYOL with per-pair weights; the EMA target is the only extra state."""
 
-    def __init__(self, backbone: nn.Module, weighting: str = "uniform", tau: float = 30.0,
-                 proj_hidden: int = 4096, proj_dim: int = 256, pred_hidden: int = 4096,
-                 normalize: str = "weights", seed: int = 0) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        weighting: str = "uniform",
+        tau: float = 30.0,
+        proj_hidden: int = 4096,
+        proj_dim: int = 256,
+        pred_hidden: int = 4096,
+        normalize: str = "weights",
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if weighting not in PAIR_WEIGHTINGS:
             raise ValueError(f"weighting: unknown {weighting!r}; expected one of {PAIR_WEIGHTINGS}")
@@ -178,24 +197,37 @@ class BYOL(nn.Module):
         self.target.requires_grad_(False)
         self.weighting, self.tau, self.normalize, self.seed = weighting, tau, normalize, seed
 
-    def pair_weights(self, dt: torch.Tensor, targets_i: torch.Tensor | None,
-                     targets_j: torch.Tensor | None, step: int) -> torch.Tensor | None:
+    def pair_weights(
+        self,
+        dt: torch.Tensor,
+        targets_i: torch.Tensor | None,
+        targets_j: torch.Tensor | None,
+        step: int,
+    ) -> torch.Tensor | None:
         """(B*P,) weights of the batch's pairs (None: uniform); dt (B*P,) frame distances,
         targets_i/_j (B*P, K) the labels of each pair's two centre frames (oracle only)."""
         if self.weighting == "uniform":
             return None
         if self.weighting == "oracle":
             if targets_i is None or targets_i.shape[-1] == 0:
-                raise ValueError("weighting oracle: the batch carries no labels (the run needs "
-                                 "`labels` and `protocol`, as the supervised upper bound)")
+                raise ValueError(
+                    "weighting oracle: the batch carries no labels (the run needs "
+                    "`labels` and `protocol`, as the supervised upper bound)"
+                )
             return same_state(targets_i, targets_j)
         if self.weighting == "permuted":
             return permute_pairs(temporal_weight(dt, "exponential", self.tau), self.seed, step)
         return temporal_weight(dt, self.weighting, self.tau)
 
-    def forward(self, crops: torch.Tensor, centres: torch.Tensor, online: nn.Module | None = None,
-                targets: torch.Tensor | None = None, step: int = 0,
-                **_: object) -> tuple[torch.Tensor | None, dict[str, float]]:
+    def forward(
+        self,
+        crops: torch.Tensor,
+        centres: torch.Tensor,
+        online: nn.Module | None = None,
+        targets: torch.Tensor | None = None,
+        step: int = 0,
+        **_: object,
+    ) -> tuple[torch.Tensor | None, dict[str, float]]:
         """crops: (B, rho, C, T, H, W); centres: (B, rho) centre frame of each crop; targets:
         (B, rho, K) labels of each centre frame (the oracle's ground truth); step: the
         trainer's step index (seeds the permuted control).
@@ -224,8 +256,12 @@ class BYOL(nn.Module):
                 dist.all_reduce(sums)
             w_sum, w_sq = sums.tolist()
         ess = w_sum**2 / w_sq if w_sq > 0 else 0.0
-        stats = {"mean_weight": 1.0 if weight is None else float(weight.mean()),
-                 "mean_dt": float(dt.float().mean()), "ess": ess, "ess_fraction": ess / pairs}
+        stats = {
+            "mean_weight": 1.0 if weight is None else float(weight.mean()),
+            "mean_dt": float(dt.float().mean()),
+            "ess": ess,
+            "ess_fraction": ess / pairs,
+        }
         if w_sum == 0.0:  # a sum of non-negative weights: exactly 0 iff every weight is
             return None, stats
         flat = crops.flatten(0, 1)  # (B*rho, C, T, H, W)

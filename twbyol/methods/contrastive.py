@@ -44,8 +44,9 @@ def gather(x: torch.Tensor, grad: bool) -> tuple[torch.Tensor, int]:
     return torch.cat(parts), dist.get_rank() * x.shape[0]
 
 
-def multi_positive_info_nce(q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor,
-                            valid: torch.Tensor, temperature: float) -> torch.Tensor:
+def multi_positive_info_nce(
+    q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor, valid: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """Mean over anchors of -log( sum_pos exp(s) / sum_valid exp(s) ), s = q.k / T.
 
     q: (N, D), k: (M, D) L2-normalised; pos, valid: (N, M) bool (pos within valid; valid
@@ -62,7 +63,9 @@ def multi_positive_info_nce(q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor,
 
 
 class _Online(nn.Module):
-    def __init__(self, backbone: nn.Module, projector: nn.Module, predictor: nn.Module | None = None) -> None:
+    def __init__(
+        self, backbone: nn.Module, projector: nn.Module, predictor: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.backbone, self.projector = backbone, projector
         self.predictor = predictor if predictor is not None else nn.Identity()
@@ -73,8 +76,14 @@ class _Online(nn.Module):
 
 
 class MoCoV3(nn.Module):
-    def __init__(self, backbone: nn.Module, proj_hidden: int = 4096, proj_dim: int = 256,
-                 pred_hidden: int = 4096, temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        proj_hidden: int = 4096,
+        proj_dim: int = 256,
+        pred_hidden: int = 4096,
+        temperature: float = 1.0,
+    ) -> None:
         super().__init__()
         projector = MLP(backbone.feature_dim, proj_hidden, proj_dim, n_layers=3, last_bn=True)
         predictor = MLP(proj_dim, pred_hidden, proj_dim, n_layers=2, last_bn=True)
@@ -84,8 +93,13 @@ class MoCoV3(nn.Module):
         self.target.requires_grad_(False)
         self.temperature = temperature
 
-    def forward(self, crops: torch.Tensor, centres: torch.Tensor, online: nn.Module | None = None,
-                **_: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self,
+        crops: torch.Tensor,
+        centres: torch.Tensor,
+        online: nn.Module | None = None,
+        **_: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         online = self.online if online is None else online
         b, rho = crops.shape[:2]
         flat = crops.flatten(0, 1)
@@ -113,17 +127,30 @@ class MoCoV3(nn.Module):
 class _ContrastiveBase(nn.Module):
     """Backbone -> projector, no target; subclasses define positives."""
 
-    def __init__(self, backbone: nn.Module, proj_hidden: int, proj_dim: int, n_layers: int,
-                 temperature: float) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        proj_hidden: int,
+        proj_dim: int,
+        n_layers: int,
+        temperature: float,
+    ) -> None:
         super().__init__()
-        self.online = _Online(backbone, MLP(backbone.feature_dim, proj_hidden, proj_dim, n_layers=n_layers))
+        self.online = _Online(
+            backbone, MLP(backbone.feature_dim, proj_hidden, proj_dim, n_layers=n_layers)
+        )
         self.temperature = temperature
 
     def positives(self, clip: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, crops: torch.Tensor, centres: torch.Tensor, online: nn.Module | None = None,
-                **_: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self,
+        crops: torch.Tensor,
+        centres: torch.Tensor,
+        online: nn.Module | None = None,
+        **_: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         online = self.online if online is None else online
         b, rho = crops.shape[:2]
         z, _ = online(crops.flatten(0, 1))
@@ -136,8 +163,12 @@ class _ContrastiveBase(nn.Module):
         centres_all, _ = gather(centre, grad=False)
         not_self = torch.ones(len(z), len(zs), dtype=torch.bool, device=z.device)
         not_self[torch.arange(len(z)), torch.arange(len(z)) + offset] = False
-        pos = self.positives(clip[:, None] == clips_all[None, :],
-                             (centre[:, None] - centres_all[None, :]).abs()) & not_self
+        pos = (
+            self.positives(
+                clip[:, None] == clips_all[None, :], (centre[:, None] - centres_all[None, :]).abs()
+            )
+            & not_self
+        )
         loss = multi_positive_info_nce(z, zs, pos, not_self, self.temperature)
         return loss, {"positives_per_anchor": float(pos.sum(1).float().mean())}
 
@@ -150,8 +181,13 @@ def _rank() -> int:
 
 
 class SimCLRV2(_ContrastiveBase):
-    def __init__(self, backbone: nn.Module, proj_hidden: int = 2048, proj_dim: int = 128,
-                 temperature: float = 0.1) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        proj_hidden: int = 2048,
+        proj_dim: int = 128,
+        temperature: float = 0.1,
+    ) -> None:
         super().__init__(backbone, proj_hidden, proj_dim, n_layers=3, temperature=temperature)
 
     def positives(self, same_clip: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
@@ -159,8 +195,14 @@ class SimCLRV2(_ContrastiveBase):
 
 
 class TimeContrast(_ContrastiveBase):
-    def __init__(self, backbone: nn.Module, proj_hidden: int = 2048, proj_dim: int = 128,
-                 temperature: float = 0.1, window: float = 30.0) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        proj_hidden: int = 2048,
+        proj_dim: int = 128,
+        temperature: float = 0.1,
+        window: float = 30.0,
+    ) -> None:
         super().__init__(backbone, proj_hidden, proj_dim, n_layers=2, temperature=temperature)
         self.window = window
 

@@ -29,14 +29,24 @@ class Supervised(nn.Module):
             raise ValueError("supervised: the labels have no binary task to train on")
         self.online = _Online(backbone, n_tasks)
 
-    def forward(self, crops: torch.Tensor, centres: torch.Tensor, online: nn.Module | None = None,
-                targets: torch.Tensor | None = None, **_: object) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self,
+        crops: torch.Tensor,
+        centres: torch.Tensor,
+        online: nn.Module | None = None,
+        targets: torch.Tensor | None = None,
+        **_: object,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """crops (B, rho, C, T, H, W); targets (B, rho, n_tasks) in {0, 1} or NaN."""
         online = self.online if online is None else online
         logits = online(crops.flatten(0, 1))  # (B*rho, n_tasks)
         y = targets.flatten(0, 1).to(logits)
         mask = torch.isfinite(y)
-        loss = F.binary_cross_entropy_with_logits(logits[mask], y[mask]) if mask.any() else logits.sum() * 0
+        loss = (
+            F.binary_cross_entropy_with_logits(logits[mask], y[mask])
+            if mask.any()
+            else logits.sum() * 0
+        )
         return loss, {"labelled_fraction": float(mask.float().mean())}
 
     def update_target(self, momentum: float) -> None:  # no target network

@@ -35,7 +35,11 @@ class TinyVideoNet(nn.Module):
     POOLS = ("avg", "max", "avgmax")
 
     def __init__(
-        self, in_channels: int = 1, width: int = 32, feature_dim: int = 128, pool: str = "avg",
+        self,
+        in_channels: int = 1,
+        width: int = 32,
+        feature_dim: int = 128,
+        pool: str = "avg",
         stem_stride: int = 2,
     ) -> None:
         """`pool`: how the last feature map is reduced over (T, H, W): "avg" (default, global
@@ -89,20 +93,28 @@ class PyTorchVideoBackbone(nn.Module):
         self.slowfast_alpha = slowfast_alpha
         if name == "slow_r50":
             net = resnet.create_resnet(
-                input_channel=in_channels, model_depth=50, norm=nn.BatchNorm3d,
-                activation=nn.ReLU, head=None,
+                input_channel=in_channels,
+                model_depth=50,
+                norm=nn.BatchNorm3d,
+                activation=nn.ReLU,
+                head=None,
                 # Slow pathway of SlowFast 8x8: no temporal downsampling in the stem/pool.
-                stem_conv_kernel_size=(1, 7, 7), head_pool_kernel_size=(8, 7, 7),
-                stage1_pool=None, stage_conv_a_kernel_size=((1, 1, 1), (1, 1, 1), (3, 1, 1), (3, 1, 1)),
+                stem_conv_kernel_size=(1, 7, 7),
+                head_pool_kernel_size=(8, 7, 7),
+                stage1_pool=None,
+                stage_conv_a_kernel_size=((1, 1, 1), (1, 1, 1), (3, 1, 1), (3, 1, 1)),
             )
             self.feature_dim = 2048
         elif name == "slowfast_r50":
             net = slowfast.create_slowfast(
-                input_channels=(in_channels, in_channels), model_depth=50,
-                slowfast_fusion_conv_stride=(slowfast_alpha, 1, 1), head=None,
+                input_channels=(in_channels, in_channels),
+                model_depth=50,
+                slowfast_fusion_conv_stride=(slowfast_alpha, 1, 1),
+                head=None,
                 # global pooling of each pathway, whatever the clip size (the library's
                 # default AvgPool3d kernels assume 224 px and 8/32 frames)
-                head_pool=nn.AdaptiveAvgPool3d, head_output_size=((1, 1, 1), (1, 1, 1)),
+                head_pool=nn.AdaptiveAvgPool3d,
+                head_output_size=((1, 1, 1), (1, 1, 1)),
             )
             self.feature_dim = 2048 + 256
         else:
@@ -130,7 +142,7 @@ def channels_last_wanted(setting: bool | str, device: torch.device) -> bool:
     if setting is True or setting is False:
         return setting
     if setting != "auto":
-        raise ValueError(f"training.channels_last: expected true, false or \"auto\", got {setting!r}")
+        raise ValueError(f'training.channels_last: expected true, false or "auto", got {setting!r}')
     return device.type == "cpu"
 
 
@@ -154,10 +166,12 @@ def to_channels_last(module: nn.Module) -> nn.Module:
 
 
 class MLP(nn.Module):
-    """Linear-BN-ReLU blocks then a final Linear: BYOL's projector and predictor (Grill et al. 2020)."""
+    """Linear-BN-ReLU blocks then a final Linear: BYOL's projector and predictor (Grill et al.
+    2020)."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2,
-                 last_bn: bool = False) -> None:
+    def __init__(
+        self, in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2, last_bn: bool = False
+    ) -> None:
         super().__init__()
         dims = [in_dim] + [hidden_dim] * (n_layers - 1)
         layers: list[nn.Module] = []
