@@ -54,6 +54,7 @@ def test_a_live_local_job_is_recognised_only_as_this_runs_controller(tmp_path):
 
 
 def spans(run: Path) -> list[tuple[str, str]]:
+    """(start, end) of every submitit local job of a run, from rank 0's log timestamps."""
     stamp = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\)")
     out = []
     for log in (run / "submitit").glob("*_0_log.out"):

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.test_launch import spans as job_spans
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -222,16 +224,6 @@ def test_killed_run_resumes_without_redoing_finished_work(smoke_run):
     assert len([k for k in finished if k.endswith("model.pt")]) >= 2
     redone = [k for k in finished if after.get(k) != before[k]]
     assert not redone, f"finished outputs were rewritten by the rerun: {redone}"
-
-
-def job_spans(run_dir: Path) -> list[tuple[str, str]]:
-    """(start, end) of every submitit local job of a run, from rank 0's log timestamps."""
-    stamp = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\)")
-    spans = []
-    for log in (run_dir / "submitit").glob("*_0_log.out"):
-        times = stamp.findall(log.read_text())
-        spans.append((times[0], times[-1]))
-    return sorted(spans)
 
 
 @pytest.mark.slow
