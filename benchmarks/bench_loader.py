@@ -23,6 +23,7 @@ from twbyol.data.artifacts import read_index
 from twbyol.data.sampling import CropConfig, TemporalCropDataset
 from twbyol.methods.byol import BYOL
 from twbyol.models.backbones import build_backbone
+from twbyol.settings import BODY_SCALE
 
 
 def twbyol(*args: str) -> None:
@@ -57,6 +58,8 @@ def main() -> None:
             "0",
             "--jobs",
             "2",
+            "--body-scale",
+            str(BODY_SCALE),
         )
         twbyol(
             "read-dataset",

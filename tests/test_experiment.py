@@ -87,3 +87,18 @@ def test_the_schema_takes_the_controls_and_refuses_unknown_settings():
         cfg["experiments"]["synthetic"]["runs"]["bad"] = bad
         with pytest.raises(Exception, match="shuffled|nearest|Holdout"):
             validate(cfg, schema)
+
+
+def test_the_schema_names_the_packages_methods_weightings_and_policies():
+    """The config schema's enums and the package's tuples (twbyol.settings, data.crops) are
+    one list each: a method, weighting or crop policy added to one is added to the other."""
+    from twbyol.data.crops import CROP_POLICIES
+    from twbyol.settings import METHODS, PAIR_WEIGHTINGS
+
+    schema = yaml.safe_load(
+        (Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )
+    run = schema["$defs"]["run"]["properties"]
+    assert set(run["method"]["enum"]) == set(METHODS)
+    assert set(run["weighting"]["enum"]) == set(PAIR_WEIGHTINGS)
+    assert set(run["crop_policy"]["enum"]) == set(CROP_POLICIES)

@@ -14,7 +14,25 @@ from twbyol.split import derived_protocol, write_protocol
 N_CLIPS, LENGTH, DIM = 12, 150, 16
 SEEDS = (0, 1, 2)
 # the fake embeddings are per frame: each frame its own input window
-WINDOW = ["--num-frames", "1", "--frame-stride", "1", "--window-stride", "1"]
+# the evaluate stage's required flags the workflow passes (window of each frame on its own)
+WINDOW = [
+    "--num-frames",
+    "1",
+    "--frame-stride",
+    "1",
+    "--window-stride",
+    "1",
+    "--split-seed",
+    "42",
+    "--knn-k",
+    "20",
+    "--crop-policy",
+    "uniform",
+    "--crop-rho",
+    "2",
+    "--crop-gap",
+    "60",
+]
 # run -> (behaviour signal, time signal): how strongly its embedding encodes each
 RUNS = {
     "byol_uniform": (1.0, 0.5),
@@ -271,6 +289,8 @@ def test_evaluate_rejects_bad_embeddings(study, tmp_path):
         "mice",
         "--method",
         "byol",
+        "--test-size",
+        "0.1",
         *WINDOW,
     ]
     with pytest.raises(ValueError, match="short.npy"):

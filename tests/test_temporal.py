@@ -3,8 +3,6 @@ scores chance, an embedding whose distance grows with the gap scores high."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -89,12 +87,21 @@ def test_window_is_the_embed_stages(nf, stride, w):
     assert np.array_equal(disjoint, gap >= win.extent)
 
 
-def test_crop_defaults_of_the_evaluation_config_are_the_samplers():
+def test_the_evaluation_sees_the_crops_the_sampler_draws_when_the_config_leaves_them_out():
+    """An experiment whose crop block names none of the keys: the evaluation's view of the
+    crops is CropConfig's defaults, which the trainer's sampler uses too (one home)."""
     from twbyol.data.sampling import CropConfig
-    from twbyol.experiment import CROP_DEFAULTS
+    from twbyol.experiment import evaluation_config
 
-    defaults = {f.name: f.default for f in dataclasses.fields(CropConfig)}
-    assert CROP_DEFAULTS == {k: defaults[k] for k in CROP_DEFAULTS}
+    ev = evaluation_config({"crop": {}})
+    c = CropConfig()
+    assert (
+        ev["num_frames"],
+        ev["frame_stride"],
+        ev["crop_policy"],
+        ev["crop_rho"],
+        ev["crop_gap"],
+    ) == (c.num_frames, c.stride, c.policy, c.rho, c.gap)
 
 
 @pytest.mark.parametrize(

@@ -22,17 +22,10 @@ import ast
 from functools import cache
 from pathlib import Path
 
+from twbyol.settings import METHOD_MODULES
+
 PACKAGE = "twbyol"
 ROOT = Path(__file__).resolve().parent
-# the module each method is built from (twbyol.methods.build_method's imports)
-METHOD_MODULES = {
-    "byol": "twbyol.methods.byol",
-    "random_init": "twbyol.methods.byol",
-    "moco_v3": "twbyol.methods.contrastive",
-    "simclr_v2": "twbyol.methods.contrastive",
-    "time_contrast": "twbyol.methods.contrastive",
-    "supervised": "twbyol.methods.supervised",
-}
 
 
 def module_file(name: str) -> Path | None:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from twbyol import io
 from twbyol.models.backbones import build_backbone, to_model_input
+from twbyol.settings import EMBEDDING_DEFAULTS
 
 
 def load_backbone(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
@@ -108,9 +109,9 @@ def embed(
     frames_dir: str,
     index_path: str,
     out: str,
-    window_stride: int = 4,
-    batch_size: int = 64,
-    max_dim: int = 128,
+    window_stride: int = EMBEDDING_DEFAULTS["window_stride"],
+    batch_size: int = EMBEDDING_DEFAULTS["batch_size"],
+    max_dim: int = EMBEDDING_DEFAULTS["max_dim"],
 ) -> dict:
     """Embed the labelled clips of `index_path` with `model`'s backbone into `out`.
 
@@ -163,11 +164,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--window-stride",
         type=int,
-        default=4,
-        help="frames between window centres; 4 at 30 fps keeps 133 ms resolution",
+        required=True,
+        help="frames between window centres (the workflow's default 4: 133 ms at 30 fps)",
     )
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--max-dim", type=int, default=128, help="MABe22's limit for mouse embeddings")
+    ap.add_argument("--batch-size", type=int, required=True, help="windows per forward pass")
+    ap.add_argument(
+        "--max-dim", type=int, required=True, help="PCA above this width (MABe22's limit: 128)"
+    )
     a = ap.parse_args(argv)
     embed(a.model, a.frames_dir, a.index, a.out, a.window_stride, a.batch_size, a.max_dim)
     return 0

@@ -88,6 +88,7 @@ from twbyol.probe import (
     pooled_score,
     task_score,
 )
+from twbyol.settings import EVALUATION_DEFAULTS
 from twbyol.split import Protocol, read_protocol
 from twbyol.temporal import (
     CropPolicy,
@@ -337,9 +338,9 @@ def evaluate(
     emb: np.ndarray,
     lab: Labels,
     protocol: Protocol,
-    split_seed: int = 42,
-    test_size: float = 0.1,
-    knn_k: int = 20,
+    split_seed: int = EVALUATION_DEFAULTS["split_seed"],
+    test_size: float = EVALUATION_DEFAULTS["test_size"],
+    knn_k: int = EVALUATION_DEFAULTS["knn_k"],
     knn_max_train: int = 10_000,
     knn_max_test: int = 2_000,
     window: Window = Window(),
@@ -506,17 +507,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--split-seed",
         type=int,
-        default=42,
+        required=True,
         help="seed of every evaluation draw (kNN frames, few-shot clips, frame pairs, "
-        "retrieval queries; default 42: the same draws for every run)",
+        "retrieval queries: the same draws for every run; the workflow's default 42)",
     )
     ap.add_argument(
         "--test-size",
         type=float,
-        default=0.1,
+        required=True,
         help="share of SubmissionTrain each probe leaves unused (the evaluator's 0.1)",
     )
-    ap.add_argument("--knn-k", type=int, default=20, help="neighbours per vote (DINO's k=20)")
+    ap.add_argument("--knn-k", type=int, required=True, help="neighbours per vote (DINO's k=20)")
     ap.add_argument(
         "--knn-max-train",
         type=int,
@@ -546,16 +547,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     )
     ap.add_argument(
         "--crop-policy",
-        default="uniform",
+        required=True,
         choices=("uniform", "max_gap", "min_gap"),
         help="the experiment's crop.policy: the temporal metrics cover the frame "
         "gaps its training crops span (uniform: the whole clip)",
     )
-    ap.add_argument("--crop-rho", type=int, default=2, help="crops per sample (crop.rho)")
+    ap.add_argument("--crop-rho", type=int, required=True, help="crops per sample (crop.rho)")
     ap.add_argument(
         "--crop-gap",
         type=int,
-        default=60,
+        required=True,
         help="crop.gap of the max_gap / min_gap policies, in frames",
     )
     ap.add_argument(

@@ -14,16 +14,13 @@ import argparse
 import sys
 
 from twbyol import io
+from twbyol.data.crops import crop_defaults
+from twbyol.settings import EMBEDDING_DEFAULTS, EVALUATION_DEFAULTS
 
 
 def embedding_config(e: dict) -> dict:
-    """Experiment `e`'s `embedding` block over its defaults (a window every 4th frame)."""
-    return {"window_stride": 4, "batch_size": 64, "max_dim": 128, **e.get("embedding", {})}
-
-
-# twbyol.data.sampling.CropConfig's defaults of the keys the evaluation reads (not imported:
-# it loads torch, 4 s for every Snakemake start; tests/test_temporal.py checks they agree)
-CROP_DEFAULTS = {"num_frames": 8, "stride": 8, "policy": "uniform", "rho": 2, "gap": 60}
+    """Experiment `e`'s `embedding` block over EMBEDDING_DEFAULTS."""
+    return {**EMBEDDING_DEFAULTS, **e.get("embedding", {})}
 
 
 def evaluation_config(e: dict) -> dict:
@@ -33,11 +30,9 @@ def evaluation_config(e: dict) -> dict:
     training crops: `num_frames`, `frame_stride` (crop block), `window_stride` (embedding
     block), `crop_policy`, `crop_rho`, `crop_gap` (crop block; the experiment's, not a run's
     own crop_policy, so that every run is scored on the same frame pairs)."""
-    crop = {**CROP_DEFAULTS, **{k: v for k, v in e["crop"].items() if k in CROP_DEFAULTS}}
+    crop = {**crop_defaults(), **e["crop"]}
     return {
-        "split_seed": 42,
-        "test_size": 0.1,
-        "knn_k": 20,
+        **EVALUATION_DEFAULTS,
         **e.get("evaluation", {}),
         "num_frames": crop["num_frames"],
         "frame_stride": crop["stride"],
@@ -64,7 +59,8 @@ def check_run(cfg: dict, where: str = "") -> None:
     """Cross-key rules of a run (its resolved config, the fields of TrainConfig) that the
     schema cannot express; the error names the key, after `where`."""
     method, weighting = cfg.get("method", "byol"), cfg.get("weighting", "uniform")
-    policy, rho = cfg.get("crop", {}).get("policy", "uniform"), cfg.get("crop", {}).get("rho", 2)
+    crop = {**crop_defaults(), **cfg.get("crop", {})}
+    policy, rho = crop["policy"], crop["rho"]
     if weighting != "uniform" and method not in ("byol", "random_init"):  # random_init: BYOL's init
         raise ValueError(
             f"{where}weighting: {weighting!r} weights BYOL's crop pairs; method "

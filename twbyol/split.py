@@ -24,14 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from twbyol import io
+from twbyol.settings import EVALUATOR_SEED, EVALUATOR_TEST_SIZE  # noqa: F401 (re-exported)
 
 SPLITS = ("UserTrain", "SubmissionTrain", "publicTest", "privateTest")
 SCORED = ("SubmissionTrain", "publicTest", "privateTest")  # splits of labelled clips
 # The MABe22 mouse release: 1,307 SubmissionTrain, 261 publicTest, 262 privateTest clips of
 # 1,830 (DESIGN, "MABe22"); derived splits keep these shares.
 TEST_SHARE = (261 + 262) / 1830
-EVALUATOR_SEED = 42  # mouse_round2_tasks.json: {"seeds": [42]}
-EVALUATOR_TEST_SIZE = 0.1  # round2_evaluator.py: test_size = 0.1 for every task set
 
 
 def split_clips(

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twbyol.data.crops import CropConfig
 from twbyol.probe import unit_rows
 
 
@@ -95,9 +96,9 @@ class CropPolicy:
     """How pretraining drew the crops of a sample (twbyol.data.sampling.sample_crop_starts):
     which centre distances the loss saw."""
 
-    policy: str = "uniform"
-    rho: int = 2
-    gap: int = 60
+    policy: str = CropConfig.policy  # the sampler's defaults (twbyol.data.crops)
+    rho: int = CropConfig.rho
+    gap: int = CropConfig.gap
 
     def gaps(self, n_frames: int, span: int) -> tuple[int, int]:
         """Smallest and largest centre distance of two crops of `span` frames drawn from a clip

@@ -40,6 +40,7 @@ from twbyol.methods import METHODS, build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
+from twbyol.settings import DEFAULT_TAU
 
 
 @dataclass
@@ -55,7 +56,7 @@ class TrainConfig:
     # state) or permuted (exponential, shuffled over the batch);
     # with crop policy near_pairs the density of the crop pairs
     # instead, and the loss weights are uniform
-    tau: float = 30.0  # frames at the source rate (30 fps: 1 s)
+    tau: float = DEFAULT_TAU  # frames at the source rate (30 fps: 1 s)
     normalize: str = "weights"  # byol_loss: weighted mean (see its docstring); "batch": the
     # study text's (w * l).mean()
     temperature: float = 0.0  # contrastive methods; 0: the method's paper default

@@ -69,6 +69,7 @@ from twbyol.data.sim import (
     simulate,
 )
 from twbyol.io import write_json
+from twbyol.settings import BODY_SCALE
 from twbyol.split import EVALUATOR_SEED, derived_protocol
 
 FORMATS = ("mabe22", "ratsi")
@@ -251,7 +252,7 @@ class _Annotator:
 
 # ------------------------------------------------------------------------------- mabe22
 def _mabe22_clip(
-    rng: np.random.Generator, n_frames: int, size: int, fps: float, body_scale: float = 1.0
+    rng: np.random.Generator, n_frames: int, size: int, fps: float, body_scale: float
 ) -> tuple[Simulation, list[Coat], Scene, dict[str, float]]:
     strain = int(rng.integers(2))
     day = int(rng.integers(1, 5))
@@ -343,7 +344,7 @@ def _mabe22_id(i: int, rng: np.random.Generator) -> str:
 
 # -------------------------------------------------------------------------------- ratsi
 def _ratsi_clip(
-    rng: np.random.Generator, n_frames: int, size: int, fps: float, body_scale: float = 1.0
+    rng: np.random.Generator, n_frames: int, size: int, fps: float, body_scale: float
 ) -> tuple[Simulation, list[Coat], Scene, dict[str, float]]:
     arena = Arena.centred("square", size, 0.94)
     # No condition tasks in RatSI; activity and sociality still vary between pairs of rats.
@@ -426,7 +427,7 @@ def make_clip(
     n_frames: int,
     size: int,
     fps: float,
-    body_scale: float = 1.0,
+    body_scale: float = BODY_SCALE,
     video_path: Callable[[Path, str], Path] | None = None,
     extra_frames: int = 0,
 ) -> ClipData:
@@ -469,7 +470,7 @@ def simulated_labels(
     size: int,
     seed: int,
     fps: float = 30.0,
-    body_scale: float = 1.0,
+    body_scale: float = BODY_SCALE,
     n_user_train: int = 0,
     trailing_frame: bool = True,
 ) -> np.ndarray:
@@ -511,7 +512,7 @@ def generate(
     seed: int,
     fps: float = 30.0,
     jobs: int = 1,
-    body_scale: float = 1.0,
+    body_scale: float = BODY_SCALE,
     n_user_train: int = 0,
     naming: str = "aicrowd",
     trailing_frame: bool = True,
@@ -648,9 +649,9 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
     p.add_argument(
         "--body-scale",
         type=float,
-        default=1.0,
+        required=True,
         help="multiply the animals' body length relative to the frame (a zoomed-in arena, so "
-        "that small CPU-scale frames still resolve posture); default 1.0 = realistic size",
+        "that small CPU-scale frames still resolve posture); 1.0 = MABe22's size",
     )
     p.add_argument(
         "--n-user-train",

@@ -48,13 +48,16 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTINGS = ("uniform", "exponential", "binary", "linear", "inverse_square")  # w(dt)
-CONTROLS = ("oracle", "permuted")  # the positive and the negative control
-PAIR_WEIGHTINGS = WEIGHTINGS + CONTROLS
+from twbyol.settings import (  # noqa: F401 (re-exported)
+    CONTROLS,
+    DEFAULT_TAU,
+    PAIR_WEIGHTINGS,
+    WEIGHTINGS,
+)
 
 
 def temporal_weight(
-    frame_dist: torch.Tensor, kind: str = "exponential", tau: float = 30.0
+    frame_dist: torch.Tensor, kind: str = "exponential", tau: float = DEFAULT_TAU
 ) -> torch.Tensor:
     """Weight of a crop pair from its frame distance.
 
@@ -180,7 +183,7 @@ class BYOL(nn.Module):
         self,
         backbone: nn.Module,
         weighting: str = "uniform",
-        tau: float = 30.0,
+        tau: float = DEFAULT_TAU,
         proj_hidden: int = 4096,
         proj_dim: int = 256,
         pred_hidden: int = 4096,

@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from twbyol import deps
+from twbyol.settings import BODY_SCALE
 from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds

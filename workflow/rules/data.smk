@@ -13,7 +13,7 @@ rule synth:
         fmt=lambda w: dataset_cfg(w)["format"],
         s=lambda w: canonical(dataset_cfg(w)["synthetic"]),
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
-        body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", 1.0),
+        body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", BODY_SCALE),
         layout=lambda w: canonical({"n_user_train": 0, "naming": "aicrowd", **{
             k: v for k, v in dataset_cfg(w)["synthetic"].items() if k in ("n_user_train", "naming")}}),
     threads: stage_threads("synth", 2)

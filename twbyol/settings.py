@@ -1,0 +1,38 @@
+"""Names and defaults of the settings several stages share, each once (stdlib only: the
+workflow imports it at every Snakemake start, and the stages that read only these values do
+not depend on the modules that use them).
+
+The workflow fills an experiment's `embedding` and `evaluation` blocks with these defaults
+(twbyol.experiment) and passes every value to the stage, whose flags are required; the stage
+functions take the same defaults for calls outside the workflow.
+"""
+
+from __future__ import annotations
+
+# the methods, each with the module it is built from (twbyol.methods.build_method imports it;
+# twbyol.deps follows that import per run)
+METHOD_MODULES = {
+    "byol": "twbyol.methods.byol",
+    "moco_v3": "twbyol.methods.contrastive",
+    "simclr_v2": "twbyol.methods.contrastive",
+    "time_contrast": "twbyol.methods.contrastive",
+    "supervised": "twbyol.methods.supervised",
+    "random_init": "twbyol.methods.byol",
+}
+METHODS = tuple(METHOD_MODULES)
+
+# BYOL's pair weightings w(dt), and the controls (twbyol.methods.byol)
+WEIGHTINGS = ("uniform", "exponential", "binary", "linear", "inverse_square")
+CONTROLS = ("oracle", "permuted")  # the positive and the negative control
+PAIR_WEIGHTINGS = WEIGHTINGS + CONTROLS
+DEFAULT_TAU = 30.0  # frames at the source rate (30 fps: 1 s), TW-BYOL's tau
+
+# the MABe22 evaluator's (twbyol.split)
+EVALUATOR_SEED = 42  # mouse_round2_tasks.json: {"seeds": [42]}
+EVALUATOR_TEST_SIZE = 0.1  # round2_evaluator.py: test_size = 0.1 for every task set
+
+# synthetic datasets: the animals' body length relative to the frame (1 = MABe22's)
+BODY_SCALE = 1.0
+
+EMBEDDING_DEFAULTS = {"window_stride": 4, "batch_size": 64, "max_dim": 128}  # 133 ms at 30 fps
+EVALUATION_DEFAULTS = {"split_seed": EVALUATOR_SEED, "test_size": EVALUATOR_TEST_SIZE, "knn_k": 20}
