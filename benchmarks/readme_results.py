@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from twbyol import io  # noqa: E402
 from twbyol.report import _calibration, _f, _g, _mde, _p, _pts, _table  # noqa: E402
-from twbyol.stats import Table, run_label, run_order  # noqa: E402
+from twbyol.tables import Table, run_label, run_order  # noqa: E402
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _DONE = re.compile(r"^(\d+) of (\d+) steps \(100%\) done$")

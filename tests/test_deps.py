@@ -74,9 +74,10 @@ REAL = {  # stage -> modules it must run / must not depend on
         {"data/mabe22.py", "data/ratsi.py", "data/index.py", "train.py", "stats.py"},
     ),
     "figures": (
-        {"figures.py", "stats.py", "evaluate.py", "temporal.py", "split.py", "data/artifacts.py"},
-        {"data/mabe22.py", "train.py"},
+        {"figures.py", "tables.py", "evaluate.py", "temporal.py", "split.py", "data/artifacts.py"},
+        {"data/mabe22.py", "train.py", "stats.py"},
     ),
+    "report": ({"report.py", "tables.py"}, {"stats.py", "figures.py"}),
     "embed": (
         {"embed.py", "models/backbones.py", "data/artifacts.py", "io.py"},
         {"data/index.py", "data/clips.py", "data/sampling.py", "methods/byol.py"},

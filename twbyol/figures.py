@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from twbyol import io
-from twbyol.stats import (
+from twbyol.tables import (
     Table,
     load_efficiency,
     load_evaluations,

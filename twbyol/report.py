@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from twbyol import io
-from twbyol.stats import Table, headline, run_label, run_order
+from twbyol.tables import Table, headline, run_label, run_order
 
 HEADLINE_COLS = (
     ("mean_f1", "mean F1 (private)"),

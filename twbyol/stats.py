@@ -39,10 +39,8 @@ Outputs in --out-dir:
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import math
-import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -51,21 +49,21 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
-
-# Scalar metrics of an evaluation JSON that are compared between runs (mean_f1 first: the
-# pre-registered primary metric).
-HEADLINE = (
-    "mean_f1",
-    "mean_f1_public",
-    "mean_f1_all",
-    "knn_balanced_accuracy",
-    "rare_action_f1",
-    "few_shot_f1/0.01",
-    "few_shot_f1/0.1",
-    "spearman_rho",
-    "retrieval_mrr",
+from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
+    EFFICIENCY,
+    HEADLINE,
+    Table,
+    _num,
+    comparison_rows,
+    headline,
+    load_efficiency,
+    load_evaluations,
+    run_label,
+    run_order,
+    run_seed_from_path,
+    task_kinds,
 )
-EFFICIENCY = ("gpu_hours", "wall_s", "samples_per_s", "peak_mem_mb", "n_gpus")
+
 F1_GAIN = 0.02  # criterion 1: +2 F1 points
 ALPHA = 0.05  # criterion 1: one-sided p
 TASK_SHARE = 0.75  # criterion 2: 6 of 8 tasks
@@ -351,155 +349,6 @@ def variance_test_power(n: int, ratio: float = 2.0, alpha: float = ALPHA) -> dic
 # ---- inputs -----------------------------------------------------------------------------
 
 
-def run_seed_from_path(path: str | Path) -> tuple[str, int]:
-    """(run, seed) of a path .../{run}/seed{s}/<file> (pretrain, embed and evaluate layout)."""
-    p = Path(path)
-    m = re.fullmatch(r"seed(\d+)", p.parent.name)
-    if not m:
-        raise ValueError(f"{path}: expected .../{{run}}/seed{{s}}/{p.name}")
-    return p.parent.parent.name, int(m.group(1))
-
-
-def load_efficiency(paths: Iterable[str | Path]) -> list[dict]:
-    """efficiency.json files as dicts with run_id and seed (from the file, else its path)."""
-    out = []
-    for path in paths:
-        eff = io.read_json(path)
-        run, seed = run_seed_from_path(path)
-        out.append({**eff, "run_id": eff.get("run_id", run), "seed": int(eff.get("seed", seed))})
-    return out
-
-
-def load_evaluations(paths: Iterable[str | Path]) -> list[dict]:
-    """Evaluation JSONs, checked for the keys stats needs and for duplicates."""
-    out, seen = [], {}
-    for path in paths:
-        ev = io.read_json(path)
-        for key in ("run_id", "seed", "dataset", "tasks", "mean_f1"):
-            if key not in ev:
-                raise ValueError(f"{path}: missing {key!r} (written by an older twbyol evaluate?)")
-        k = (ev["run_id"], int(ev["seed"]), ev["dataset"])
-        if k in seen:
-            raise ValueError(f"{path} and {seen[k]} both hold run {k[0]} seed {k[1]} on {k[2]}")
-        seen[k] = path
-        out.append(ev)
-    return out
-
-
-def task_kinds(evaluations: list[dict]) -> tuple[list[str], list[str]]:
-    """(headline Discrete tasks, the other Discrete tasks), in first-seen order. The headline
-    tasks are those of each evaluation's `headline_tasks` (the per-frame behaviour tasks, or
-    every Discrete task when a task list has no behaviour); criterion 2 and the headline mean
-    count only those."""
-    frame, seq = {}, {}
-    for ev in evaluations:
-        head = set(ev.get("headline_tasks", []))
-        for name, r in ev["tasks"].items():
-            if r.get("type") == "Discrete":
-                in_head = name in head if "headline_tasks" in ev else not r.get("sequence_level")
-                (frame if in_head else seq)[name] = None
-    return list(frame), [t for t in seq if t not in frame]
-
-
-def _num(v) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def run_order(exp: dict, runs: Iterable[str]) -> list[str]:
-    """Display order: baseline, proposed, then the experiment's order, then unknown runs."""
-    study = exp.get("study") or {}
-    first = [study.get("baseline"), study.get("proposed")] + list(exp.get("runs", {}))
-    rank = {r: i for i, r in enumerate(dict.fromkeys(r for r in first if r))}
-    return sorted(dict.fromkeys(runs), key=lambda r: (rank.get(r, len(rank)), r))
-
-
-def comparison_rows(
-    evaluations: list[dict], efficiency: list[dict], pretrain_dataset: str
-) -> list[dict]:
-    """Long table rows {run_id, seed, dataset, metric, value} (see module docstring)."""
-    rows = []
-    for ev in evaluations:
-        key = {"run_id": ev["run_id"], "seed": int(ev["seed"]), "dataset": ev["dataset"]}
-        flat = {**ev, **{f"few_shot_f1/{k}": v for k, v in ev.get("few_shot_f1", {}).items()}}
-        rows += [{**key, "metric": m, "value": _num(flat[m])} for m in HEADLINE if m in flat]
-        for name, r in ev["tasks"].items():
-            for score in ("f1", "mse", "f1_public", "mse_public"):
-                if score in r:
-                    rows.append({**key, "metric": f"{score}/{name}", "value": _num(r[score])})
-            if "knn" in r:
-                rows.append(
-                    {**key, "metric": f"knn_accuracy/{name}", "value": _num(r["knn"]["accuracy"])}
-                )
-    for eff in efficiency:
-        key = {"run_id": eff["run_id"], "seed": int(eff["seed"]), "dataset": pretrain_dataset}
-        rows += [
-            {**key, "metric": f"efficiency/{k}", "value": _num(eff[k])}
-            for k in EFFICIENCY
-            if k in eff
-        ]
-    return rows
-
-
-class Table:
-    """comparison.tsv in memory: value lookup by (run, dataset, metric) -> {seed: value}."""
-
-    def __init__(self, rows: list[dict]):
-        self.rows = rows
-        self._v: dict[tuple[str, str, str], dict[int, float]] = {}
-        for r in rows:
-            self._v.setdefault((r["run_id"], r["dataset"], r["metric"]), {})[int(r["seed"])] = (
-                float(r["value"])
-            )
-
-    @classmethod
-    def read(cls, path: str | Path) -> Table:
-        with open(path, newline="") as f:
-            return cls(list(csv.DictReader(f, delimiter="\t")))
-
-    def write(self, path: str | Path) -> None:
-        lines = ["run_id\tseed\tdataset\tmetric\tvalue"]
-        lines += [
-            f"{r['run_id']}\t{r['seed']}\t{r['dataset']}\t{r['metric']}\t{float(r['value'])!r}"
-            for r in self.rows
-        ]
-        io.write_text(path, "\n".join(lines) + "\n")
-
-    def values(self, run: str, dataset: str, metric: str) -> dict[int, float]:
-        """{seed: value} (finite values only)."""
-        return {
-            s: v for s, v in self._v.get((run, dataset, metric), {}).items() if not math.isnan(v)
-        }
-
-    def paired(
-        self, run: str, ref: str, dataset: str, metric: str
-    ) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Seeds both runs have, and their values in seed order."""
-        a, b = self.values(run, dataset, metric), self.values(ref, dataset, metric)
-        seeds = sorted(set(a) & set(b))
-        return seeds, np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
-
-    def summary(self, run: str, dataset: str, metric: str) -> tuple[float, float, int]:
-        """(mean, sd with ddof=1 (NaN for one seed), number of seeds)."""
-        v = np.array(list(self.values(run, dataset, metric).values()))
-        return (
-            float(v.mean()) if len(v) else float("nan"),
-            float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
-            len(v),
-        )
-
-    @property
-    def runs(self) -> list[str]:
-        return list(dict.fromkeys(r["run_id"] for r in self.rows))
-
-    @property
-    def datasets(self) -> list[str]:
-        return list(
-            dict.fromkeys(
-                r["dataset"] for r in self.rows if not r["metric"].startswith("efficiency/")
-            )
-        )
-
-
 # ---- comparisons ------------------------------------------------------------------------
 
 
@@ -606,11 +455,6 @@ def _criterion(
 
 def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def run_label(exp: dict, run: str | None) -> str:
-    """A run's display label from the experiment (`label`), else its id."""
-    return str(exp.get("runs", {}).get(run, {}).get("label", run))
 
 
 @dataclass
@@ -1093,20 +937,6 @@ def sanity(exp: dict, table: Table, frame_tasks: list[str]) -> dict:
 
 
 # ---- stage ------------------------------------------------------------------------------
-
-
-def headline(table: Table, metrics: Iterable[str]) -> list[tuple[str, str, int, list[tuple]]]:
-    """(run, dataset, seeds, [(mean, sd) per metric]) for every run evaluated on a dataset;
-    seeds counts the evaluations with a finite value of any of the metrics."""
-    metrics = list(metrics)
-    out = []
-    for ds in table.datasets:
-        for run in table.runs:
-            stats = [table.summary(run, ds, m) for m in metrics]
-            n = max(n for _, _, n in stats)
-            if n:
-                out.append((run, ds, n, [(m, sd) for m, sd, _ in stats]))
-    return out
 
 
 def summary_lines(table: Table) -> list[str]:
