@@ -295,9 +295,9 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
     assert list(df.columns) == list(index.INDEX_COLUMNS) and sorted(df["shard"]) == [0, 0, 1]
     labels = index.load_labels(lab)
     cs = mabe22.read(mice).clips
-    assert labels["clips"].tolist() == df["clip_id"].tolist() == cs.clip_ids
-    np.testing.assert_array_equal(labels["label_array"], cs.label_array)
-    assert labels["tasks"].tolist() == cs.tasks and labels["sequence_level"].dtype == bool
+    assert labels.clips == df["clip_id"].tolist() == cs.clip_ids
+    np.testing.assert_array_equal(labels.label_array, cs.label_array)
+    assert labels.tasks == cs.tasks and labels.sequence_level.dtype == bool
     for k in (0, 1):
         done = tmp_path / f"shard{k}.done"
         assert (

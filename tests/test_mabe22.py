@@ -84,8 +84,8 @@ def test_read_dataset_cli_writes_index_labels_protocol_and_trims(release, tmp_pa
     assert df["splits"].tolist()[n_lab:] == ["UserTrain"] * N_USER
     assert set(df["splits"][:n_lab]) <= {"SubmissionTrain", "publicTest", "privateTest"}
     labels = index.load_labels(out / "mice.npz")
-    assert labels["clips"].tolist() == df["clip_id"][:n_lab].tolist()
-    assert labels["label_array"].shape[1] == df["end"][n_lab - 1]
+    assert labels.clips == df["clip_id"][:n_lab].tolist()
+    assert labels.label_array.shape[1] == df["end"][n_lab - 1]
     assert read_protocol(out / "p.json").video_only == df["clip_id"][n_lab:].tolist()
     # extraction decodes the labelled length: the trailing frame is dropped
     done = out / "shard0.done"

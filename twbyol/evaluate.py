@@ -71,12 +71,12 @@ import csv
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from twbyol import io
+from twbyol.data.artifacts import Labels, load_labels  # noqa: F401 (re-exported)
 from twbyol.probe import (
     Moments,
     aggregate_seeds,
@@ -97,44 +97,6 @@ from twbyol.temporal import (
     retrieval_mrr,
     spearman_distance_vs_gap,
 )
-
-
-@dataclass
-class Labels:
-    """Per-frame labels of one dataset (docs/artifacts.md: labels .npz)."""
-
-    tasks: list[str]
-    task_types: list[str]
-    sequence_level: np.ndarray  # (n_tasks,) bool
-    label_array: np.ndarray  # (n_tasks, n_frames) float32, NaN = unlabelled
-    clips: list[str]
-    starts: np.ndarray  # (n_clips,) int64
-    ends: np.ndarray  # (n_clips,) int64
-
-    @property
-    def frame_tasks(self) -> list[int]:
-        """Indices of the per-frame Discrete tasks: the headline's tasks."""
-        return [
-            t
-            for t, (ty, sl) in enumerate(zip(self.task_types, self.sequence_level))
-            if ty == "Discrete" and not sl
-        ]
-
-
-def load_labels(path: str | Path) -> Labels:
-    """Read a labels .npz (validated by twbyol.data.index.load_labels; errors name the file)."""
-    from twbyol.data.artifacts import load_labels as read_npz
-
-    z = read_npz(path)
-    return Labels(
-        [str(t) for t in z["tasks"]],
-        [str(t) for t in z["task_types"]],
-        z["sequence_level"].astype(bool),
-        z["label_array"].astype(np.float32),
-        [str(c) for c in z["clips"]],
-        z["starts"].astype(np.int64),
-        z["ends"].astype(np.int64),
-    )
 
 
 def load_index(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -239,14 +239,14 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
 
     lab = load_labels(cfg.labels)
     protocol = read_protocol(cfg.protocol)
-    tasks = [str(t) for t in lab["tasks"]]
+    tasks = lab.tasks
     binary = [
         t
-        for t, kind in enumerate(lab["task_types"])
+        for t, kind in enumerate(lab.task_types)
         if kind == "Discrete"
-        and set(np.unique(lab["label_array"][t][np.isfinite(lab["label_array"][t])])) <= {0.0, 1.0}
+        and set(np.unique(lab.label_array[t][np.isfinite(lab.label_array[t])])) <= {0.0, 1.0}
     ]
-    spans = dict(zip(lab["clips"], zip(lab["starts"], lab["ends"])))
+    spans = dict(zip(lab.clips, zip(lab.starts, lab.ends)))
     train_of = {
         t: set(protocol.split_of(tasks[t])["SubmissionTrain"])
         if tasks[t] in protocol.task_split
@@ -257,7 +257,7 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
     labels = {}
     for c, _ in clips:
         if c in keep:
-            y = lab["label_array"][binary, spans[c][0] : spans[c][1]].copy()  # (n_binary, T)
+            y = lab.label_array[binary, spans[c][0] : spans[c][1]].copy()  # (n_binary, T)
             for row, t in enumerate(binary):
                 if c not in train_of[t]:
                     y[row] = np.nan

@@ -10,6 +10,7 @@ what follows only if the index or labels it writes change.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +110,32 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def load_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load and validate a labels .npz (keys LABEL_KEYS, see docs/artifacts.md).
+@dataclass
+class Labels:
+    """Per-frame labels of one dataset (docs/artifacts.md: labels .npz), as `load_labels`
+    validates them: the one type every stage reads labels as."""
 
-    Returns the arrays as stored: tasks/task_types/clips str (K,)/(K,)/(n,), sequence_level
-    bool (K,), label_array float32 (K, total_frames), starts/ends int64 (n,).
-    """
+    tasks: list[str]
+    task_types: list[str]
+    sequence_level: np.ndarray  # (n_tasks,) bool
+    label_array: np.ndarray  # (n_tasks, n_frames) float32, NaN = unlabelled
+    clips: list[str]
+    starts: np.ndarray  # (n_clips,) int64
+    ends: np.ndarray  # (n_clips,) int64
+
+    @property
+    def frame_tasks(self) -> list[int]:
+        """Indices of the per-frame Discrete tasks: the headline's tasks."""
+        return [
+            t
+            for t, (ty, sl) in enumerate(zip(self.task_types, self.sequence_level))
+            if ty == "Discrete" and not sl
+        ]
+
+
+def load_labels(path: str | os.PathLike) -> Labels:
+    """Load and validate a labels .npz (keys LABEL_KEYS, see docs/artifacts.md) as `Labels`.
+    Errors name the file and what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: labels not found")
@@ -141,4 +162,12 @@ def load_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"{path}: starts/ends must give one (start, end) per clip ending at "
             f"{la.shape[1]} frames"
         )
-    return out
+    return Labels(
+        [str(t) for t in out["tasks"]],
+        [str(t) for t in out["task_types"]],
+        out["sequence_level"].astype(bool),
+        la,
+        [str(c) for c in out["clips"]],
+        out["starts"].astype(np.int64),
+        out["ends"].astype(np.int64),
+    )
