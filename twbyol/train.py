@@ -19,6 +19,7 @@ every weighting runs the same batches over the same schedule (the skipped step's
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -397,55 +398,25 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     amp = {"device_type": device.type, "dtype": amp_dtype, "enabled": use_amp}
 
-    # ------------------------------------------------------------ resume
-    ckpt_path = out_dir / "checkpoint.pt"
-    step, wall_before, history = 0, 0.0, []
-    # the epoch so far (a checkpoint on a signal falls mid-epoch): the loss over the steps
-    # taken, the statistics over every batch; restored on resume, so that the epoch's line is
-    # the uninterrupted run's
-    sums: dict[str, float] = {"loss": 0.0}
-    n_in_epoch = skipped = 0
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scaler.load_state_dict(ck["scaler"])
-        step, wall_before = int(ck["step"]), float(ck["wall_s"])
-        history = [json.loads(s) for s in ck["history"]]
-        if "epoch" in ck:  # absent in a checkpoint taken at an epoch's end before this field
-            parts = json.loads(ck["epoch"])
-            if len(parts) != world:
-                raise ValueError(
-                    f"{ckpt_path}: taken by {len(parts)} processes, resumed by "
-                    f"{world}; a run resumes at the world size it started with"
-                )
-            part = parts[rank]  # each rank's own sums
-            sums, n_in_epoch, skipped = part["sums"], part["n"], part["skipped"]
-        if is_main:
-            print(f"resumed from {ckpt_path} at step {step}/{total}", file=sys.stderr, flush=True)
+    # ------------------------------------------------------------ resume, loop
+    run = _Run(
+        cfg,
+        model,
+        online,
+        optimizer,
+        scaler,
+        lr_sched,
+        amp,
+        total,
+        steps_per_epoch,
+        rank,
+        world,
+        device,
+        out_dir / "checkpoint.pt",
+    )
+    run.resume()
+    step = run.step
 
-    def save_checkpoint() -> None:
-        part = {"sums": sums, "n": n_in_epoch, "skipped": skipped}
-        parts = [part]
-        if world > 1:  # every rank's epoch so far (mid-epoch they differ)
-            parts = [None] * world
-            dist.all_gather_object(parts, part)
-        if is_main:
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                "step": step,
-                "wall_s": wall_before + time.time() - t0,
-                "history": [json.dumps(h) for h in history],
-                "epoch": json.dumps(parts),
-            }
-            with io.atomic_path(ckpt_path) as tmp:
-                torch.save(state, tmp)
-        if world > 1:
-            dist.barrier()
-
-    # ------------------------------------------------------------ loop
     def epoch_keys(epoch: int) -> list[tuple[int, int]]:
         """This rank's sample keys of `epoch`, in step order (a function of seed and epoch)."""
         order = np.random.default_rng([cfg.seed, epoch, 2**31]).permutation(samples)
@@ -466,68 +437,14 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         pin_memory=device.type == "cuda",
         drop_last=True,
     )
-    t0 = time.time()
+    run.t0 = time.time()
     model.train()
-    for batch in loader:
-        epoch = step // steps_per_epoch
-        batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
-        momentum = ema_momentum(step, total, cfg.ema_base)
-        loss, stats = train_step(
-            cfg, model, online, optimizer, scaler, batch, step, float(lr_sched[step]), momentum, amp
-        )
-        step += 1
-        n_in_epoch += 1
-        skipped += loss is None
-        for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if cfg.log_every and step % cfg.log_every == 0 and is_main:
-            print(
-                json.dumps({"run_id": cfg.run_id, "seed": cfg.seed, "step": step, "loss": loss}),
-                flush=True,
-            )
-        saved = False
-        if step % steps_per_epoch:
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save_checkpoint()
-                saved = True
-            if preemption is not None and preemption.agreed(world, device):
-                if not saved:
-                    save_checkpoint()
-                preemption.fire(step, is_main)
-            continue
-        # epoch metrics: averaged over this process's steps of the epoch (a resumed partial
-        # epoch averages the steps run since the resume); the loss over the steps taken, the
-        # statistics (weights, ess) over every batch, skipped ones included
-        if world > 1:
-            t = torch.tensor(list(sums.values()), dtype=torch.float64)
-            dist.all_reduce(t)
-            sums = dict(zip(sums, (t / world).tolist()))
-        taken = n_in_epoch - skipped  # the same on every rank: skips are decided globally
-        means = {k: v / max(n_in_epoch, 1) for k, v in sums.items()}
-        means["loss"] = sums["loss"] / taken if taken else None
-        line = {
-            "run_id": cfg.run_id,
-            "seed": cfg.seed,
-            "method": cfg.method,
-            "epoch": epoch + 1,
-            "step": step,
-            **means,
-            "skipped_steps": skipped,
-            "lr": float(lr_sched[step - 1]),
-            "momentum": momentum,
-            "samples": step * cfg.batch_size,
-            "wall_s": round(wall_before + time.time() - t0, 3),
-        }
-        history.append(line)
-        if is_main:
-            print(json.dumps(line), flush=True)
-            io.write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        sums, n_in_epoch, skipped = {"loss": 0.0}, 0, 0
-        save_checkpoint()
-        if preemption is not None and preemption.agreed(world, device):
-            preemption.fire(step, is_main)
+    batches = iter(loader)
+    for epoch in range(first, cfg.epochs):
+        left = steps_per_epoch - (in_epoch if epoch == first else 0)
+        train_one_epoch(run, itertools.islice(batches, left), preemption)
 
-    wall = wall_before + time.time() - t0
+    wall = run.wall()
     eff = {
         **efficiency(wall, total * cfg.batch_size, world, device),
         "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
@@ -535,12 +452,186 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     if is_main:
         # rewritten here too: a run resumed from a final checkpoint (killed after its last
         # step, its outputs removed as incomplete) has no epoch left to write them in
-        io.write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        run.write_metrics()
         io.write_json(out_dir / "efficiency.json", eff)
         save_model(cfg, model.online.backbone)
     if world > 1:
         dist.barrier()
     return eff
+
+
+class _Run:
+    """The live state of a run's training loop: model, optimiser, schedules, the step, the
+    metrics lines so far and the running epoch's sums; checkpointed and resumed as a whole."""
+
+    def __init__(
+        self,
+        cfg,
+        model,
+        online,
+        optimizer,
+        scaler,
+        lr_sched,
+        amp,
+        total,
+        steps_per_epoch,
+        rank,
+        world,
+        device,
+        ckpt_path: Path,
+    ) -> None:
+        self.cfg, self.model, self.online = cfg, model, online
+        self.optimizer, self.scaler, self.lr_sched, self.amp = optimizer, scaler, lr_sched, amp
+        self.total, self.steps_per_epoch = total, steps_per_epoch
+        self.rank, self.world, self.device = rank, world, device
+        self.is_main = rank == 0
+        self.ckpt_path = ckpt_path
+        self.step, self.wall_before, self.t0 = 0, 0.0, time.time()
+        self.history: list[dict] = []
+        self.new_epoch()
+
+    def new_epoch(self) -> None:
+        # the epoch so far (a checkpoint on a signal falls mid-epoch): the loss over the steps
+        # taken, the statistics over every batch; checkpointed, so that a resumed epoch's line
+        # is the uninterrupted run's
+        self.sums: dict[str, float] = {"loss": 0.0}
+        self.n_in_epoch = self.skipped = 0
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.t0
+
+    def resume(self) -> None:
+        """Load checkpoint.pt if there is one: weights, optimiser, scaler, step, wall time, the
+        metrics lines and this rank's sums of the running epoch."""
+        if not self.ckpt_path.exists():
+            return
+        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scaler.load_state_dict(ck["scaler"])
+        self.step, self.wall_before = int(ck["step"]), float(ck["wall_s"])
+        self.history = [json.loads(s) for s in ck["history"]]
+        if "epoch" in ck:  # absent in a checkpoint taken at an epoch's end before this field
+            parts = json.loads(ck["epoch"])
+            if len(parts) != self.world:
+                raise ValueError(
+                    f"{self.ckpt_path}: taken by {len(parts)} processes, resumed by "
+                    f"{self.world}; a run resumes at the world size it started with"
+                )
+            part = parts[self.rank]  # each rank's own sums
+            self.sums, self.n_in_epoch, self.skipped = part["sums"], part["n"], part["skipped"]
+        if self.is_main:
+            print(
+                f"resumed from {self.ckpt_path} at step {self.step}/{self.total}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def save_checkpoint(self) -> None:
+        part = {"sums": self.sums, "n": self.n_in_epoch, "skipped": self.skipped}
+        parts = [part]
+        if self.world > 1:  # every rank's epoch so far (mid-epoch they differ)
+            parts = [None] * self.world
+            dist.all_gather_object(parts, part)
+        if self.is_main:
+            state = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "step": self.step,
+                "wall_s": self.wall(),
+                "history": [json.dumps(h) for h in self.history],
+                "epoch": json.dumps(parts),
+            }
+            with io.atomic_path(self.ckpt_path) as tmp:
+                torch.save(state, tmp)
+        if self.world > 1:
+            dist.barrier()
+
+    def write_metrics(self) -> None:
+        if self.is_main:
+            io.write_text(
+                self.ckpt_path.parent / "metrics.jsonl",
+                "".join(json.dumps(h) + "\n" for h in self.history),
+            )
+
+    def end_epoch(self, momentum: float) -> None:
+        """The epoch's metrics line: averaged over this process's steps of the epoch; the loss
+        over the steps taken, the statistics (weights, ess) over every batch, skipped ones
+        included; appended, printed and written; then a checkpoint."""
+        cfg, sums = self.cfg, self.sums
+        if self.world > 1:
+            t = torch.tensor(list(sums.values()), dtype=torch.float64)
+            dist.all_reduce(t)
+            sums = dict(zip(sums, (t / self.world).tolist()))
+        taken = self.n_in_epoch - self.skipped  # the same on every rank: skips are global
+        means = {k: v / max(self.n_in_epoch, 1) for k, v in sums.items()}
+        means["loss"] = sums["loss"] / taken if taken else None
+        line = {
+            "run_id": cfg.run_id,
+            "seed": cfg.seed,
+            "method": cfg.method,
+            "epoch": self.step // self.steps_per_epoch,
+            "step": self.step,
+            **means,
+            "skipped_steps": self.skipped,
+            "lr": float(self.lr_sched[self.step - 1]),
+            "momentum": momentum,
+            "samples": self.step * cfg.batch_size,
+            "wall_s": round(self.wall(), 3),
+        }
+        self.history.append(line)
+        if self.is_main:
+            print(json.dumps(line), flush=True)
+        self.write_metrics()
+        self.new_epoch()
+        self.save_checkpoint()
+
+
+def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) -> None:
+    """The rest of one epoch: a step per batch of `batches` (every batch left in the epoch),
+    the periodic checkpoints, the checkpoint signal honoured after the step in flight, and the
+    epoch's metrics line and checkpoint once its last step is taken."""
+    cfg, device = run.cfg, run.device
+    momentum = None
+    for batch in batches:
+        batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
+        momentum = ema_momentum(run.step, run.total, cfg.ema_base)
+        loss, stats = train_step(
+            cfg,
+            run.model,
+            run.online,
+            run.optimizer,
+            run.scaler,
+            batch,
+            run.step,
+            float(run.lr_sched[run.step]),
+            momentum,
+            run.amp,
+        )
+        run.step += 1
+        run.n_in_epoch += 1
+        run.skipped += loss is None
+        for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
+            run.sums[k] = run.sums.get(k, 0.0) + v
+        if cfg.log_every and run.step % cfg.log_every == 0 and run.is_main:
+            print(
+                json.dumps(
+                    {"run_id": cfg.run_id, "seed": cfg.seed, "step": run.step, "loss": loss}
+                ),
+                flush=True,
+            )
+        saved = True
+        if run.step % run.steps_per_epoch == 0:
+            run.end_epoch(momentum)
+        elif cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
+            run.save_checkpoint()
+        else:
+            saved = False
+        if preemption is not None and preemption.agreed(run.world, device):
+            if not saved:
+                run.save_checkpoint()
+            preemption.fire(run.step, run.is_main)
 
 
 def train_step(
