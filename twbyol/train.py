@@ -460,34 +460,31 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     return eff
 
 
+@dataclass(eq=False)
 class _Run:
     """The live state of a run's training loop: model, optimiser, schedules, the step, the
     metrics lines so far and the running epoch's sums; checkpointed and resumed as a whole."""
 
-    def __init__(
-        self,
-        cfg,
-        model,
-        online,
-        optimizer,
-        scaler,
-        lr_sched,
-        amp,
-        total,
-        steps_per_epoch,
-        rank,
-        world,
-        device,
-        ckpt_path: Path,
-    ) -> None:
-        self.cfg, self.model, self.online = cfg, model, online
-        self.optimizer, self.scaler, self.lr_sched, self.amp = optimizer, scaler, lr_sched, amp
-        self.total, self.steps_per_epoch = total, steps_per_epoch
-        self.rank, self.world, self.device = rank, world, device
-        self.is_main = rank == 0
-        self.ckpt_path = ckpt_path
-        self.step, self.wall_before, self.t0 = 0, 0.0, time.time()
-        self.history: list[dict] = []
+    cfg: TrainConfig
+    model: nn.Module
+    online: nn.Module  # the model's online part, DDP-wrapped when distributed
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    lr_sched: np.ndarray
+    amp: dict  # torch.autocast's arguments
+    total: int  # steps of the run
+    steps_per_epoch: int
+    rank: int
+    world: int
+    device: torch.device
+    ckpt_path: Path
+    step: int = 0
+    wall_before: float = 0.0  # seconds trained before the last resume
+    t0: float = field(default_factory=time.time)
+    history: list = field(default_factory=list)  # the epochs' metrics lines
+
+    def __post_init__(self) -> None:
+        self.is_main = self.rank == 0
         self.new_epoch()
 
     def new_epoch(self) -> None:
