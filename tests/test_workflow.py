@@ -373,23 +373,9 @@ def test_the_config_with_its_keys_reordered_plans_nothing(smoke_run):
         path.write_text(text)
 
 
-@pytest.mark.slow
-def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
-    wd, _, _, _ = smoke_run
-    probe = wd / "twbyol" / "probe.py"
-    text, st = probe.read_text(), probe.stat()
-    # an edit, not a touch: Snakemake skips inputs whose checksum is unchanged
-    probe.write_text(text + "\n# an edit\n")
-    try:
-        jobs = planned(wd, "smoke")
-    finally:
-        probe.write_text(text)
-        os.utime(probe, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert "pretrain" not in jobs and "embed" not in jobs and jobs.get("evaluate") == 3 * 3 * 2
-    assert jobs.get("stats") == 1 and jobs.get("report") == 1
-
-
 def planned_after_editing(wd: Path, module: str) -> dict[str, int]:
+    """Jobs planned after an edit of package module `module` (an edit, not a touch: Snakemake
+    skips inputs whose checksum is unchanged); the file is restored with its time."""
     path = wd / "twbyol" / module
     text, st = path.read_text(), path.stat()
     path.write_text(text + "\n# an edit\n")
@@ -398,6 +384,14 @@ def planned_after_editing(wd: Path, module: str) -> dict[str, int]:
     finally:
         path.write_text(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.slow
+def test_editing_probe_replans_evaluation_not_pretraining(smoke_run):
+    wd, _, _, _ = smoke_run
+    jobs = planned_after_editing(wd, "probe.py")
+    assert "pretrain" not in jobs and "embed" not in jobs and jobs.get("evaluate") == 3 * 3 * 2
+    assert jobs.get("stats") == 1 and jobs.get("report") == 1
 
 
 @pytest.mark.slow
