@@ -139,3 +139,21 @@ def test_gpu_run_benchmark_runs_the_pipelines_training_and_embedding(tmp_path):
     assert last["step"] == 2 and eff["samples"] == last["samples"] and eff["samples_per_s"] > 0
     assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "embedding.npy").is_file()
     assert "projection for smoke" in out
+
+
+def test_local_runs_schedule_once_per_finished_job():
+    """workflow/rules/scheduling.smk takes Snakemake's job-rate limiter off local runs: the
+    scheduler then passes over the ready jobs once per finished job (plus the first pass),
+    where by default every finished job adds a pass per second (snakemake#2354)."""
+    jobs = 6
+    out = _bench(
+        "benchmarks/bench_scheduler.py", "--jobs", str(jobs), "--sleep", "1", "--cores", "1"
+    )
+    passes = {
+        mode: int(line.rsplit("passes", 1)[1])
+        for line in out.splitlines()
+        for mode in ("default", "limiter off")
+        if line.strip().startswith(mode)
+    }
+    assert passes["limiter off"] <= jobs + 1, out
+    assert passes["default"] > passes["limiter off"], out
