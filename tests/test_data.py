@@ -315,6 +315,8 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
                     str(done),
                     "--root",
                     str(mice),
+                    "--fit",
+                    "letterbox",
                 ]
             )
             == 0
@@ -343,6 +345,8 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
                 str(tmp_path / "x.done"),
                 "--root",
                 str(mice),
+                "--fit",
+                "letterbox",
             ]
         )
     assert not (tmp_path / "x.done").exists()
@@ -377,11 +381,11 @@ def test_extraction_failure_leaves_no_file(mice, tmp_path, monkeypatch):
     calls = {"n": 0}
     real = frames.decode_gray
 
-    def failing(frame, size):
+    def failing(frame, size, fit):
         calls["n"] += 1
         if calls["n"] == 10:
             raise RuntimeError("killed midway")
-        return real(frame, size)
+        return real(frame, size, fit)
 
     monkeypatch.setattr(frames, "decode_gray", failing)
     out = tmp_path / "clip.npy"

@@ -115,6 +115,8 @@ def test_ruff_lint_and_format_report_nothing():
         ),
         ({"resources": {"setup": "module load cuda"}}, "setup"),
         ({"resources": {"sbatch_extra": {"mem": "10G"}}}, "resources.sbatch_extra.mem"),
+        ({"datasets": {"mice": {"format": "videos"}}}, "datasets.mice: format videos"),
+        ({"datasets": {"mice": {"frames": {"fit": "stretch"}}}}, "stretch"),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, message):

@@ -31,6 +31,11 @@ DEFAULT_TAU = 30.0  # frames at the source rate (30 fps: 1 s), TW-BYOL's tau
 EVALUATOR_SEED = 42  # mouse_round2_tasks.json: {"seeds": [42]}
 EVALUATOR_TEST_SIZE = 0.1  # round2_evaluator.py: test_size = 0.1 for every task set
 
+# a non-square video's frames on the square frame artifact (twbyol.data.frames): the whole
+# frame with black bars, or its centre square
+FRAME_FITS = ("letterbox", "crop")
+DEFAULT_FRAME_FIT = "letterbox"
+
 # synthetic datasets: the animals' body length relative to the frame (1 = MABe22's)
 BODY_SCALE = 1.0
 

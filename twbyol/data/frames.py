@@ -24,15 +24,43 @@ import numpy as np
 from twbyol.data.artifacts import read_index, resolve_source
 from twbyol.data.clips import count_video_frames
 from twbyol.io import atomic_path, write_json
+from twbyol.settings import DEFAULT_FRAME_FIT
+from twbyol.settings import FRAME_FITS as FITS
 
 # Area averaging: the right filter when shrinking by large factors (512 -> 112), where the
 # default bilinear filter aliases fine detail (tails, paws); it also measured no slower.
 INTERPOLATION = "AREA"
 
 
-def decode_gray(frame: av.VideoFrame, size: int) -> np.ndarray:
-    """uint8 (size, size) grayscale of a decoded frame, converted and resized by swscale."""
-    return frame.to_ndarray(format="gray", width=size, height=size, interpolation=INTERPOLATION)
+def fitted_size(width: int, height: int, size: int, fit: str) -> tuple[int, int]:
+    """(width, height) a `width` x `height` frame is resized to before it is placed on the
+    `size` x `size` output: aspect kept, the longer side = size ("letterbox": the whole frame,
+    black bars on the short sides) or the shorter side = size ("crop": the centre square)."""
+    if fit not in FITS:
+        raise ValueError(f"frames fit must be one of {FITS}, got {fit!r}")
+    longer = fit == "letterbox"
+    scale = size / (max(width, height) if longer else min(width, height))
+    by_width = width >= height if longer else width <= height  # the side that becomes `size`
+    w = size if by_width else max(1, round(width * scale))
+    h = size if not by_width or width == height else max(1, round(height * scale))
+    return w, h
+
+
+def decode_gray(frame: av.VideoFrame, size: int, fit: str = DEFAULT_FRAME_FIT) -> np.ndarray:
+    """uint8 (size, size) grayscale of a decoded frame, converted and resized by swscale with
+    its aspect ratio kept (`fitted_size`): letterboxed with black bars, or centre-cropped.
+    A square frame is resized as it is (both fits agree)."""
+    w, h = fitted_size(frame.width, frame.height, size, fit)
+    img = frame.to_ndarray(format="gray", width=w, height=h, interpolation=INTERPOLATION)
+    if (w, h) == (size, size):
+        return img
+    if fit == "crop":
+        x, y = (w - size) // 2, (h - size) // 2
+        return np.ascontiguousarray(img[y : y + size, x : x + size])
+    out = np.zeros((size, size), np.uint8)
+    x, y = (size - w) // 2, (size - h) // 2
+    out[y : y + h, x : x + w] = img
+    return out
 
 
 def extract_frames(
@@ -40,6 +68,7 @@ def extract_frames(
     out_path: str | os.PathLike,
     size: int,
     expected: int | None = None,
+    fit: str = DEFAULT_FRAME_FIT,
 ) -> int:
     """Decode `video_path` to uint8 (T, size, size) grayscale frames in the .npy `out_path`.
 
@@ -64,7 +93,7 @@ def extract_frames(
                 for frame in container.decode(stream):
                     if i == n:
                         break
-                    out[i] = decode_gray(frame, size)
+                    out[i] = decode_gray(frame, size, fit)
                     i += 1
         except (av.FFmpegError, IndexError) as e:
             raise ValueError(f"{video_path}: cannot decode frame {i} ({e})") from None
@@ -81,6 +110,12 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
     p.add_argument("--shard", required=True, type=int, help="which shard's clips to extract")
     p.add_argument("--size", required=True, type=int, help="output frame width = height (pixels)")
     p.add_argument("--out-dir", required=True, type=Path, help="folder of the {clip_id}.npy files")
+    p.add_argument(
+        "--fit",
+        required=True,
+        choices=FITS,
+        help="a non-square video: letterbox (whole frame, black bars) or crop (centre square)",
+    )
     p.add_argument("--done", required=True, type=Path, help="marker written after the last clip")
     p.add_argument(
         "--root",
@@ -99,6 +134,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
             a.out_dir / f"{row.clip_id}.npy",
             a.size,
             expected=int(row.n_frames),
+            fit=a.fit,
         )
         print(f"{row.clip_id}: {counts[row.clip_id]} frames", flush=True)
     wall = time.time() - start
@@ -107,6 +143,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
         {
             "shard": a.shard,
             "size": a.size,
+            "fit": a.fit,
             "clips": counts,
             "frames": sum(counts.values()),
             "wall_s": round(wall, 3),

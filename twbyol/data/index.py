@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from twbyol import io
-from twbyol.data import mabe22, ratsi
+from twbyol.data import mabe22, ratsi, videos
 
 # the artifacts' columns, the sources' paths and the validated loaders live in
 # twbyol.data.artifacts (which the later stages import without the readers); re-exported
@@ -40,9 +40,13 @@ from twbyol.data.clips import Dataset
 from twbyol.io import write_npz, write_text
 from twbyol.split import EVALUATOR_SEED, derived_protocol, write_protocol
 
-READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read}
+READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read, "videos": videos.read}
 # Reader options a dataset's config may set, by format (workflow/schemas/config.schema.yaml)
-READER_OPTIONS = {"mabe22": ("files", "videos", "missing_videos"), "ratsi": ()}
+READER_OPTIONS = {
+    "mabe22": ("files", "videos", "missing_videos"),
+    "ratsi": (),
+    "videos": ("behaviours",),
+}
 
 
 def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
@@ -111,8 +115,8 @@ def read_dataset(
             f"{root}: option(s) {unknown} do not apply to format {fmt!r} "
             f"(it takes {list(READER_OPTIONS[fmt]) or 'none'})"
         )
-    if fmt == "mabe22":
-        return mabe22.read(root, log=log, **options)
+    if fmt in ("mabe22", "videos"):
+        return READERS[fmt](root, log=log, **options)
     return READERS[fmt](root)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from twbyol import deps
-from twbyol.settings import BODY_SCALE
+from twbyol.settings import BODY_SCALE, DEFAULT_FRAME_FIT
 from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
@@ -28,6 +28,12 @@ def check_experiment(name, exp):
     for ds in [exp["pretrain_dataset"], *exp["eval_datasets"]]:
         if ds not in exp["datasets"]:
             raise ValueError(f"{where}: dataset {ds!r} is used but not defined under datasets")
+    for key, ds in exp["datasets"].items():
+        if ds["format"] == "videos" and "path" not in ds:
+            raise ValueError(
+                f"{where}.datasets.{key}: format videos reads a folder of recordings: "
+                "give its `path` (there is no synthetic generator of that format)"
+            )
     for role, run in exp["study"].items():
         for r in run if isinstance(run, list) else [run]:
             if r not in exp["runs"]:
@@ -100,7 +106,7 @@ def dataset_dir(wildcards):
 
 def reader_options(ds):
     """The reader options of a dataset's config (twbyol.data.index.READER_OPTIONS)."""
-    return {k: ds[k] for k in ("files", "videos", "missing_videos") if k in ds}
+    return {k: ds[k] for k in ("files", "videos", "missing_videos", "behaviours") if k in ds}
 
 
 def frame_shards(exp, dataset):

@@ -72,6 +72,7 @@ rule frames:
         done="results/{exp}/frames/{dataset}/shard{shard}.done",
     params:
         size=lambda w: dataset_cfg(w)["frames"]["size"],
+        fit=lambda w: dataset_cfg(w)["frames"].get("fit", DEFAULT_FRAME_FIT),
         out_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
         root=dataset_dir,
     log:
@@ -85,4 +86,4 @@ rule frames:
         ENV
     shell:
         "twbyol extract-frames --index {input.index:q} --shard {wildcards.shard} --size {params.size}"
-        " --out-dir {params.out_dir:q} --done {output.done:q} --root {params.root:q} > {log:q} 2>&1"
+        " --fit {params.fit} --out-dir {params.out_dir:q} --done {output.done:q} --root {params.root:q} > {log:q} 2>&1"

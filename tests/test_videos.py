@@ -1,0 +1,228 @@
+"""Own videos (format `videos`): discovery, per-frame label CSVs, aspect handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from twbyol.data import videos
+from twbyol.data.frames import extract_frames, fitted_size
+from twbyol.data.render import encode_video
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real_rodent_video"
+
+
+def _video(path: Path, n: int = 12, w: int = 64, h: int = 48, fps: float = 30.0) -> Path:
+    """A gray H.264 video of `n` frames of `w` x `h` whose frame i has brightness 10 * i."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode_video(path, (np.full((h, w), 10 * i, np.uint8) for i in range(n)), fps)
+    return path
+
+
+def _labels(path: Path, rows: list[list], header=("frame", "groom", "rear")) -> Path:
+    path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def _rows(n: int, groom=None, rear=None) -> list[list]:
+    groom = groom if groom is not None else [i % 2 for i in range(n)]
+    rear = rear if rear is not None else [0] * n
+    return [[i, groom[i], rear[i]] for i in range(n)]
+
+
+def test_every_video_is_a_clip_with_a_file_safe_id(tmp_path):
+    _video(tmp_path / "day 1" / "cage 3.mp4")
+    _video(tmp_path / "day2" / "mouse_B.avi", n=8, fps=15)
+    _labels(_video(tmp_path / "top.MOV", n=5).with_suffix(".csv"), _rows(5))
+    (tmp_path / "notes.txt").write_text("not a video")
+    ds = videos.read(tmp_path, log=lambda s: None)
+    got = {v.clip_id: (v.n_frames, v.fps) for v in ds.video_only}
+    assert got == {"day 1__cage 3": (12, 30.0), "day2__mouse_B": (8, 15.0)}
+    assert ds.clips.clip_ids == ["top"] and list(ds.clips.fps) == [30.0]
+
+
+def test_a_folder_without_any_labels_fails_naming_it(tmp_path):
+    _video(tmp_path / "a.mp4")
+    with pytest.raises(ValueError, match=rf"{tmp_path}: none of its 1 videos has labels"):
+        videos.read(tmp_path, log=lambda s: None)
+
+
+def test_per_frame_csv_labels_map_onto_frames(tmp_path):
+    n = 12
+    v1 = _video(tmp_path / "a.mp4", n=n)
+    _video(tmp_path / "b.mp4", n=n)  # unlabelled: pretraining only
+    groom = [1, 1, 0, 0, -1, "", 1, 0, 0, 0, 1, 1]
+    _labels(v1.with_suffix(".csv"), _rows(n, groom=groom))
+    ds = videos.read(tmp_path, log=lambda s: None)
+    assert ds.clips.clip_ids == ["a"] and [v.clip_id for v in ds.video_only] == ["b"]
+    assert ds.clips.tasks == ["groom", "rear"] and ds.clips.task_types == ["Discrete"] * 2
+    want = np.array([1, 1, 0, 0, np.nan, np.nan, 1, 0, 0, 0, 1, 1], np.float32)
+    np.testing.assert_array_equal(ds.clips.label_array[0], want)
+    assert np.all(ds.clips.label_array[1] == 0)
+
+
+def test_deepethogram_labels_name_and_background_column(tmp_path):
+    n = 6
+    v = _video(tmp_path / "m1.mp4", n=n)
+    _labels(
+        tmp_path / "m1_labels.csv",
+        [[i, 1 - (i % 2), i % 2, 0] for i in range(n)],
+        header=("", "background", "groom", "rear"),
+    )
+    ds = videos.read(tmp_path, log=lambda s: None)
+    assert ds.clips.clip_ids == ["m1"] and ds.clips.video_paths == [v.resolve()]
+    assert ds.clips.tasks == ["groom", "rear"]  # background dropped
+
+
+def test_behaviours_missing_from_one_file_are_unlabelled_there(tmp_path):
+    n = 4
+    _labels(_video(tmp_path / "a.mp4", n=n).with_suffix(".csv"), _rows(n))
+    _labels(
+        _video(tmp_path / "b.mp4", n=n).with_suffix(".csv"),
+        [[i, 1] for i in range(n)],
+        header=("frame", "sniff"),
+    )
+    ds = videos.read(tmp_path, log=lambda s: None)
+    assert ds.clips.tasks == ["groom", "rear", "sniff"]
+    a, b = ds.clips.labels_of("a"), ds.clips.labels_of("b")
+    assert np.isnan(a[2]).all() and np.isnan(b[:2]).all() and (b[2] == 1).all()
+
+
+@pytest.mark.parametrize(
+    "rows, header, match",
+    [
+        (_rows(11), ("frame", "groom", "rear"), r"a\.csv: 11 label rows but the video has 12"),
+        (
+            [[i if i != 5 else 7, 0, 0] for i in range(12)],
+            ("frame", "groom", "rear"),
+            r"a\.csv: row 7, column 'frame': frame '7', expected 5",
+        ),
+        (
+            [[i, 2 if i == 3 else 0, 0] for i in range(12)],
+            ("frame", "groom", "rear"),
+            r"a\.csv: row 5, column 'groom': '2' is not 1, 0, -1 or empty",
+        ),
+        (_rows(12), ("frame", "groom", "groom"), r"a\.csv: behaviour column\(s\) \['groom'\]"),
+        ([[i] for i in range(12)], ("frame",), r"a\.csv: needs a frame column"),
+    ],
+)
+def test_bad_label_csv_fails_naming_file_and_row(tmp_path, rows, header, match):
+    _labels(_video(tmp_path / "a.mp4").with_suffix(".csv"), rows, header=header)
+    with pytest.raises(ValueError, match=match):
+        videos.read(tmp_path, log=lambda s: None)
+
+
+def test_named_behaviours_select_columns_and_must_all_be_there(tmp_path):
+    """With the dataset's `behaviours`, a table's other columns are ignored (SimBA's pose
+    features); a listed behaviour without a column is an error naming the file."""
+    n = 12
+    v = _video(tmp_path / "a.mp4", n=n)
+    rows = [[i, 0.5 * i, i % 2, 0] for i in range(n)]  # nose_x, a feature, not 0/1
+    _labels(v.with_suffix(".csv"), rows, header=("", "nose_x", "Attack", "Sniffing"))
+    ds = videos.read(tmp_path, behaviours=["Sniffing", "Attack"], log=lambda s: None)
+    assert ds.clips.tasks == ["Sniffing", "Attack"]
+    assert ds.clips.label_array[1].tolist() == [i % 2 for i in range(n)]
+    with pytest.raises(
+        ValueError,
+        match=r"a\.csv: row 3, column 'nose_x': '0\.5' is not .*"
+        r"needs the dataset's `behaviours`",
+    ):
+        videos.read(tmp_path, log=lambda s: None)
+    with pytest.raises(ValueError, match=r"a\.csv: no column for behaviour\(s\) \['Rear'\]"):
+        videos.read(tmp_path, behaviours=["Attack", "Rear"], log=lambda s: None)
+
+
+def test_two_label_files_for_one_video_fail(tmp_path):
+    v = _video(tmp_path / "a.mp4")
+    _labels(v.with_suffix(".csv"), _rows(12))
+    _labels(tmp_path / "a_labels.csv", _rows(12))
+    with pytest.raises(ValueError, match=r"two per-frame label files"):
+        videos.read(tmp_path, log=lambda s: None)
+
+
+def test_colliding_clip_ids_fail(tmp_path):
+    _video(tmp_path / "x" / "y.mp4")
+    _video(tmp_path / "x__y.mp4")
+    with pytest.raises(ValueError, match=r"give the same clip id 'x__y'"):
+        videos.read(tmp_path, log=lambda s: None)
+
+
+def test_no_videos_fails_naming_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        videos.read(tmp_path, log=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    "w, h, fit, want",
+    [
+        (640, 480, "letterbox", (128, 96)),
+        (640, 480, "crop", (171, 128)),
+        (480, 640, "letterbox", (96, 128)),
+        (1350, 360, "letterbox", (128, 34)),
+        (1350, 360, "crop", (480, 128)),
+        (512, 512, "letterbox", (128, 128)),
+        (512, 512, "crop", (128, 128)),
+    ],
+)
+def test_fitted_size_keeps_the_aspect(w, h, fit, want):
+    assert fitted_size(w, h, 128, fit) == want
+
+
+@pytest.mark.parametrize("fit", ["letterbox", "crop"])
+def test_a_square_object_stays_square_in_a_4_3_video(tmp_path, fit):
+    w, h, side = 640, 480, 160
+    frame = np.zeros((h, w), np.uint8)
+    y, x = (h - side) // 2, (w - side) // 2
+    frame[y : y + side, x : x + side] = 255
+    src = tmp_path / "box.mp4"
+    encode_video(src, [frame] * 3, 30)
+    out = tmp_path / "box.npy"
+    extract_frames(src, out, 64, fit=fit)
+    img = np.load(out)[1]
+    ys, xs = np.nonzero(img > 128)
+    bh, bw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    assert abs(bh - bw) <= 1, (bh, bw)
+    scale = 64 / (w if fit == "letterbox" else h)
+    assert abs(bw - side * scale) <= 2
+    if fit == "letterbox":  # the bars: the rows above and below the frame are black
+        assert img[:4].max() < 16 and img[-4:].max() < 16
+
+
+def test_a_square_video_is_resized_as_before_by_either_fit(tmp_path):
+    src = _video(tmp_path / "sq.mp4", n=4, w=96, h=96)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    extract_frames(src, a, 48, fit="letterbox")
+    extract_frames(src, b, 48, fit="crop")
+    np.testing.assert_array_equal(np.load(a), np.load(b))
+
+
+def test_real_videos_with_clip_level_labels(tmp_path):
+    """B-SOiD's example clips (real bottom-view mouse video, 1350x360 at 15 fps), linked into a
+    folder, each but one with a per-frame CSV marking its named behaviour on every frame (the
+    frame count from a full decode, not from the reader's container count)."""
+    src = REAL / "bsoid_bottomview" / "named_clips"
+    assert src.is_dir(), f"{src}: the shared real mouse videos are missing"
+    clips = sorted(src.glob("*_hstacked.mp4"))
+    names = [c.stem.removesuffix("_hstacked") for c in clips[:-1]]
+    decoded = {}
+    for c, b in zip(clips[:-1], names):
+        (tmp_path / c.name).symlink_to(c)
+        with av.open(str(c)) as f:
+            decoded[c.stem] = sum(1 for _ in f.decode(video=0))
+        _labels(
+            tmp_path / f"{c.stem}.csv",
+            [[i, *(int(x == b) for x in names)] for i in range(decoded[c.stem])],
+            header=("frame", *names),
+        )
+    (tmp_path / clips[-1].name).symlink_to(clips[-1])
+    ds = videos.read(tmp_path, log=lambda s: None)
+    cs = ds.clips
+    assert cs.clip_ids == [c.stem for c in clips[:-1]] and cs.tasks == names
+    assert [v.clip_id for v in ds.video_only] == [clips[-1].stem]
+    assert set(cs.fps) == {15.0} and list(cs.n_frames) == list(decoded.values())
+    for k, c in enumerate(cs.clip_ids):
+        lab = cs.labels_of(c)
+        assert (lab[k] == 1).all() and (np.delete(lab, k, axis=0) == 0).all()

@@ -1,0 +1,272 @@
+"""A lab's own recordings (format `videos`): `read(root, ...) -> Dataset`.
+
+    root/                                 any nesting
+      day1/cage 3.mp4                     a clip (any container PyAV reads: VIDEO_SUFFIXES)
+      day1/cage 3.csv                     optional per-frame labels beside it (below)
+      day2/mouse_B.avi
+      day2/mouse_B_labels.csv             (DeepEthogram's name for the same file)
+      scoring/boris_export.tsv            optional BORIS exports naming the media files
+
+Every video under `root` is a clip; its id is its path below `root` without the suffix,
+folders joined by "__" ("day1__cage 3"): unique, and safe as a file name (spaces are kept).
+Frame rate and frame count come from the container (twbyol.data.clips.count_video_frames).
+
+Per-frame labels (DeepEthogram / SimBA style): `{stem}.csv` or `{stem}_labels.csv` beside the
+video, a header row, the first column the frame number (0 .. T-1, one row per frame of the
+video, in order), then one column per behaviour holding 1 (doing it), 0 (not), -1 or empty
+(unlabelled). DeepEthogram's `background` column (the complement of the others, not a
+behaviour) is dropped. BORIS exports are read by twbyol.data.boris. A video with neither is a
+pretraining-only clip. Behaviours are every behaviour any label file names (or exactly the
+dataset's `behaviours`, when set: a file naming another one is an error); a labelled video
+whose file lacks one of them has it unlabelled (NaN).
+
+Every problem is an error naming the file (and the row or column) before any frame is decoded:
+a label CSV of the wrong length, a frame column out of order, a value other than 0/1/-1/empty,
+an unknown behaviour, a CSV or BORIS export that names no video under root, two label
+sources for one video.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twbyol.data.clips import (
+    VIDEO_SUFFIXES,
+    ClipSet,
+    Dataset,
+    VideoOnlyClip,
+    count_video_frames,
+)
+
+CLIP_SEP = "__"
+BACKGROUND = "background"  # DeepEthogram's "no behaviour" column
+LABEL_SUFFIXES = ("", "_labels")  # {stem}.csv, {stem}_labels.csv
+UNLABELLED = -1
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video under the dataset root."""
+
+    clip_id: str
+    path: Path  # absolute
+    n_frames: int
+    fps: float
+
+
+def clip_id_of(path: Path, root: Path) -> str:
+    """The clip id of video `path` under `root`: its relative path without the suffix, folders
+    joined by CLIP_SEP. Characters a file name cannot hold (NUL, control characters) are an
+    error naming the video; a leading dot is replaced."""
+    rel = path.relative_to(root).with_suffix("")
+    cid = CLIP_SEP.join(rel.parts)
+    if re.search(r"[\x00-\x1f]", cid):
+        raise ValueError(f"{path}: the video's name holds control characters; rename it")
+    return "_" + cid[1:] if cid.startswith(".") else cid
+
+
+def find_videos(root: Path) -> list[Path]:
+    """Every video file under `root` (suffix in VIDEO_SUFFIXES, any case), sorted by relative
+    path; hidden folders and files (".*") are skipped."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_SUFFIXES:
+                out.append(Path(dirpath) / f)
+    return sorted(out, key=lambda p: p.relative_to(root).as_posix())
+
+
+def read_frame_labels(
+    path: Path, n_frames: int, behaviours: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """(behaviours, float32 (n_behaviours, n_frames)) of a per-frame label CSV (module
+    docstring); NaN = unlabelled. With `behaviours`, exactly those columns are read (each must
+    be there) and the others ignored: SimBA's targets_inserted tables carry the pose features
+    before the behaviour columns. Errors name the file, and the row (1 = the header) or
+    column."""
+    try:
+        raw = pd.read_csv(
+            path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable CSV ({e})") from None
+    # the header as written (pandas would rename a repeated column "x.1")
+    df = raw.iloc[1:].reset_index(drop=True)
+    df.columns = [str(c).strip() for c in raw.iloc[0]]
+    if df.shape[1] < 2:
+        raise ValueError(
+            f"{path}: needs a frame column and at least one behaviour column, "
+            f"has {df.shape[1]} column(s)"
+        )
+    if len(df) != n_frames:
+        raise ValueError(
+            f"{path}: {len(df)} label rows but the video has {n_frames} frames (one row per frame)"
+        )
+    frame_col = df.columns[0]
+    frames = pd.to_numeric(df.iloc[:, 0].str.strip(), errors="coerce").to_numpy()
+    bad = np.flatnonzero(frames != np.arange(n_frames))
+    if bad.size:
+        r = int(bad[0])
+        raise ValueError(
+            f"{path}: row {r + 2}, column {frame_col!r}: frame {df.iloc[r, 0]!r}, "
+            f"expected {r} (frames 0..{n_frames - 1} in order)"
+        )
+    names = [str(c).strip() for c in df.columns[1:]]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{path}: behaviour column(s) {dup} appear twice")
+    if behaviours is not None:
+        missing = [b for b in behaviours if b not in names]
+        if missing:
+            raise ValueError(
+                f"{path}: no column for behaviour(s) {missing} of the dataset's behaviours"
+            )
+        keep = [names.index(b) for b in behaviours]
+    else:
+        empty = [i + 2 for i, n in enumerate(names) if not n]
+        if empty:
+            raise ValueError(f"{path}: column {empty[0]} has no behaviour name in the header")
+        keep = [i for i, n in enumerate(names) if n.lower() != BACKGROUND]
+    values = np.empty((len(keep), n_frames), np.float32)
+    for j, i in enumerate(keep):
+        col = df.iloc[:, i + 1].str.strip()
+        num = pd.to_numeric(col.replace("", str(UNLABELLED)), errors="coerce").to_numpy()
+        ok = np.isin(num, (0, 1, UNLABELLED))
+        if not ok.all():
+            r = int(np.argmin(ok))
+            hint = (
+                ""
+                if behaviours is not None
+                else (
+                    "; a table with other columns (SimBA's features) needs the dataset's "
+                    "`behaviours`"
+                )
+            )
+            raise ValueError(
+                f"{path}: row {r + 2}, column {names[i]!r}: {col.iloc[r]!r} is not 1, 0, "
+                f"{UNLABELLED} or empty{hint}"
+            )
+        values[j] = np.where(num == UNLABELLED, np.nan, num)
+    return [names[i] for i in keep], values
+
+
+def label_file_of(video: Path) -> Path | None:
+    """The per-frame label CSV beside `video`, if any; both names at once is an error."""
+    found = [
+        p for p in (video.with_name(video.stem + s + ".csv") for s in LABEL_SUFFIXES) if p.is_file()
+    ]
+    if len(found) > 1:
+        raise ValueError(
+            f"{video}: two per-frame label files ({found[0].name} and {found[1].name}); keep one"
+        )
+    return found[0] if found else None
+
+
+def read(
+    root: str | os.PathLike,
+    behaviours: Sequence[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> Dataset:
+    """Read a folder of videos (module docstring) into a `Dataset`: the labelled videos as
+    the ClipSet (one Discrete task per behaviour), the others video-only (pretraining).
+    `behaviours`: the dataset's behaviours (default: every one a label file names). At least
+    one video must be labelled (a dataset of unlabelled videos only is not supported yet: it
+    fails here, naming the folder). Every error names the file, before any frame is decoded.
+    """
+    from twbyol.data import boris
+
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: dataset folder not found")
+    paths = find_videos(root)
+    if not paths:
+        raise FileNotFoundError(
+            f"{root}: no videos (looked for {', '.join(VIDEO_SUFFIXES)} in any folder below)"
+        )
+    ids = [clip_id_of(p, root) for p in paths]
+    clash = sorted({c for c in ids if ids.count(c) > 1})
+    if clash:
+        same = [str(p.relative_to(root)) for p, c in zip(paths, ids) if c == clash[0]]
+        raise ValueError(f"{root}: videos {same} give the same clip id {clash[0]!r}; rename one")
+    per_frame = {p: label_file_of(p) for p in paths}
+    claimed = {f for f in per_frame.values() if f is not None}
+    exports = boris.find_exports(root, exclude=claimed)
+    events = boris.read_exports(exports, paths, root)  # {video path: [Event]}
+    for p in paths:
+        if per_frame[p] is not None and p in events:
+            raise ValueError(
+                f"{p}: labelled twice, by {per_frame[p].name} and by the BORIS export "
+                f"{events[p][0].source}; keep one"
+            )
+    videos = []
+    for p, c in zip(paths, ids):
+        n, fps = count_video_frames(p)
+        if fps <= 0:
+            raise ValueError(f"{p}: video has no frame rate")
+        videos.append(Video(c, p, n, fps))
+    labelled: dict[str, tuple[list[str], np.ndarray]] = {}
+    for v in videos:
+        if per_frame[v.path] is not None:
+            labelled[v.clip_id] = read_frame_labels(per_frame[v.path], v.n_frames, behaviours)
+        elif v.path in events:
+            labelled[v.clip_id] = boris.to_frames(events[v.path], v.n_frames, v.fps)
+    names = _behaviours(labelled, behaviours, {v.clip_id: v for v in videos}, per_frame, events)
+    lab = [v for v in videos if v.clip_id in labelled]
+    only = [VideoOnlyClip(v.clip_id, v.path, v.n_frames, v.fps) for v in videos if v not in lab]
+    log(
+        f"{root}: {len(videos)} videos, {len(lab)} labelled ({len(names)} behaviours), "
+        f"{len(only)} pretraining-only"
+    )
+    if not lab:
+        raise ValueError(
+            f"{root}: none of its {len(videos)} videos has labels (a {{stem}}.csv or "
+            "{stem}_labels.csv beside it, or a BORIS export naming it); a dataset of "
+            "unlabelled videos only is not supported yet"
+        )
+    n_frames = np.array([v.n_frames for v in lab], np.int64)
+    ends = np.cumsum(n_frames)
+    label_array = np.full((len(names), int(ends[-1])), np.nan, np.float32)
+    for v, s, e in zip(lab, ends - n_frames, ends):
+        got, values = labelled[v.clip_id]
+        for j, b in enumerate(got):
+            label_array[names.index(b), s:e] = values[j]
+    clips = ClipSet(
+        [v.clip_id for v in lab],
+        [v.path for v in lab],
+        n_frames,
+        np.array([v.fps for v in lab]),
+        names,
+        ["Discrete"] * len(names),
+        np.zeros(len(names), bool),
+        label_array,
+        ends - n_frames,
+        ends,
+        source=str(root),
+    )
+    return Dataset(clips, only, notes={"behaviours": names})
+
+
+def _behaviours(labelled, behaviours, by_id, per_frame, events) -> list[str]:
+    """The dataset's behaviours: `behaviours` when given (a label file naming another is an
+    error naming it), else every behaviour any label file names, in first-seen order."""
+    seen: list[str] = []
+    for cid, (names, _) in labelled.items():
+        for b in names:
+            if behaviours is not None and b not in behaviours:
+                v = by_id[cid].path
+                src = per_frame[v] or events[v][0].source
+                raise ValueError(
+                    f"{src}: behaviour {b!r} is not one of the dataset's behaviours "
+                    f"{list(behaviours)}"
+                )
+            if b not in seen:
+                seen.append(b)
+    return list(behaviours) if behaviours is not None else seen
