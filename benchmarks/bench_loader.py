@@ -90,6 +90,8 @@ def main() -> None:
             str(d / "f/shard0.done"),
             "--root",
             str(d / "data"),
+            "--fit",
+            "letterbox",
         )
         index = read_index(d / "f/index.tsv")
         clips = list(zip(index["clip_id"], index["n_frames"].astype(int)))

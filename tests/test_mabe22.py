@@ -104,6 +104,8 @@ def test_read_dataset_cli_writes_index_labels_protocol_and_trims(release, tmp_pa
                 str(done),
                 "--root",
                 str(root),
+                "--fit",
+                "letterbox",
             ]
         )
         == 0
