@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -192,16 +192,9 @@ def read_exports(exports: list[Path], videos: list[Path], root: Path) -> dict[Pa
                 )
             if len(subjects) > 1:
                 evs = [
-                    Event(
-                        f"{e.subject}: {e.behaviour}"
-                        if e.subject not in NO_SUBJECT
-                        else e.behaviour,
-                        e.subject,
-                        e.start,
-                        e.stop,
-                        e.point,
-                        e.source,
-                    )
+                    e
+                    if e.subject in NO_SUBJECT
+                    else replace(e, behaviour=f"{e.subject}: {e.behaviour}")
                     for e in evs
                 ]
             out[video] = evs

@@ -16,14 +16,15 @@ video, a header row, the first column the frame number (0 .. T-1, one row per fr
 video, in order), then one column per behaviour holding 1 (doing it), 0 (not), -1 or empty
 (unlabelled). DeepEthogram's `background` column (the complement of the others, not a
 behaviour) is dropped. BORIS exports are read by twbyol.data.boris. A video with neither is a
-pretraining-only clip. Behaviours are every behaviour any label file names (or exactly the
-dataset's `behaviours`, when set: a file naming another one is an error); a labelled video
-whose file lacks one of them has it unlabelled (NaN).
+pretraining-only clip. Behaviours are every behaviour any label file names, in first-seen
+order (a labelled video whose file lacks one has it unlabelled, NaN), or exactly the
+dataset's `behaviours` when set: a CSV must then hold a column for each (its other columns
+are ignored) and a BORIS event of another behaviour is an error.
 
 Every problem is an error naming the file (and the row or column) before any frame is decoded:
 a label CSV of the wrong length, a frame column out of order, a value other than 0/1/-1/empty,
-an unknown behaviour, a CSV or BORIS export that names no video under root, two label
-sources for one video.
+an unknown behaviour, a BORIS event naming no video under root, two label sources for one
+video. (A CSV that is neither beside a video nor a BORIS export is not read.)
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,16 +49,6 @@ CLIP_SEP = "__"
 BACKGROUND = "background"  # DeepEthogram's "no behaviour" column
 LABEL_SUFFIXES = ("", "_labels")  # {stem}.csv, {stem}_labels.csv
 UNLABELLED = -1
-
-
-@dataclass(frozen=True)
-class Video:
-    """One video under the dataset root."""
-
-    clip_id: str
-    path: Path  # absolute
-    n_frames: int
-    fps: float
 
 
 def clip_id_of(path: Path, root: Path) -> str:
@@ -211,16 +201,28 @@ def read(
         n, fps = count_video_frames(p)
         if fps <= 0:
             raise ValueError(f"{p}: video has no frame rate")
-        videos.append(Video(c, p, n, fps))
+        videos.append(VideoOnlyClip(c, p, n, fps))
     labelled: dict[str, tuple[list[str], np.ndarray]] = {}
     for v in videos:
-        if per_frame[v.path] is not None:
-            labelled[v.clip_id] = read_frame_labels(per_frame[v.path], v.n_frames, behaviours)
-        elif v.path in events:
-            labelled[v.clip_id] = boris.to_frames(events[v.path], v.n_frames, v.fps)
-    names = _behaviours(labelled, behaviours, {v.clip_id: v for v in videos}, per_frame, events)
+        if per_frame[v.video_path] is not None:
+            labelled[v.clip_id] = read_frame_labels(per_frame[v.video_path], v.n_frames, behaviours)
+        elif v.video_path in events:
+            got = boris.to_frames(events[v.video_path], v.n_frames, v.fps)
+            unknown = [b for b in got[0] if behaviours is not None and b not in behaviours]
+            if unknown:
+                e = next(e for e in events[v.video_path] if e.behaviour == unknown[0])
+                raise ValueError(
+                    f"{e.source}: behaviour {unknown[0]!r} is not one of the dataset's "
+                    f"behaviours {list(behaviours)}"
+                )
+            labelled[v.clip_id] = got
+    names = (
+        list(behaviours)
+        if behaviours is not None
+        else list(dict.fromkeys(b for got, _ in labelled.values() for b in got))
+    )
     lab = [v for v in videos if v.clip_id in labelled]
-    only = [VideoOnlyClip(v.clip_id, v.path, v.n_frames, v.fps) for v in videos if v not in lab]
+    only = [v for v in videos if v.clip_id not in labelled]
     log(
         f"{root}: {len(videos)} videos, {len(lab)} labelled ({len(names)} behaviours), "
         f"{len(only)} pretraining-only"
@@ -240,7 +242,7 @@ def read(
             label_array[names.index(b), s:e] = values[j]
     clips = ClipSet(
         [v.clip_id for v in lab],
-        [v.path for v in lab],
+        [v.video_path for v in lab],
         n_frames,
         np.array([v.fps for v in lab]),
         names,
@@ -252,21 +254,3 @@ def read(
         source=str(root),
     )
     return Dataset(clips, only, notes={"behaviours": names})
-
-
-def _behaviours(labelled, behaviours, by_id, per_frame, events) -> list[str]:
-    """The dataset's behaviours: `behaviours` when given (a label file naming another is an
-    error naming it), else every behaviour any label file names, in first-seen order."""
-    seen: list[str] = []
-    for cid, (names, _) in labelled.items():
-        for b in names:
-            if behaviours is not None and b not in behaviours:
-                v = by_id[cid].path
-                src = per_frame[v] or events[v][0].source
-                raise ValueError(
-                    f"{src}: behaviour {b!r} is not one of the dataset's behaviours "
-                    f"{list(behaviours)}"
-                )
-            if b not in seen:
-                seen.append(b)
-    return list(behaviours) if behaviours is not None else seen
