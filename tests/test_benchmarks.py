@@ -157,3 +157,37 @@ def test_local_runs_schedule_once_per_finished_job():
     }
     assert passes["limiter off"] <= jobs + 1, out
     assert passes["default"] > passes["limiter off"], out
+
+
+def test_compare_results_skips_measurements_and_finds_changed_results(tmp_path):
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import compare_results
+
+    def tree(root, f1, wall, emb):
+        (root / "evaluate").mkdir(parents=True)
+        (root / "logs").mkdir()
+        (root / "logs" / "x.log").write_text(f"took {wall} s")
+        doc = {"mean_f1": f1, "rho": float("nan"), "timings_s": {"probe": wall}}
+        (root / "evaluate" / "m.json").write_text(json.dumps(doc))
+        rows = f"run\tmetric\tvalue\nA\tmean_f1\t{f1}\nA\tefficiency/wall_s\t{wall}\n"
+        (root / "comparison.tsv").write_text(rows)
+        np.save(root / "emb.npy", emb)
+
+    e = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tree(tmp_path / "a", 0.31, 1.5, e)
+    tree(tmp_path / "b", 0.31, 9.5, e)
+    assert compare_results.compare(tmp_path / "a", tmp_path / "b") == []
+    assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    tree(tmp_path / "c", 0.32, 1.5, e + 1)
+    diffs = compare_results.compare(tmp_path / "a", tmp_path / "c")
+    assert diffs == [
+        "comparison.tsv: row 2: {'run': 'A', 'metric': 'mean_f1', 'value': '0.31'} != "
+        "{'run': 'A', 'metric': 'mean_f1', 'value': '0.32'}",
+        "emb.npy: bytes differ",
+        "evaluate/m.json: /mean_f1: 0.31 != 0.32",
+    ]
+    (tmp_path / "c" / "extra.json").write_text("{}")
+    assert "extra.json: only in" in compare_results.compare(tmp_path / "a", tmp_path / "c")[0]
+    assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1

@@ -105,6 +105,16 @@ def test_generator_is_deterministic(mice, tmp_path):
     assert (other / LABELS).read_bytes() != (mice / LABELS).read_bytes()
 
 
+def test_every_action_kind_has_a_control_and_bad_kinds_fail():
+    from twbyol.data import sim
+
+    assert set(sim._CONTROL) == set(sim.SOLO_KINDS + sim.SOCIAL_KINDS)
+    with pytest.raises(ValueError, match="'leap'.*unknown kind 'jump'"):
+        sim.Action("leap", "jump", 1.0, 1.0, 0.5)
+    with pytest.raises(ValueError, match="'sniff'.*unknown head motion 'nod'"):
+        sim.Action("sniff", "sniff", 1.0, 1.0, 0.5, head="nod")
+
+
 def test_simulated_labels_are_the_generated_ones(mice, rats):
     cs = mabe22.read(mice).clips
     lab = synth.simulated_labels("mabe22", N_CLIPS, N_FRAMES, SIZE, SEED)

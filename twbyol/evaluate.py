@@ -296,6 +296,109 @@ def rare_actions(
     ]
 
 
+def few_shot_scores(
+    emb: np.ndarray,
+    lab: Labels,
+    train_clips: list[str],
+    test_rows: np.ndarray,
+    head_idx: list[int],
+    fractions: tuple[float, ...],
+    draws: int,
+    seed: int,
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Mean headline F1 of linear probes fitted on `fractions` of the labelled train clips
+    (nested subsets of one permutation per draw, `draws` draws), scored on `test_rows`.
+    Returns ({fraction: mean F1 over draws}, {fraction: clips per probe})."""
+    y = lab.label_array
+    labelled = [
+        c
+        for c, rows in ((c, _rows(lab, [c])) for c in train_clips)
+        if any(np.any(~np.isnan(y[t, rows])) for t in head_idx)
+    ]
+    x_te = np.asarray(emb[test_rows])  # (N_te, D)
+    scores: dict[float, list[float]] = {f: [] for f in fractions}
+    n_shot = {f: max(1, round(f * len(labelled))) for f in fractions}
+    for draw in range(draws if labelled and head_idx else 0):
+        order = np.random.default_rng([seed, draw]).permutation(len(labelled))
+        for f in fractions:
+            rows = _rows(lab, [labelled[i] for i in order[: n_shot[f]]])
+            xs = np.asarray(emb[rows])
+            m = Moments(xs)
+            probes = [
+                linear_probe(xs, y[t, rows], x_te, y[t, test_rows], moments=m)["f1"]
+                for t in head_idx
+            ]
+            scores[f].append(_nanmean(probes))
+    return (
+        {str(f): _nanmean(v) for f, v in scores.items()},
+        {str(f): n for f, n in n_shot.items()},
+    )
+
+
+def knn_task_scores(
+    emb: np.ndarray,
+    lab: Labels,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    head_idx: list[int],
+    k: int,
+    max_train: int,
+    max_test: int,
+    seed: int,
+) -> dict[str, dict]:
+    """kNN accuracy and balanced accuracy per headline task, on random subsets of at most
+    `max_train` / `max_test` frames; tasks whose labelled masks agree share one search."""
+    y = lab.label_array
+    rng = np.random.default_rng([seed, 1_000])
+    ktr = np.sort(rng.choice(train_rows, min(len(train_rows), max_train), replace=False))
+    kte = np.sort(rng.choice(test_rows, min(len(test_rows), max_test), replace=False))
+    e_tr, e_te = np.asarray(emb[ktr]), np.asarray(emb[kte])
+    neighbours: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[str, dict] = {}
+    for t in head_idx:
+        ytr, yte = y[t, ktr], y[t, kte]
+        mtr, mte = ~np.isnan(ytr), ~np.isnan(yte)
+        if not mtr.any() or not mte.any():
+            nan = float("nan")
+            out[lab.tasks[t]] = {"accuracy": nan, "balanced_accuracy": nan, "n_test": 0}
+            continue
+        key = np.packbits(mtr).tobytes() + b"|" + np.packbits(mte).tobytes()
+        if key not in neighbours:
+            neighbours[key] = knn_neighbours(e_tr[mtr], e_te[mte], k)
+        out[lab.tasks[t]] = knn_scores(neighbours[key], ytr[mtr], yte[mte])
+    return out
+
+
+def temporal_scores(
+    emb: np.ndarray,
+    lab: Labels,
+    window: Window,
+    crop: CropPolicy,
+    n_pairs: int,
+    mrr_k: int,
+    n_queries: int,
+    seed: int,
+) -> dict:
+    """Label-free temporal locality over all clips, on windows with disjoint inputs: the
+    Spearman correlation of embedding distance with frame gap (and its curve), and the
+    retrieval MRR of temporal neighbours with its chance level."""
+    rho, curve = spearman_distance_vs_gap(
+        emb, lab.starts, lab.ends, window, crop, n_pairs, seed=seed
+    )
+    mrr, info = retrieval_mrr(emb, lab.starts, lab.ends, mrr_k, n_queries, seed, window, crop)
+    lo, hi = gap_range(lab.ends - lab.starts, window, crop)
+    return {
+        "gap_range": [lo, hi],
+        "spearman_rho": rho,
+        "distance_by_dt": curve,
+        "n_pairs": n_pairs,
+        "mrr_k": mrr_k,
+        "retrieval_mrr": mrr,
+        "retrieval_mrr_chance": info["chance"],
+        "n_queries": info["n_queries"],
+    }
+
+
 def evaluate(
     emb: np.ndarray,
     lab: Labels,
@@ -328,70 +431,27 @@ def evaluate(
     train_clips = protocol.train_clips(ref, protocol.seeds[0], test_size)
     test_clips = list(split["privateTest"]) + list(split["publicTest"])
     tr, te = _rows(lab, train_clips), _rows(lab, test_clips)
-    x_te = np.asarray(emb[te])  # (N_te, D)
-    y = lab.label_array
     t_index = {t: i for i, t in enumerate(lab.tasks)}
     head_idx = [t_index[t] for t in head]
 
     rare = rare_actions(tasks, lab, head, rare_fraction)
 
-    # ---- few-shot probes on nested subsets of the labelled train clips -----------------
     t0 = time.perf_counter()
-    labelled = [
-        c
-        for c, rows in ((c, _rows(lab, [c])) for c in train_clips)
-        if any(np.any(~np.isnan(y[t, rows])) for t in head_idx)
-    ]
-    few = {f: [] for f in few_shot}
-    n_shot = {f: max(1, round(f * len(labelled))) for f in few_shot}
-    for draw in range(few_shot_draws if labelled and head_idx else 0):
-        order = np.random.default_rng([split_seed, draw]).permutation(len(labelled))
-        for f in few_shot:
-            rows = _rows(lab, [labelled[i] for i in order[: n_shot[f]]])
-            xs = np.asarray(emb[rows])
-            m = Moments(xs)
-            few[f].append(
-                _nanmean(
-                    [
-                        linear_probe(xs, y[t, rows], x_te, y[t, te], moments=m)["f1"]
-                        for t in head_idx
-                    ]
-                )
-            )
+    few, n_shot = few_shot_scores(
+        emb, lab, train_clips, te, head_idx, few_shot, few_shot_draws, split_seed
+    )
     timings["few_shot"] = time.perf_counter() - t0
 
-    # ---- kNN on a random subset of frames, neighbours shared by tasks with one mask ----
     t0 = time.perf_counter()
-    rng = np.random.default_rng([split_seed, 1_000])
-    ktr = np.sort(rng.choice(tr, min(len(tr), knn_max_train), replace=False))
-    kte = np.sort(rng.choice(te, min(len(te), knn_max_test), replace=False))
-    e_tr, e_te = np.asarray(emb[ktr]), np.asarray(emb[kte])
-    neighbours: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-    for t in head_idx:
-        ytr, yte = y[t, ktr], y[t, kte]
-        mtr, mte = ~np.isnan(ytr), ~np.isnan(yte)
-        if not mtr.any() or not mte.any():
-            tasks[lab.tasks[t]]["knn"] = {
-                "accuracy": float("nan"),
-                "balanced_accuracy": float("nan"),
-                "n_test": 0,
-            }
-            continue
-        key = np.packbits(mtr).tobytes() + b"|" + np.packbits(mte).tobytes()
-        if key not in neighbours:
-            neighbours[key] = knn_neighbours(e_tr[mtr], e_te[mte], knn_k)
-        tasks[lab.tasks[t]]["knn"] = knn_scores(neighbours[key], ytr[mtr], yte[mte])
+    knn = knn_task_scores(
+        emb, lab, tr, te, head_idx, knn_k, knn_max_train, knn_max_test, split_seed
+    )
+    for t, res in knn.items():
+        tasks[t]["knn"] = res
     timings["knn"] = time.perf_counter() - t0
 
-    # ---- temporal locality (label-free, all clips; windows with disjoint inputs) ------
     t0 = time.perf_counter()
-    rho, curve = spearman_distance_vs_gap(
-        emb, lab.starts, lab.ends, window, crop, n_pairs, seed=split_seed
-    )
-    mrr, mrr_info = retrieval_mrr(
-        emb, lab.starts, lab.ends, mrr_k, n_queries, split_seed, window, crop
-    )
-    lo, hi = gap_range(lab.ends - lab.starts, window, crop)
+    temporal = temporal_scores(emb, lab, window, crop, n_pairs, mrr_k, n_queries, split_seed)
     timings["temporal"] = time.perf_counter() - t0
 
     f1 = {k: [tasks[t].get(k, float("nan")) for t in head] for k in ("f1", "f1_public")}
@@ -424,8 +484,8 @@ def evaluate(
         "rare_action_precision": _nanmean([r["precision"] for r in rare]),
         "rare_action_recall": _nanmean([r["recall"] for r in rare]),
         "rare_actions": rare,
-        "few_shot_f1": {str(f): _nanmean(v) for f, v in few.items()},
-        "few_shot_clips": {str(f): n for f, n in n_shot.items()},
+        "few_shot_f1": few,
+        "few_shot_clips": n_shot,
         "window": {
             "num_frames": window.num_frames,
             "stride": window.stride,
@@ -433,14 +493,7 @@ def evaluate(
             "extent": window.extent,
         },
         "crop_policy": {"policy": crop.policy, "rho": crop.rho, "gap": crop.gap},
-        "gap_range": [lo, hi],
-        "spearman_rho": rho,
-        "distance_by_dt": curve,
-        "n_pairs": n_pairs,
-        "mrr_k": mrr_k,
-        "retrieval_mrr": mrr,
-        "retrieval_mrr_chance": mrr_info["chance"],
-        "n_queries": mrr_info["n_queries"],
+        **temporal,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
 

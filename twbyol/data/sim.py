@@ -94,6 +94,12 @@ class Action:
     speed: float = 1.0
     target_speed: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.kind not in SOLO_KINDS + SOCIAL_KINDS:
+            raise ValueError(f"action {self.name!r}: unknown kind {self.kind!r}")
+        if self.head not in ("still", "osc", "jitter"):
+            raise ValueError(f"action {self.name!r}: unknown head motion {self.head!r}")
+
 
 @dataclass(frozen=True)
 class Species:
@@ -295,6 +301,26 @@ class _Agent:
         self.wall_bias = rng.choice([-0.7, 0.7])
 
 
+Control = tuple[float, float, float, float, bool, np.ndarray]
+"""(desired heading, desired speed in L/s, head yaw, head extension, grooming, forepaw jitter)"""
+_NO_JITTER = np.zeros((2, 2))
+_NO_JITTER.flags.writeable = False
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What every control of animal `i` at time `t_s` (s) reads: its walking speed (L/s),
+    the shared head wander, centre (2,) px, heading and body length."""
+
+    i: int
+    t_s: float
+    walk: float
+    wander_head: float
+    c: np.ndarray
+    th: float
+    L: float
+
+
 class _Simulator:
     def __init__(
         self,
@@ -434,114 +460,144 @@ class _Simulator:
             self.choose(t)
 
     # --------------------------------------------------------------- control
-    def _control(self, i: int, f: int) -> tuple[float, float, float, float, bool, np.ndarray]:
+    def _control(self, i: int, f: int) -> Control:
         """(desired heading, desired speed in L/s, head yaw, head extension, grooming,
-        forepaw jitter (2, 2)) of animal i at frame f."""
-        ag, sp, rng, L = self.agents[i], self.sp, self.rng, self.L[i]
-        c, th, kp = self.c[i], float(self.th[i]), self.kp
-        walk = sp.walk * self.cond.activity
+        forepaw jitter (2, 2)) of animal i at frame f: the shared random wandering, then the
+        forced state's or the bout's own control (`_CONTROL`, one method per action kind)."""
+        ag, sp, rng = self.agents[i], self.sp, self.rng
         t_s = f * self.dt
-        no_jit = np.zeros((2, 2))
         # slow random wandering of heading, gait and head shared by several modes
         ag.turn += -ag.turn * 1.5 * self.dt + 0.9 * math.sqrt(self.dt) * rng.normal()
         ag.gait += (1.0 - ag.gait) * 1.0 * self.dt + 0.5 * math.sqrt(self.dt) * rng.normal()
-        wander_head = 0.25 * math.sin(2 * np.pi * 0.4 * t_s + ag.osc_p)
-
+        s = _State(
+            i=i,
+            t_s=t_s,
+            walk=sp.walk * self.cond.activity,
+            wander_head=0.25 * math.sin(2 * np.pi * 0.4 * t_s + ag.osc_p),
+            c=self.c[i],
+            th=float(self.th[i]),
+            L=self.L[i],
+        )
         if ag.forced:
-            forcer = self.agents[ag.forcer]
-            if ag.forced == FLEE:
-                away = _angle(c - self.c[ag.forcer]) + 0.4 * ag.turn
-                return away, sp.actions[forcer.act].target_speed * walk, 0.0, 1.0, False, no_jit
-            struggle = rng.normal(0, 0.05, (2, 2)) if ag.forced == SUPINE else no_jit
-            return th, 0.0, wander_head * 0.3, 1.0, False, struggle
+            return self._forced(s)
+        return _CONTROL[sp.actions[ag.act].kind](self, s)
 
-        act = sp.actions[ag.act]
-        kind, tgt = act.kind, ag.target
+    def _forced(self, s: _State) -> Control:
+        """Fleeing from a chaser, or held still (struggling when pinned supine)."""
+        ag, rng = self.agents[s.i], self.rng
+        if ag.forced == FLEE:
+            chaser = self.agents[ag.forcer]
+            away = _angle(s.c - self.c[ag.forcer]) + 0.4 * ag.turn
+            speed = self.sp.actions[chaser.act].target_speed * s.walk
+            return away, speed, 0.0, 1.0, False, _NO_JITTER
+        struggle = rng.normal(0, 0.05, (2, 2)) if ag.forced == SUPINE else _NO_JITTER
+        return s.th, 0.0, s.wander_head * 0.3, 1.0, False, struggle
 
-        def head_motion(base: float) -> tuple[float, float, np.ndarray]:
-            if act.head == "osc":
-                ph = 2 * np.pi * ag.osc_f * t_s + ag.osc_p
-                return base + act.head_amp * math.sin(ph), 1.0 + 0.12 * math.sin(ph + 1.0), no_jit
-            if act.head == "jitter":
-                return (
-                    base + rng.normal(0, act.head_amp),
-                    1.0 + rng.normal(0, 0.08),
-                    rng.normal(0, 0.03, (2, 2)),
-                )
-            return base, 1.0, no_jit
-
-        if kind == "explore":
-            return th + ag.turn, walk * min(max(ag.gait, 0.0), 1.3), wander_head, 1.0, False, no_jit
-        if kind == "rest":
-            return th, 0.0, wander_head * 0.4, 1.0, False, no_jit
-        if kind == "groom":
-            yaw = ag.flank + rng.normal(0, act.head_amp)
-            return th, 0.0, yaw, 0.55 + rng.normal(0, 0.06), True, rng.normal(0, 0.04, (2, 2))
-        if kind == "sniff":
-            yaw, ext, jit = head_motion(0.0)
-            return th + 0.5 * ag.turn, 0.25 * walk, yaw, ext, False, jit
-
-        ct = self.c[tgt]
-        if kind == "approach":
-            return _angle(ct - c), 1.1 * walk, wander_head * 0.5, 1.0, False, no_jit
-        if kind == "watch":
-            yaw = float(
-                np.clip(_wrap(_angle(kp[tgt, NOSE] - kp[i, NECK]) - th - self.bend[i]), -0.6, 0.6)
-            )
-            return _angle(ct - c), 0.0, yaw, 1.0, False, no_jit
-        if kind == "retreat":
-            return _angle(c - ct) + 0.2 * ag.turn, act.speed * walk, 0.0, 1.0, False, no_jit
-        if kind == "chase":
-            p = kp[tgt, TAIL_BASE]
-            d = float(np.linalg.norm(kp[i, NOSE] - p)) / L
-            v = (
-                act.speed * walk
-                if d > 0.8
-                else min(act.speed * walk, self.v[tgt] + 3 * max(d - 0.3, 0))
-            )
-            return _angle(p - c), v, 0.0, 1.0, False, no_jit
-        if kind == "contact":
-            p, spot = self._contact_spot(i)
-            d = float(np.linalg.norm(kp[i, NOSE] - p)) / L
-            aim = float(np.clip(_wrap(_angle(p - kp[i, NECK]) - th - self.bend[i]), -0.8, 0.8))
-            if not ag.engaged:
-                to_spot = float(np.linalg.norm(spot - c)) / L
-                # Slow down as the nose nears the point, so as not to overshoot it.
-                v = min(1.2 * walk, 4.0 * to_spot, 3.0 * d)
-                if to_spot > 0.35:  # first get to where the body must stand ...
-                    return _angle(spot - c), v, aim, 1.0, False, no_jit
-                # ... then face the point and close in nose first
-                return _angle(p - c), v, aim, 1.0, False, no_jit
-            yaw, ext, jit = head_motion(aim)
-            # Keep the nose on the (possibly moving) partner point.
-            return _angle(p - c), min(0.5 * walk, 3.0 * max(d - 0.03, 0)), yaw, ext, False, jit
-        if kind == "huddle":
-            p = ct + 0.45 * (L + self.L[tgt]) / 2 * ag.side * _left(np.array(self.th[tgt]))
-            d = float(np.linalg.norm(c - p)) / L
-            if not ag.engaged:
-                return (
-                    _angle(p - c),
-                    min(1.1 * walk, 4.0 * d),
-                    wander_head * 0.5,
-                    1.0,
-                    False,
-                    no_jit,
-                )
+    def _head_motion(self, s: _State, base: float) -> tuple[float, float, np.ndarray]:
+        """(yaw, extension, forepaw jitter) of the head while engaged, by the action's `head`."""
+        ag, rng = self.agents[s.i], self.rng
+        act = self.sp.actions[ag.act]
+        if act.head == "osc":
+            ph = 2 * np.pi * ag.osc_f * s.t_s + ag.osc_p
+            return base + act.head_amp * math.sin(ph), 1.0 + 0.12 * math.sin(ph + 1.0), _NO_JITTER
+        if act.head == "jitter":
             return (
-                float(self.th[tgt]),
-                min(0.3 * walk, 3.0 * d),
-                wander_head * 0.3,
+                base + rng.normal(0, act.head_amp),
+                1.0 + rng.normal(0, 0.08),
+                rng.normal(0, 0.03, (2, 2)),
+            )
+        return base, 1.0, _NO_JITTER
+
+    def _explore(self, s: _State) -> Control:
+        ag = self.agents[s.i]
+        speed = s.walk * min(max(ag.gait, 0.0), 1.3)
+        return s.th + ag.turn, speed, s.wander_head, 1.0, False, _NO_JITTER
+
+    def _rest(self, s: _State) -> Control:
+        return s.th, 0.0, s.wander_head * 0.4, 1.0, False, _NO_JITTER
+
+    def _groom(self, s: _State) -> Control:
+        ag, rng = self.agents[s.i], self.rng
+        yaw = ag.flank + rng.normal(0, self.sp.actions[ag.act].head_amp)
+        return s.th, 0.0, yaw, 0.55 + rng.normal(0, 0.06), True, rng.normal(0, 0.04, (2, 2))
+
+    def _sniff(self, s: _State) -> Control:
+        yaw, ext, jit = self._head_motion(s, 0.0)
+        return s.th + 0.5 * self.agents[s.i].turn, 0.25 * s.walk, yaw, ext, False, jit
+
+    def _approach(self, s: _State) -> Control:
+        ct = self.c[self.agents[s.i].target]
+        return _angle(ct - s.c), 1.1 * s.walk, s.wander_head * 0.5, 1.0, False, _NO_JITTER
+
+    def _watch(self, s: _State) -> Control:
+        i, kp = s.i, self.kp
+        tgt = self.agents[i].target
+        gaze = _angle(kp[tgt, NOSE] - kp[i, NECK]) - s.th - self.bend[i]
+        yaw = float(np.clip(_wrap(gaze), -0.6, 0.6))
+        return _angle(self.c[tgt] - s.c), 0.0, yaw, 1.0, False, _NO_JITTER
+
+    def _retreat(self, s: _State) -> Control:
+        ag = self.agents[s.i]
+        away = _angle(s.c - self.c[ag.target]) + 0.2 * ag.turn
+        return away, self.sp.actions[ag.act].speed * s.walk, 0.0, 1.0, False, _NO_JITTER
+
+    def _chase(self, s: _State) -> Control:
+        ag = self.agents[s.i]
+        tgt, top = ag.target, self.sp.actions[ag.act].speed * s.walk
+        p = self.kp[tgt, TAIL_BASE]
+        d = float(np.linalg.norm(self.kp[s.i, NOSE] - p)) / s.L
+        v = top if d > 0.8 else min(top, self.v[tgt] + 3 * max(d - 0.3, 0))
+        return _angle(p - s.c), v, 0.0, 1.0, False, _NO_JITTER
+
+    def _contact(self, s: _State) -> Control:
+        i, kp = s.i, self.kp
+        p, spot = self._contact_spot(i)
+        d = float(np.linalg.norm(kp[i, NOSE] - p)) / s.L
+        aim = float(np.clip(_wrap(_angle(p - kp[i, NECK]) - s.th - self.bend[i]), -0.8, 0.8))
+        if not self.agents[i].engaged:
+            to_spot = float(np.linalg.norm(spot - s.c)) / s.L
+            # Slow down as the nose nears the point, so as not to overshoot it.
+            v = min(1.2 * s.walk, 4.0 * to_spot, 3.0 * d)
+            if to_spot > 0.35:  # first get to where the body must stand ...
+                return _angle(spot - s.c), v, aim, 1.0, False, _NO_JITTER
+            # ... then face the point and close in nose first
+            return _angle(p - s.c), v, aim, 1.0, False, _NO_JITTER
+        yaw, ext, jit = self._head_motion(s, aim)
+        # Keep the nose on the (possibly moving) partner point.
+        return _angle(p - s.c), min(0.5 * s.walk, 3.0 * max(d - 0.03, 0)), yaw, ext, False, jit
+
+    def _huddle(self, s: _State) -> Control:
+        ag = self.agents[s.i]
+        tgt = ag.target
+        side = ag.side * _left(np.array(self.th[tgt]))
+        p = self.c[tgt] + 0.45 * (s.L + self.L[tgt]) / 2 * side
+        d = float(np.linalg.norm(s.c - p)) / s.L
+        if not ag.engaged:
+            return (
+                _angle(p - s.c),
+                min(1.1 * s.walk, 4.0 * d),
+                s.wander_head * 0.5,
                 1.0,
                 False,
-                no_jit,
+                _NO_JITTER,
             )
-        if kind == "pin":
-            d = self._dist(i, tgt) / L
-            if not ag.engaged:
-                return _angle(ct - c), min(1.2 * walk, 4.0 * d), 0.0, 1.0, False, no_jit
-            yaw, ext, jit = head_motion(0.0)
-            return th, 0.0, yaw, ext, False, jit
-        raise ValueError(f"unknown action kind {kind!r}")
+        return (
+            float(self.th[tgt]),
+            min(0.3 * s.walk, 3.0 * d),
+            s.wander_head * 0.3,
+            1.0,
+            False,
+            _NO_JITTER,
+        )
+
+    def _pin(self, s: _State) -> Control:
+        ag = self.agents[s.i]
+        if not ag.engaged:
+            d = self._dist(s.i, ag.target) / s.L
+            ct = self.c[ag.target]
+            return _angle(ct - s.c), min(1.2 * s.walk, 4.0 * d), 0.0, 1.0, False, _NO_JITTER
+        yaw, ext, jit = self._head_motion(s, 0.0)
+        return s.th, 0.0, yaw, ext, False, jit
 
     def _contact_spot(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(contact point on the partner, where animal i's centre must be to touch it nose
@@ -734,3 +790,19 @@ def runs(mask: np.ndarray) -> np.ndarray:
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])
     edges = np.flatnonzero(np.diff(m.astype(np.int8)))
     return edges[1::2] - edges[::2]
+
+
+# the control of each action kind (SOLO_KINDS + SOCIAL_KINDS), one method each
+_CONTROL = {
+    "explore": _Simulator._explore,
+    "rest": _Simulator._rest,
+    "groom": _Simulator._groom,
+    "sniff": _Simulator._sniff,
+    "approach": _Simulator._approach,
+    "watch": _Simulator._watch,
+    "retreat": _Simulator._retreat,
+    "chase": _Simulator._chase,
+    "contact": _Simulator._contact,
+    "huddle": _Simulator._huddle,
+    "pin": _Simulator._pin,
+}
