@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 CORES ?= 2
 
-.PHONY: setup smoke synthetic test lint cluster-up cluster-down clean-smoke
+.PHONY: setup smoke synthetic real test lint cluster-up cluster-down clean-smoke
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,12 @@ smoke: setup
 
 synthetic: setup
 	snakemake --cores $(CORES) synthetic
+
+# the real-video experiment: a folder of own videos built from ../shared/real_rodent_video
+real: setup
+	$(PY) benchmarks/real_videos.py prepare
+	snakemake --cores $(CORES) real
+	$(PY) benchmarks/real_videos.py analyse
 
 test: setup
 	$(PY) -m pytest -q

@@ -50,6 +50,11 @@ rule synthetic:
         lambda w: submissions("synthetic"),
 
 
+rule real:
+    input:
+        lambda w: report_for("real"),
+
+
 rule mabe22:
     input:
         lambda w: report_for("mabe22"),

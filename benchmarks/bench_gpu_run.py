@@ -147,6 +147,7 @@ def main() -> None:
         str(frames_dir),
         str(frames_dir / "index.tsv"),
         str(work / "embedding.npy"),
+        str(work / "projection.npz"),
         window_stride=emb["window_stride"],
         batch_size=emb["batch_size"],
         max_dim=emb["max_dim"],

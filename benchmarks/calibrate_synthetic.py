@@ -140,6 +140,7 @@ def main() -> None:
                 cfg["frames_dir"],
                 cfg["index"],
                 str(emb_path),
+                str(emb_path.with_suffix(".projection.npz")),
                 emb_cfg["window_stride"],
                 emb_cfg["batch_size"],
                 emb_cfg["max_dim"],

@@ -300,3 +300,75 @@ def test_near_pairs_dataset_items_are_deterministic(tmp_path, density):
         assert dt.mean() < 30  # uniform crops: ~ 100
     else:  # the two centre frames always share their state
         assert all(bool(t[0, 0] == t[1, 0]) for _, _, t in items)
+
+
+def test_times_in_seconds_follow_each_clips_frame_rate(tmp_path):
+    """Two clips filmed at 15 and 60 fps: with a run's times in seconds, the centres reach the
+    loss in seconds (frame / fps), a crop gap of 1 s spans 15 and 60 frames, and a pair 1 s
+    apart weighs exp(-1 / tau_s) at either rate."""
+    from twbyol.methods.byol import temporal_weight
+
+    for c in ("slow", "fast"):
+        np.save(tmp_path / f"{c}.npy", np.zeros((600, 16, 16), np.uint8))
+    clips, fps = [("slow", 600), ("fast", 600)], {"slow": 15.0, "fast": 60.0}
+    kw = dict(rho=2, num_frames=2, stride=1, crop_size=8, min_scale=0.5)
+    in_frames = TemporalCropDataset(tmp_path, clips, CropConfig(**kw), 40, seed=1, fps=fps)
+    in_s = TemporalCropDataset(
+        tmp_path, clips, CropConfig(**kw), 40, seed=1, fps=fps, time_unit="seconds"
+    )
+    for k, (cid, _) in enumerate(clips):
+        _, cf, _ = in_frames[(0, k)]
+        _, cs, _ = in_s[(0, k)]
+        np.testing.assert_allclose(cs.numpy() * fps[cid], cf.numpy(), rtol=1e-6)
+        dt_s = (cs[0] - cs[1]).abs()
+        w = temporal_weight(dt_s[None], "exponential", 0.5)
+        np.testing.assert_allclose(w.numpy(), np.exp(-dt_s.numpy() / 0.5), rtol=1e-6)
+    gapped = TemporalCropDataset(
+        tmp_path, clips, CropConfig(**kw, policy="max_gap", gap_s=1.0), 40, seed=2, fps=fps
+    )
+    rng = np.random.default_rng(0)
+    for cid, n in clips:
+        dts = [abs(int(np.diff(gapped.starts(cid, n, 2, rng))[0])) for _ in range(400)]
+        assert max(dts) <= fps[cid] and max(dts) > 0.8 * fps[cid], (cid, max(dts))
+    # near_pairs at tau_s: the density of each clip at tau_s x its fps frames
+    near = TemporalCropDataset(
+        tmp_path,
+        clips,
+        CropConfig(**kw, policy="near_pairs", density="exponential", tau=0.5, tau_unit="seconds"),
+        40,
+        seed=2,
+        fps=fps,
+    )
+    mean_dt = {
+        cid: np.mean([abs(int(np.diff(near.starts(cid, n, 2, rng))[0])) for _ in range(2000)])
+        for cid, n in clips
+    }
+    assert set(near._gap_density) == {(598, 7.5), (598, 30.0)}
+    assert 3.0 < mean_dt["fast"] / mean_dt["slow"] < 5.0  # ~ 60 / 15
+    with pytest.raises(ValueError, match="need each clip's frame rate; none for \\['slow'"):
+        TemporalCropDataset(tmp_path, clips, CropConfig(**kw), 4, seed=0, time_unit="seconds")
+
+
+def test_run_times_in_seconds_resolve_and_mixed_units_fail():
+    from twbyol.experiment import run_config
+
+    e = {
+        "training": {},
+        "crop": {"gap": 60},
+        "backbone": {"name": "tiny"},
+        "pretrain_dataset": "lab",
+        "datasets": {"lab": {}},
+        "runs": {
+            "tw": {"method": "byol", "weighting": "exponential", "tau_s": 0.5},
+            "tc": {"method": "time_contrast", "window_s": 1.0},
+            "bad": {"method": "byol", "weighting": "exponential", "tau_s": 0.5, "window": 30},
+        },
+    }
+    cfg = run_config("x", e, "tw", 0)
+    assert (cfg["tau"], cfg["time_unit"]) == (0.5, "seconds") and "tau_s" not in cfg
+    assert run_config("x", e, "tc", 0)["window"] == 1.0
+    with pytest.raises(ValueError, match=r"runs.bad.window: the run gives tau_s in seconds"):
+        run_config("x", e, "bad", 0)
+    e["crop"]["gap_s"] = 2.0
+    with pytest.raises(ValueError, match=r"crop: give gap \(frames\) or gap_s, not both"):
+        run_config("x", e, "tw", 0)

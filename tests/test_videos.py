@@ -44,9 +44,63 @@ def test_every_video_is_a_clip_with_a_file_safe_id(tmp_path):
     assert ds.clips.clip_ids == ["top"] and list(ds.clips.fps) == [30.0]
 
 
-def test_a_folder_without_any_labels_fails_naming_it(tmp_path):
-    _video(tmp_path / "a.mp4")
-    with pytest.raises(ValueError, match=rf"{tmp_path}: none of its 1 videos has labels"):
+def test_a_folder_without_any_labels_is_a_pretraining_dataset(tmp_path):
+    """No label anywhere: every video pretrains; read-dataset writes an index of video-only
+    clips, no labelled clip and a protocol with nothing to score, and refuses when the
+    experiment evaluates the dataset (--require-labels), naming the folder."""
+    import json
+
+    from twbyol.data import index
+    from twbyol.data.artifacts import read_index
+
+    _video(tmp_path / "v" / "a.mp4")
+    _video(tmp_path / "v" / "day 2" / "b.avi", n=8, fps=15)
+    ds = videos.read(tmp_path / "v", log=lambda s: None)
+    assert ds.clips.clip_ids == [] and [v.clip_id for v in ds.video_only] == ["a", "day 2__b"]
+    out = {k: tmp_path / f"out.{k}" for k in ("tsv", "npz", "json")}
+    args = ["--format", "videos", "--root", str(tmp_path / "v"), "--n-shards", "1"]
+    args += ["--index-out", str(out["tsv"]), "--labels-out", str(out["npz"])]
+    args += ["--protocol-out", str(out["json"])]
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'v'}: none of its 2 videos has labels"):
+        index.main([*args, "--require-labels"])
+    assert not any(p.exists() for p in out.values())
+    assert index.main(args) == 0
+    table = read_index(out["tsv"])
+    assert list(table["clip_id"]) == ["a", "day 2__b"] and not table["labelled"].any()
+    assert list(table["fps"]) == [30.0, 15.0]
+    protocol = json.loads(out["json"].read_text())
+    assert protocol["tasks"] == [] and protocol["video_only"] == ["a", "day 2__b"]
+    with pytest.raises(ValueError, match="out.npz: starts/ends must give one"):
+        from twbyol.data.artifacts import load_labels
+
+        load_labels(out["npz"])
+
+
+def test_the_headline_dataset_is_an_evaluated_one():
+    from twbyol.tables import headline_dataset
+
+    assert headline_dataset({"pretrain_dataset": "m", "eval_datasets": ["m", "r"]}) == "m"
+    assert headline_dataset({"pretrain_dataset": "raw", "eval_datasets": ["lab", "r"]}) == "lab"
+
+
+def test_a_label_file_beside_no_video_fails_and_pose_tables_are_left_alone(tmp_path):
+    _labels(_video(tmp_path / "a.mp4", n=4).with_suffix(".csv"), _rows(4))
+    # DeepLabCut's pose table beside the video: three header rows, coordinates
+    dlc = "scorer,DLC,DLC,DLC\nbodyparts,nose,nose,nose\ncoords,x,y,likelihood\n"
+    (tmp_path / "aDLC_resnet50_shuffle1_1000.csv").write_text(dlc + "0,12.5,40.1,0.99\n")
+    (tmp_path / "features.csv").write_text("frame,speed\n0,3.25\n1,0.5\n")
+    assert videos.read(tmp_path, log=lambda s: None).clips.clip_ids == ["a"]
+    (tmp_path / "sub").mkdir()
+    _labels(tmp_path / "sub" / "cage_7.csv", _rows(4))
+    with pytest.raises(
+        ValueError, match=r"sub/cage_7.csv: a per-frame label file that names no video \(no cage_7 "
+    ):
+        videos.read(tmp_path, log=lambda s: None)
+    (tmp_path / "sub" / "cage_7.csv").unlink()
+    (tmp_path / "b_labels.csv").write_text("anything")
+    with pytest.raises(
+        ValueError, match=r"b_labels.csv: a per-frame label file that names no video \(no b "
+    ):
         videos.read(tmp_path, log=lambda s: None)
 
 

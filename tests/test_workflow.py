@@ -485,6 +485,7 @@ def mabe22_wd(tmp_path, release):
     """The mabe22 experiment with mice pointed at a release as downloaded (CaltechDATA names,
     nested folders) and rats at an (empty) folder: enough to plan."""
     (tmp_path / "wd").mkdir()
+    (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
     (tmp_path / "rats").mkdir()
     cfg = write_override(
@@ -524,6 +525,7 @@ def test_mabe22_dag_at_the_release_size(tmp_path):
     """Planning with the dataset folder holding the release's 2,614 videos (1,830 submission,
     784 userTrain; empty files: planning reads no dataset file, it only checks the folder).
     The time is printed for the README; it is not asserted (a shared machine's timings)."""
+    (tmp_path / "wd").mkdir()
     (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
     mice, rats = tmp_path / "mouse triplets", tmp_path / "rats"
@@ -604,3 +606,113 @@ def test_study_on_the_release_as_downloaded(tmp_path, release):
     a, b = protocol["frame_number_map"][missing]
     assert not sub[a:b].any() and sub[:a].any()
     assert planned(wd, *targets, extra=("--configfile", "config/config.yaml", cfg)) == {}
+
+
+def _predict_cli(model: Path, probes: Path, videos: Path, out: Path) -> None:
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twbyol",
+            "predict",
+            "--model",
+            str(model),
+            "--probes",
+            str(probes),
+            "--videos",
+            str(videos),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env_with_venv(),
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path):
+    """The `real` experiment (config.yaml) on the folder benchmarks/real_videos.py lays out
+    from ../shared's real mouse videos: 33 labelled B-SOiD panels at 15 fps, unlabelled
+    recordings at 30 and 120 fps and 4:3 / 5:4 aspect. read-dataset -> frames -> pretrain
+    (TW-BYOL's tau in seconds: its logged dt is too) -> embed -> evaluate -> predict ->
+    ethogram -> report; every video predicted, times at its own rate; `twbyol predict
+    --videos` on the same folder outside the study gives the same calls; the sanity kNN
+    runs; editing a label file or adding a video in a subfolder reruns read-dataset."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import real_videos
+
+    folder = tmp_path / "lab videos"
+    made = real_videos.prepare(real_videos.SHARED, folder)
+    real = yaml.safe_load((REPO / "config/config.yaml").read_text())["experiments"]["real"]
+    exp = {
+        **real,
+        "datasets": {"real": {**real["datasets"]["real"], "path": str(folder)}},
+        "seeds": [0],
+        "runs": {k: real["runs"][k] for k in ("byol_uniform", "twbyol_1s")},
+        "study": {"baseline": "byol_uniform", "proposed": "twbyol_1s"},
+        "training": {**real["training"], "epochs": 2, "samples_per_epoch": 64},
+    }
+    (tmp_path / "wd").mkdir()
+    wd = copy_workflow(tmp_path / "wd")
+    cfg = write_override(wd, {"experiments": {"realtest": exp}})
+    extra = ("--configfile", "config/config.yaml", cfg)
+    snakemake(wd, "results/realtest/report.md", "--cores", "2", *extra)
+    res = wd / "results" / "realtest"
+    run = res / "pretrain" / "twbyol_1s" / "seed0"
+    pred = res / "predict" / "twbyol_1s" / "seed0" / "real"
+    assert sorted(p.stem for p in pred.glob("*.csv")) == sorted(made)
+    from twbyol.data.artifacts import read_index
+    from twbyol.predict import read_predictions
+
+    index = read_index(res / "frames" / "real" / "index.tsv").set_index("clip_id")
+    ev = json.loads((res / "evaluate" / "twbyol_1s" / "seed0" / "real.json").read_text())
+    assert ev["probes"] == sorted({v["behaviour"] for v in made.values() if v["behaviour"]})
+    for cid in made:
+        names, calls, scores = read_predictions(pred / f"{cid}.csv")
+        n, fps = int(index.loc[cid, "n_frames"]), float(index.loc[cid, "fps"])
+        assert names == ev["probes"] and calls.shape == (n, len(names)), cid
+        assert set(np.unique(calls)) <= {0, 1} and np.isfinite(scores).all()
+        t = np.loadtxt(pred / f"{cid}.csv", delimiter=",", skiprows=1, usecols=1)
+        np.testing.assert_allclose(t, np.arange(n) / fps, atol=6e-5)
+    assert index.loc["dannce__CameraL_0", "fps"] == pytest.approx(
+        120.0, abs=1e-3
+    )  # 17500000/145833
+    assert index.loc["dlc_openfield__m3v1mp4", "n_frames"] == 2330
+    # DANNCE's 1328x1048 letterboxed into 48 px: black bars above and below, none at the sides
+    f = np.load(res / "frames" / "real" / "dannce__CameraL_0.npy", mmap_mode="r")
+    assert f.shape == (3500, 48, 48) and f[:, :4].max() == 0 and f[:, 24, :2].max() > 0
+    # dt in seconds for the tau_s run (clips of 1.6 to 56 s), frames for the other
+    dt = {
+        r: [
+            json.loads(x)["mean_dt"]
+            for x in (res / "pretrain" / r / "seed0" / "metrics.jsonl").read_text().splitlines()
+        ]
+        for r in ("twbyol_1s", "byol_uniform")
+    }
+    assert max(dt["twbyol_1s"]) < 15 < min(dt["byol_uniform"]), dt
+    report = (res / "report.md").read_text()
+    assert "![ethogram_real](images/ethogram_real.png)" in report
+    # the same model and probes on the folder itself, outside the study
+    out = tmp_path / "predicted"
+    _predict_cli(
+        run / "model.pt", res / "evaluate" / "twbyol_1s" / "seed0" / "real.probes.npz", folder, out
+    )
+    for cid in made:
+        a, b = (read_predictions(d / f"{cid}.csv") for d in (pred, out))
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_allclose(a[2], b[2], atol=1e-3)
+    knn = real_videos.analyse(res, "real", n_perm=50)
+    assert knn["clips"] == 33 and knn["chance"] == pytest.approx(2 / 32)
+    assert 0 <= knn["twbyol_1s"]["accuracy"] <= 1 and 0 < knn["twbyol_1s"]["p_perm"] <= 1
+    assert planned(wd, "results/realtest/report.md", extra=extra) == {}
+    # an edited label file, or a video added in a subfolder, reruns read-dataset
+    # (an edit: Snakemake passes over a newer file whose checksum it recorded unchanged)
+    label = folder / "bsoid" / "rear_plus_1.csv"
+    text = label.read_text()
+    label.write_text(text.replace("\n0,", "\n0,-1,", 1).replace("-1,0,", "-1,", 1))
+    assert planned(wd, "results/realtest/labels/real.npz", extra=extra) == {"read_dataset": 1}
+    label.write_text(text)
+    (folder / "dlc_reaching" / "again.avi").symlink_to(folder / "dlc_reaching" / "vid.avi")
+    assert planned(wd, "results/realtest/labels/real.npz", extra=extra) == {"read_dataset": 1}

@@ -30,6 +30,11 @@ STAGES: dict[str, tuple[str, str]] = {
         "twbyol.evaluate",
         "the MABe22 evaluator's probes, kNN, temporal locality of one embedding",
     ),
+    "predict": (
+        "twbyol.predict",
+        "behaviour calls and scores per frame of every video (a dataset's or a folder's)",
+    ),
+    "ethogram": ("twbyol.ethogram", "ethogram figure: predicted and labelled behaviour over time"),
     "submission": ("twbyol.submission", "an embedding as the MABe22 evaluator's submission file"),
     "record-experiment": (
         "twbyol.experiment",

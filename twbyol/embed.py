@@ -87,10 +87,13 @@ def embed_clip(
     return torch.cat(feats).numpy()[nearest]
 
 
-def pca_reduce(x: np.ndarray, dim: int, block: int = 1 << 14) -> np.ndarray:
+def pca_reduce(
+    x: np.ndarray, dim: int, block: int = 1 << 14
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Project x (N, D) on its top `dim` principal axes (centred; float64 covariance and eigh),
     as sklearn's PCA(n_components=dim).fit_transform does up to the axes' signs. Streams x in
-    blocks: beside x it holds one float64 block, the (D, D) covariance and the output."""
+    blocks: beside x it holds one float64 block, the (D, D) covariance and the output.
+    Returns (projected (N, dim) float32, mean (D,), axes (D, dim)): out = (x - mean) @ axes."""
     mean = x.mean(0, dtype=np.float64)
     cov = np.zeros((x.shape[1], x.shape[1]))
     for i in range(0, len(x), block):
@@ -101,7 +104,7 @@ def pca_reduce(x: np.ndarray, dim: int, block: int = 1 << 14) -> np.ndarray:
     out = np.empty((len(x), dim), np.float32)
     for i in range(0, len(x), block):
         out[i : i + block] = (x[i : i + block] - mean) @ axes
-    return out
+    return out, mean, axes
 
 
 def embed(
@@ -109,11 +112,15 @@ def embed(
     frames_dir: str,
     index_path: str,
     out: str,
+    projection: str,
     window_stride: int = EMBEDDING_DEFAULTS["window_stride"],
     batch_size: int = EMBEDDING_DEFAULTS["batch_size"],
     max_dim: int = EMBEDDING_DEFAULTS["max_dim"],
 ) -> dict:
-    """Embed the labelled clips of `index_path` with `model`'s backbone into `out`.
+    """Embed the labelled clips of `index_path` with `model`'s backbone into `out`, and
+    write the reduction applied to the backbone's features to `projection` (.npz: mean (D,)
+    and axes (D, d), out = (features - mean) @ axes; both empty when none was needed), with
+    which the evaluation's probes are applied to the features of any video (twbyol.predict).
 
     Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
     x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated."""
@@ -136,10 +143,14 @@ def embed(
             device,
             amp=device.type == "cuda",
         )
-    emb = pca_reduce(feats, max_dim) if feats.shape[1] > max_dim else feats
+    if feats.shape[1] > max_dim:
+        emb, mean, axes = pca_reduce(feats, max_dim)
+    else:
+        emb, mean, axes = feats, np.zeros(0), np.zeros((0, 0))
     del feats
     if not np.isfinite(emb).all():
         raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
+    io.write_npz(projection, mean=mean, axes=axes)
     io.write_npy(out, emb)
     wall = time.time() - t0
     info = {
@@ -162,6 +173,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--index", required=True, help="the dataset's index.tsv")
     ap.add_argument("--out", required=True, help="output .npy (total_frames, D)")
     ap.add_argument(
+        "--projection",
+        required=True,
+        help="output .npz: the PCA applied to the features (empty arrays: none), for predict",
+    )
+    ap.add_argument(
         "--window-stride",
         type=int,
         required=True,
@@ -172,7 +188,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--max-dim", type=int, required=True, help="PCA above this width (MABe22's limit: 128)"
     )
     a = ap.parse_args(argv)
-    embed(a.model, a.frames_dir, a.index, a.out, a.window_stride, a.batch_size, a.max_dim)
+    embed(
+        a.model,
+        a.frames_dir,
+        a.index,
+        a.out,
+        a.projection,
+        a.window_stride,
+        a.batch_size,
+        a.max_dim,
+    )
     return 0
 
 

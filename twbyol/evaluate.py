@@ -77,6 +77,7 @@ import numpy as np
 
 from twbyol import io
 from twbyol.data.artifacts import Labels, load_labels  # noqa: F401 (re-exported)
+from twbyol.predictor import save_probes
 from twbyol.probe import (
     Moments,
     aggregate_seeds,
@@ -88,7 +89,7 @@ from twbyol.probe import (
     pooled_score,
     task_score,
 )
-from twbyol.settings import EVALUATION_DEFAULTS
+from twbyol.settings import EVALUATION_DEFAULTS, FRAME_FITS
 from twbyol.split import Protocol, read_protocol
 from twbyol.temporal import (
     CropPolicy,
@@ -157,7 +158,12 @@ def _scores(prefix: str, res: dict) -> dict:
 
 
 def protocol_scores(
-    emb: np.ndarray, lab: Labels, protocol: Protocol, test_size: float = 0.1, alpha: float = 1.0
+    emb: np.ndarray,
+    lab: Labels,
+    protocol: Protocol,
+    test_size: float = 0.1,
+    alpha: float = 1.0,
+    fitted: dict[str, list] | None = None,
 ) -> dict[str, dict]:
     """The MABe22 evaluator's scores of every task of `protocol` on one embedding.
 
@@ -168,6 +174,8 @@ def protocol_scores(
     seed's private score) and, for sequence-level tasks, the clip-pooled private score. Tasks
     sharing a split and seed share one copy of the train rows and one Gram pass (Moments).
     Returns {task: {type, sequence_level, split, f1|mse, f1_public|mse_public, ...}}.
+    `fitted`, when given, receives {task: [FittedProbe or None per seed]} of the per-frame
+    Discrete tasks: the probes scored here (twbyol.predict applies them to new videos).
     """
     t_index = {t: i for i, t in enumerate(lab.tasks)}
     unknown = [t for t in protocol.tasks if t not in t_index]
@@ -177,6 +185,10 @@ def protocol_scores(
     pos = {c: i for i, c in enumerate(lab.clips)}
     length = {c: int(lab.ends[i] - lab.starts[i]) for c, i in pos.items()}
     out: dict[str, dict] = {}
+
+    def is_behaviour(t: str) -> bool:  # a per-frame Discrete task: a behaviour
+        return lab.task_types[t_index[t]] == "Discrete" and t not in protocol.sequence_level
+
     for name, split in protocol.splits.items():
         tasks = [t for t in protocol.tasks if protocol.task_split[t] == name]
         if not tasks:
@@ -196,6 +208,8 @@ def protocol_scores(
             for t in tasks:
                 k = t_index[t]
                 probe = fit_probe(x_train, y[k, train], lab.task_types[k], alpha, moments)
+                if fitted is not None and is_behaviour(t):
+                    fitted.setdefault(t, []).append(probe)
                 n_train[t].append(0 if probe is None else probe.n_train)
                 preds[t].append(
                     np.full(len(test), np.nan) if probe is None else probe.predict(x_test)
@@ -416,12 +430,17 @@ def evaluate(
     few_shot: tuple[float, ...] = (0.01, 0.1),
     few_shot_draws: int = 5,
     rare_fraction: float = 0.2,
+    fitted: dict[str, list] | None = None,
 ) -> dict:
-    """All metrics of one (N_frames, D) embedding; see the module docstring for definitions."""
+    """All metrics of one (N_frames, D) embedding; see the module docstring for definitions.
+    `fitted` receives the headline tasks' probes (protocol_scores) when given."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    tasks = protocol_scores(emb, lab, protocol, test_size)
+    probes: dict[str, list] = {}
+    tasks = protocol_scores(emb, lab, protocol, test_size, fitted=probes)
     head = headline_tasks(tasks)
+    if fitted is not None:
+        fitted.update({t: probes[t] for t in head if t in probes})
     discrete = [t for t, r in tasks.items() if r["type"] == "Discrete"]
     timings["probe"] = time.perf_counter() - t0
 
@@ -575,6 +594,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="crop.gap of the max_gap / min_gap policies, in frames",
     )
     ap.add_argument(
+        "--crop-gap-s",
+        type=float,
+        help="the gap in seconds instead of --crop-gap: converted with the dataset's frame "
+        "rate (the median of its clips', recorded)",
+    )
+    ap.add_argument(
         "--n-pairs",
         type=int,
         default=20_000,
@@ -606,9 +631,33 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         default=0.2,
         help="share of rarest behaviour labels (study: 20 %%)",
     )
+    ap.add_argument(
+        "--probes-out",
+        help="write the behaviour probes scored here (.npz, for twbyol predict); needs "
+        "--projection, --frames-size and --frames-fit",
+    )
+    ap.add_argument("--projection", help="the embed stage's .projection.npz of --embedding")
+    ap.add_argument("--frames-size", type=int, help="the dataset's frames.size (recorded)")
+    ap.add_argument("--frames-fit", choices=FRAME_FITS, help="its frames.fit (recorded)")
     args = ap.parse_args(argv)
+    if args.probes_out is not None:
+        missing = [
+            f"--{k.replace('_', '-')}"
+            for k in ("projection", "frames_size", "frames_fit")
+            if getattr(args, k) is None
+        ]
+        if missing:
+            ap.error(f"--probes-out needs {', '.join(missing)}")
 
     t_start = time.perf_counter()
+    crop_gap, gap_note = args.crop_gap, {}
+    if args.crop_gap_s is not None:
+        from twbyol.data.artifacts import read_index
+
+        index = read_index(args.index)
+        fps = float(np.median(index.loc[index["labelled"] == 1, "fps"]))
+        crop_gap = round(args.crop_gap_s * fps)
+        gap_note = {"gap_s": args.crop_gap_s, "fps": fps}
     lab = load_labels(args.labels)
     clips, starts, ends = load_index(args.index)
     if clips != lab.clips or not (
@@ -618,6 +667,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             f"{args.index} and {args.labels} disagree on the clips or their frame ranges"
         )
     emb = load_embedding(args.embedding, lab.label_array.shape[1])
+    fitted: dict[str, list] = {}
     protocol = read_protocol(args.protocol)
     protocol.validate(lab.clips, args.protocol)
     result = evaluate(
@@ -630,14 +680,28 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         knn_max_train=args.knn_max_train,
         knn_max_test=args.knn_max_test,
         window=Window(args.num_frames, args.frame_stride, args.window_stride),
-        crop=CropPolicy(args.crop_policy, args.crop_rho, args.crop_gap),
+        crop=CropPolicy(args.crop_policy, args.crop_rho, crop_gap),
         n_pairs=args.n_pairs,
         mrr_k=args.mrr_k,
         n_queries=args.n_queries,
         few_shot=tuple(args.few_shot),
         few_shot_draws=args.few_shot_draws,
         rare_fraction=args.rare_fraction,
+        fitted=fitted,
     )
+    result["crop_policy"].update(gap_note)
+    if args.probes_out is not None:
+        meta = {
+            "run_id": args.run_id,
+            "seed": args.seed,
+            "dataset": args.dataset,
+            "embedding": str(args.embedding),
+            "probe_seeds": list(protocol.seeds),
+            "frames": {"size": args.frames_size, "fit": args.frames_fit},
+            "window_stride": args.window_stride,
+            "f1": {t: result["tasks"][t]["f1"] for t in fitted},
+        }
+        result["probes"] = save_probes(args.probes_out, fitted, args.projection, meta)
     result = {
         "run_id": args.run_id,
         "seed": args.seed,

@@ -29,7 +29,8 @@ def evaluation_config(e: dict) -> dict:
     evaluation draw), and what the temporal metrics must know of the embed window and the
     training crops: `num_frames`, `frame_stride` (crop block), `window_stride` (embedding
     block), `crop_policy`, `crop_rho`, `crop_gap` (crop block; the experiment's, not a run's
-    own crop_policy, so that every run is scored on the same frame pairs)."""
+    own crop_policy, so that every run is scored on the same frame pairs), and `crop_gap_s`
+    when the crop block gives its gap in seconds (converted with the evaluated dataset's fps)."""
     crop = {**crop_defaults(), **e["crop"]}
     return {
         **EVALUATION_DEFAULTS,
@@ -40,6 +41,7 @@ def evaluation_config(e: dict) -> dict:
         "crop_policy": crop["policy"],
         "crop_rho": crop["rho"],
         "crop_gap": crop["gap"],
+        **({"crop_gap_s": crop["gap_s"]} if crop.get("gap_s") is not None else {}),
     }
 
 
@@ -98,7 +100,19 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
     r = dict(e["runs"][run])
     r.pop("label", None)
     r.pop("seeds", None)
+    where = f"config: experiments.{exp}.runs.{run}."
+    seconds = [k for k in ("tau_s", "window_s") if k in r]
+    if seconds:  # times in seconds: the run's tau and window both, converted per clip fps
+        frames = [k for k in ("tau", "window") if k in r]
+        if frames:
+            raise ValueError(
+                f"{where}{frames[0]}: the run gives {seconds[0]} in seconds; give its "
+                f"{', '.join(frames)} in seconds too ({frames[0]}_s), not in frames"
+            )
+        r.update({k[:-2]: r.pop(k) for k in seconds}, time_unit="seconds")
     crop = dict(e["crop"])
+    if "gap" in crop and "gap_s" in crop:
+        raise ValueError(f"config: experiments.{exp}.crop: give gap (frames) or gap_s, not both")
     if "crop_policy" in r:
         crop["policy"] = r.pop("crop_policy")
     ds = e["pretrain_dataset"]
@@ -109,7 +123,7 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
         )
     if "pretrain_splits" not in r and e["datasets"][ds].get("pretrain_splits"):
         r["pretrain_splits"] = list(e["datasets"][ds]["pretrain_splits"])
-    check_run({**r, "crop": crop}, f"config: experiments.{exp}.runs.{run}.")
+    check_run({**r, "crop": crop}, where)
     return {
         **e["training"],
         **r,

@@ -33,6 +33,7 @@ import numpy as np
 from twbyol import io
 from twbyol.tables import (
     Table,
+    headline_dataset,
     load_efficiency,
     load_evaluations,
     run_label,
@@ -329,7 +330,7 @@ def _metric_panels(
     """Mean F1 and Spearman rho (mean +- sd over seeds) on the pretraining dataset of each
     series of runs: lines over a numeric x, grouped bars over categories. The baseline is a
     dashed reference when it is not itself plotted."""
-    ds = exp.get("pretrain_dataset") or table.datasets[0]
+    ds = headline_dataset(exp) or table.datasets[0]
     base = (exp.get("study") or {}).get("baseline")
     cats = list(dict.fromkeys(x for _, _, xs in series for x in xs))
     width = 0.8 / len(series)
@@ -381,7 +382,7 @@ def ablation_figures(figs: Figures, exp: dict, table: Table) -> None:
     """tau_sensitivity, weighting_ablation, data_fraction and crop_policy, each when the
     experiment holds runs that vary along that axis (and were evaluated)."""
     cfg = exp.get("runs", {})
-    runs = [r for r in cfg if table.values(r, exp.get("pretrain_dataset"), "mean_f1")]
+    runs = [r for r in cfg if table.values(r, headline_dataset(exp), "mean_f1")]
     study = exp.get("study") or {}
     prop = study.get("proposed")
 

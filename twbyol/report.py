@@ -611,7 +611,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "--stats-dir", required=True, help="folder with comparison.tsv, ttests.json, criteria.json"
     )
     ap.add_argument(
-        "--figures-manifest", required=True, help="images/manifest.json of the figures stage"
+        "--figures-manifest",
+        required=True,
+        nargs="+",
+        help="images/manifest.json of the figures stage, then any further manifests of the "
+        "same folder (the ethograms'), their figures in that order",
     )
     ap.add_argument(
         "--protocols",
@@ -629,9 +633,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     exp = io.read_json(args.experiment)
     stats_dir = Path(args.stats_dir)
     tt, crit = io.read_json(stats_dir / "ttests.json"), io.read_json(stats_dir / "criteria.json")
-    images_rel = Path(
-        os.path.relpath(Path(args.figures_manifest).parent, Path(args.out).parent)
-    ).as_posix()
+    folders = {Path(m).parent for m in args.figures_manifest}
+    if len(folders) != 1:
+        ap.error(f"--figures-manifest: manifests of one folder only, got {sorted(folders)}")
+    images_rel = Path(os.path.relpath(folders.pop(), Path(args.out).parent)).as_posix()
+    manifest = {"figures": [f for m in args.figures_manifest for f in io.read_json(m)["figures"]]}
     text = build(
         exp,
         hashlib.sha256(Path(args.experiment).read_bytes()).hexdigest(),
@@ -639,7 +645,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         Table.read(stats_dir / "comparison.tsv"),
         tt,
         crit,
-        io.read_json(args.figures_manifest),
+        manifest,
         images_rel,
         {Path(p).name.removesuffix(".protocol.json"): io.read_json(p) for p in args.protocols},
     )

@@ -25,6 +25,7 @@ METHODS = tuple(METHOD_MODULES)
 WEIGHTINGS = ("uniform", "exponential", "binary", "linear", "inverse_square")
 CONTROLS = ("oracle", "permuted")  # the positive and the negative control
 PAIR_WEIGHTINGS = WEIGHTINGS + CONTROLS
+TIME_UNITS = ("frames", "seconds")  # of tau, time_contrast's window and crop gaps (tau_s, ...)
 DEFAULT_TAU = 30.0  # frames at the source rate (30 fps: 1 s), TW-BYOL's tau
 
 # the MABe22 evaluator's (twbyol.split)
@@ -33,6 +34,7 @@ EVALUATOR_TEST_SIZE = 0.1  # round2_evaluator.py: test_size = 0.1 for every task
 
 # a non-square video's frames on the square frame artifact (twbyol.data.frames): the whole
 # frame with black bars, or its centre square
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # format videos: the files that are clips
 FRAME_FITS = ("letterbox", "crop")
 DEFAULT_FRAME_FIT = "letterbox"
 

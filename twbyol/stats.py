@@ -56,6 +56,7 @@ from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
     _num,
     comparison_rows,
     headline,
+    headline_dataset,
     load_efficiency,
     load_evaluations,
     run_label,
@@ -788,10 +789,11 @@ def _c6_robustness(s: _Study, c1: dict) -> dict:
 def criteria(
     exp: dict, table: Table, frame_tasks: list[str], tol: float, step_bench: dict | None = None
 ) -> list[dict]:
-    """The study's six pass criteria, proposed vs baseline on the pretraining dataset;
-    `step_bench` (step_benchmark.json) is criterion 4's evidence for runs trained on CPU."""
+    """The study's six pass criteria, proposed vs baseline on the pretraining dataset (the
+    first evaluated one when it has no labels: headline_dataset); `step_bench`
+    (step_benchmark.json) is criterion 4's evidence for runs trained on CPU."""
     study = exp.get("study") or {}
-    ds = exp.get("pretrain_dataset")
+    ds = headline_dataset(exp)
     have = {r for r in table.runs if table.values(r, ds, "mean_f1")}
     missing = [
         f"{k} run {study.get(k)!r}" if study.get(k) else f"study.{k}"

@@ -35,6 +35,14 @@ HEADLINE = (
 EFFICIENCY = ("gpu_hours", "wall_s", "samples_per_s", "peak_mem_mb", "n_gpus")
 
 
+def headline_dataset(exp: dict) -> str | None:
+    """The dataset the headline comparisons and criteria read: the pretraining dataset when
+    the experiment evaluates it, else the first evaluated one (a pretraining-only dataset of
+    unlabelled videos has nothing to score)."""
+    ds, evaluated = exp.get("pretrain_dataset"), list(exp.get("eval_datasets") or [])
+    return ds if ds in evaluated or not evaluated else evaluated[0]
+
+
 def run_seed_from_path(path: str | Path) -> tuple[str, int]:
     """(run, seed) of a path .../{run}/seed{s}/<file> (pretrain, embed and evaluate layout)."""
     p = Path(path)

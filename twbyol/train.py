@@ -41,7 +41,7 @@ from twbyol.methods import METHODS, build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
-from twbyol.settings import DEFAULT_TAU
+from twbyol.settings import DEFAULT_TAU, TIME_UNITS
 
 
 @dataclass
@@ -57,7 +57,9 @@ class TrainConfig:
     # state) or permuted (exponential, shuffled over the batch);
     # with crop policy near_pairs the density of the crop pairs
     # instead, and the loss weights are uniform
-    tau: float = DEFAULT_TAU  # frames at the source rate (30 fps: 1 s)
+    tau: float = DEFAULT_TAU  # frames at the source rate (30 fps: 1 s), or seconds:
+    time_unit: str = "frames"  # the unit of tau and window (seconds: the run gave tau_s /
+    # window_s; crop centres then reach the loss in seconds)
     normalize: str = "weights"  # byol_loss: weighted mean (see its docstring); "batch": the
     # study text's (w * l).mean()
     temperature: float = 0.0  # contrastive methods; 0: the method's paper default
@@ -115,6 +117,8 @@ class TrainConfig:
             raise ValueError(f"method: unknown {cfg.method!r}; expected one of {METHODS}")
         if not cfg.run_id or "/" in cfg.run_id or cfg.run_id.startswith("."):
             raise ValueError(f"run_id: {cfg.run_id!r} is not a safe folder name")
+        if cfg.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit: {cfg.time_unit!r}, expected one of {TIME_UNITS}")
         check_run(asdict(cfg))
         channels_last_wanted(cfg.channels_last, torch.device("cpu"))  # a bad value fails here
         return cfg
@@ -276,7 +280,9 @@ def build_model(cfg: TrainConfig, n_tasks: int = 0) -> nn.Module:
 def crop_config(cfg: TrainConfig) -> CropConfig:
     """The run's crops; near_pairs draws its pairs by the run's weighting and tau."""
     return (
-        CropConfig(**{**cfg.crop, "density": cfg.weighting, "tau": cfg.tau})
+        CropConfig(
+            **{**cfg.crop, "density": cfg.weighting, "tau": cfg.tau, "tau_unit": cfg.time_unit}
+        )
         if cfg.near_pairs
         else CropConfig(**cfg.crop)
     )
@@ -310,6 +316,14 @@ def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
     ids = select_clips(list(index["clip_id"]), cfg.data_fraction, cfg.data_seed)
     n = dict(zip(index["clip_id"], index["n_frames"]))
     return [(c, int(n[c])) for c in ids]
+
+
+def clip_fps(cfg: TrainConfig) -> dict[str, float]:
+    """{clip id: frame rate} of the run's index (times in seconds are converted with it)."""
+    from twbyol.data.artifacts import read_index
+
+    index = read_index(cfg.index)
+    return {c: float(f) for c, f in zip(index["clip_id"], index["fps"])}
 
 
 def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
@@ -365,7 +379,14 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
             f"samples_per_epoch {samples} < batch_size {cfg.batch_size}: no step per epoch"
         )
     dataset = TemporalCropDataset(
-        cfg.frames_dir, clips, crop_config(cfg), samples, cfg.seed, labels
+        cfg.frames_dir,
+        clips,
+        crop_config(cfg),
+        samples,
+        cfg.seed,
+        labels,
+        fps=clip_fps(cfg),
+        time_unit=cfg.time_unit,
     )
 
     # ------------------------------------------------------------ model, optimiser, schedules

@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from twbyol.data.artifacts import TASK_TYPES  # noqa: F401 (the readers' name for it)
+from twbyol.settings import VIDEO_SUFFIXES  # noqa: F401 (the readers import it from here)
 
 if TYPE_CHECKING:
     from twbyol.split import Protocol
@@ -102,6 +103,7 @@ class ClipSet:
     ends: np.ndarray
     keypoints: dict[str, np.ndarray] | None = field(default=None, repr=False)
     source: str = "ClipSet"
+    allow_empty: bool = False  # a dataset of unlabelled videos only (pretraining)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -122,7 +124,7 @@ class ClipSet:
         def fail(msg: str) -> None:
             raise ValueError(f"{source}: {msg}")
 
-        if n == 0:
+        if n == 0 and not self.allow_empty:
             fail("no clips")
         if len(set(self.clip_ids)) != n:
             dup = sorted({c for c in self.clip_ids if self.clip_ids.count(c) > 1})
@@ -158,7 +160,7 @@ class ClipSet:
                 f"of the frame axis but has {self.n_frames[i]}"
             )
         check_frame_axis(self.clip_ids, self.starts, self.ends, source)
-        check_label_array(self.label_array, self.tasks, self.task_types, int(self.ends[-1]), source)
+        check_label_array(self.label_array, self.tasks, self.task_types, self.total_frames, source)
         for t in np.flatnonzero(self.sequence_level):
             for i, c in enumerate(self.clip_ids):
                 vals = self.label_array[t, self.starts[i] : self.ends[i]]
@@ -220,9 +222,6 @@ def check_label_array(
                     f"{source}: Discrete task {name!r} has non-binary labels "
                     f"(e.g. {bad[:3].tolist()})"
                 )
-
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from twbyol.settings import DEFAULT_TAU, WEIGHTINGS
+from twbyol.settings import DEFAULT_TAU, TIME_UNITS, WEIGHTINGS
 
 CROP_POLICIES = ("uniform", "max_gap", "min_gap", "near_pairs")
 
@@ -24,8 +24,10 @@ class CropConfig:
     crop_size: int = 224
     policy: str = "uniform"
     gap: int = 60  # frames, for max_gap / min_gap
+    gap_s: float | None = None  # seconds instead: each clip's gap is round(gap_s * its fps)
     density: str = "exponential"  # near_pairs: pairs drawn as uniform pairs reweighted by this
-    tau: float = DEFAULT_TAU  # weighting at this tau (the trainer sets the run's)
+    tau: float = DEFAULT_TAU  # weighting at this tau (the trainer sets the run's) ...
+    tau_unit: str = "frames"  # ... in frames or in seconds (x each clip's fps)
     min_scale: float = 0.2  # random resized crop: area fraction of the frame, lower ...
     max_scale: float = 1.0  # ... and upper bound
     aspect_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)  # w/h range, log-uniform
@@ -37,6 +39,10 @@ class CropConfig:
     photometric_first: bool = False  # jitter and blur the whole frames before the crop
 
     def __post_init__(self) -> None:
+        if self.tau_unit not in TIME_UNITS:
+            raise ValueError(f"crop.tau_unit: {self.tau_unit!r}, expected one of {TIME_UNITS}")
+        if self.gap_s is not None and self.gap_s < 0:
+            raise ValueError(f"crop.gap_s: expected >= 0 seconds, got {self.gap_s}")
         ranges = {
             "min_scale, max_scale": (self.min_scale, self.max_scale),
             "aspect_ratio": tuple(self.aspect_ratio),

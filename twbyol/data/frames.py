@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -63,6 +64,40 @@ def decode_gray(frame: av.VideoFrame, size: int, fit: str = DEFAULT_FRAME_FIT) -
     return out
 
 
+def iter_gray(video_path: str | os.PathLike, size: int, fit: str, n: int) -> Iterator[np.ndarray]:
+    """The first `n` frames of a video as uint8 (size, size) grayscale (`decode_gray`); a
+    ValueError naming the video when one cannot be decoded or the video holds fewer."""
+    i = 0
+    try:
+        with av.open(str(video_path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame + slice threads: ~2x on 2 cores
+            for frame in container.decode(stream):
+                if i == n:
+                    break
+                yield decode_gray(frame, size, fit)
+                i += 1
+    except (av.FFmpegError, IndexError) as e:
+        raise ValueError(f"{video_path}: cannot decode frame {i} ({e})") from None
+    if i != n:
+        raise ValueError(f"{video_path}: decoded {i} frames, expected {n} (truncated video?)")
+
+
+def decode_video(
+    video_path: str | os.PathLike, size: int, fit: str = DEFAULT_FRAME_FIT
+) -> np.ndarray:
+    """Every frame of a video in memory, uint8 (T, size, size), as extract_frames writes them."""
+    video_path = Path(video_path)
+    if not video_path.is_file():
+        raise FileNotFoundError(f"{video_path}: video not found")
+    n = count_video_frames(video_path)[0]
+    return (
+        np.stack(list(iter_gray(video_path, size, fit, n)))
+        if n
+        else np.zeros((0, size, size), np.uint8)
+    )
+
+
 def extract_frames(
     video_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -86,19 +121,8 @@ def extract_frames(
     i = 0
     with atomic_path(out_path, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size))
-        try:
-            with av.open(str(video_path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"  # frame + slice threads: ~2x on 2 cores
-                for frame in container.decode(stream):
-                    if i == n:
-                        break
-                    out[i] = decode_gray(frame, size, fit)
-                    i += 1
-        except (av.FFmpegError, IndexError) as e:
-            raise ValueError(f"{video_path}: cannot decode frame {i} ({e})") from None
-        if i != n:
-            raise ValueError(f"{video_path}: decoded {i} frames, expected {n} (truncated video?)")
+        for i, img in enumerate(iter_gray(video_path, size, fit, n)):
+            out[i] = img
         out.flush()
         del out  # close the memmap before the rename
     return n

@@ -38,7 +38,7 @@ from twbyol.data.artifacts import (  # noqa: F401
 )
 from twbyol.data.clips import Dataset
 from twbyol.io import write_npz, write_text
-from twbyol.split import EVALUATOR_SEED, derived_protocol, write_protocol
+from twbyol.split import EVALUATOR_SEED, Protocol, derived_protocol, write_protocol
 
 READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read, "videos": videos.read}
 # Reader options a dataset's config may set, by format (workflow/schemas/config.schema.yaml)
@@ -150,11 +150,32 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         help="seed of a derived split, for a layout without split files (default: "
         "the evaluator's 42)",
     )
+    p.add_argument(
+        "--require-labels",
+        action="store_true",
+        help="fail when no clip is labelled (the workflow passes it for evaluated datasets)",
+    )
     a = p.parse_args(argv)
     ds = read_dataset(a.fmt, a.root, io.json_arg(a.options))
     cs = ds.clips
     protocol = ds.protocol
-    if protocol is None:  # no split files: the release's shares, and what the reader noted
+    if not cs.clip_ids:  # unlabelled videos only: a pretraining dataset, nothing to score
+        if a.require_labels:
+            raise ValueError(
+                f"{a.root}: none of its {len(ds.video_only)} videos has labels, but the "
+                "experiment evaluates it (eval_datasets); label some videos, or pretrain on "
+                "it and evaluate on a labelled dataset"
+            )
+        protocol = Protocol(
+            [],
+            [],
+            [a.split_seed],
+            {},
+            {},
+            source="none: no labelled clip (a pretraining-only dataset)",
+            video_only=[v.clip_id for v in ds.video_only],
+        )
+    elif protocol is None:  # no split files: the release's shares, and what the reader noted
         notes = ds.notes
         protocol = replace(
             derived_protocol(

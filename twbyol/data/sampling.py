@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 
 from twbyol.data.crops import CROP_POLICIES, CropConfig  # noqa: F401 - re-exported
 from twbyol.models.backbones import MEAN, STD, to_model_input  # noqa: F401 - re-exported
+from twbyol.settings import TIME_UNITS
 
 
 def sample_crop_starts(
@@ -245,10 +246,12 @@ class TemporalCropDataset(torch.utils.data.Dataset):
     per-epoch state.
 
     Returns crops (rho, 1, T, h, w) float32 normalised, centres (rho,) float32 in source
-    frames, and targets (rho, n_tasks): the labels of each crop's centre frame when `labels`
-    ({clip_id: (n_tasks, n_frames)}) is given, else (rho, 0). Frame arrays are opened as
-    memmaps lazily, once per worker process; near_pairs densities and oracle states once per
-    clip length / clip.
+    frames (in seconds, frame / the clip's `fps`, when `time_unit` is "seconds": the unit of
+    the run's tau, so that the loss's dt is in it), and targets (rho, n_tasks): the labels of
+    each crop's centre frame when `labels` ({clip_id: (n_tasks, n_frames)}) is given, else
+    (rho, 0). Frame arrays are opened as memmaps lazily, once per worker process; near_pairs
+    densities and oracle states once per clip length (and tau) / clip. Crop gaps in seconds
+    (crop.gap_s) and a near_pairs tau in seconds become frames with each clip's `fps`.
     """
 
     def __init__(
@@ -259,7 +262,19 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         samples_per_epoch: int,
         seed: int,
         labels: dict[str, np.ndarray] | None = None,
+        fps: dict[str, float] | None = None,
+        time_unit: str = "frames",
     ) -> None:
+        if time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit: {time_unit!r}, expected one of {TIME_UNITS}")
+        needs_fps = time_unit == "seconds" or crop.gap_s is not None or crop.tau_unit == "seconds"
+        missing = [c for c, _ in clips if needs_fps and not (fps or {}).get(c, 0) > 0]
+        if missing:
+            raise ValueError(
+                f"times in seconds need each clip's frame rate; none for {missing[:3]}"
+            )
+        self.fps = dict(fps or {})
+        self.time_unit = time_unit
         self.frames_dir = Path(frames_dir)
         self.clips = clips  # (clip_id, n_frames)
         self.crop = crop
@@ -268,7 +283,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         self.labels = labels
         self.augment = build_augmentation(crop)
         self._arrays: dict[str, np.ndarray] = {}
-        self._gap_density: dict[int, np.ndarray] = {}  # near_pairs: per last start
+        self._gap_density: dict[tuple, np.ndarray] = {}  # near_pairs: per last start, tau
         self._states: dict[str, np.ndarray] = {}  # near_pairs with the oracle: per clip
 
     def __len__(self) -> int:
@@ -285,16 +300,18 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         """(rho,) first frames of a sample's crops, by the crop policy."""
         c = self.crop
         if c.policy != "near_pairs":
-            return sample_crop_starts(n_frames, c.rho, span, c.policy, c.gap, rng)
+            gap = c.gap if c.gap_s is None else round(c.gap_s * self.fps[clip_id])
+            return sample_crop_starts(n_frames, c.rho, span, c.policy, gap, rng)
         last = n_frames - span
         if last < 0:
             raise ValueError(
                 f"clip {clip_id} of {n_frames} frames is shorter than a crop span of {span}"
             )
         if c.density != "oracle":
-            if last not in self._gap_density:
-                self._gap_density[last] = gap_density(last, c.density, c.tau)
-            return near_pair_starts(self._gap_density[last], rng)
+            tau = c.tau * self.fps[clip_id] if c.tau_unit == "seconds" else c.tau  # frames
+            if (last, tau) not in self._gap_density:
+                self._gap_density[last, tau] = gap_density(last, c.density, tau)
+            return near_pair_starts(self._gap_density[last, tau], rng)
         if clip_id not in self._states:
             if self.labels is None:
                 raise ValueError("crop_policy near_pairs with the oracle needs the run's labels")
@@ -316,9 +333,8 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             # (1.2 ms a call)
             torch.default_generator.manual_seed(int(rng.integers(2**62)))
             for s in starts:
-                clip = torch.from_numpy(
-                    np.ascontiguousarray(arr[s : s + span : c.stride])
-                )  # (T, H, W)
+                # a copy: at stride 1 the slice would be a view of the read-only memmap
+                clip = torch.from_numpy(np.array(arr[s : s + span : c.stride]))  # (T, H, W)
                 video = tv_tensors.Video(clip.unsqueeze(1))  # (T, 1, H, W): one transform for all T
                 crops.append(self.augment(video).as_subclass(torch.Tensor))
         x = to_model_input(torch.stack(crops))  # (rho, 1, T, h, w)
@@ -329,4 +345,6 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             targets = torch.from_numpy(
                 self.labels[clip_id][:, np.floor(centres).astype(int)].T.copy()
             )
+        if self.time_unit == "seconds":  # the unit of the run's tau: dt = |centre_i - centre_j|
+            centres = centres / self.fps[clip_id]
         return x, torch.from_numpy(centres).float(), targets.float()

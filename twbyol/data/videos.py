@@ -24,7 +24,9 @@ are ignored) and a BORIS event of another behaviour is an error.
 Every problem is an error naming the file (and the row or column) before any frame is decoded:
 a label CSV of the wrong length, a frame column out of order, a value other than 0/1/-1/empty,
 an unknown behaviour, a BORIS event naming no video under root, two label sources for one
-video. (A CSV that is neither beside a video nor a BORIS export is not read.)
+video, a per-frame label file beside no video (`*_labels.csv`, or any CSV whose first rows
+read as per-frame labels: stray_label_files). Other CSVs (pose tables, features) are not
+read.
 """
 
 from __future__ import annotations
@@ -148,6 +150,44 @@ def read_frame_labels(
     return [names[i] for i in keep], values
 
 
+def looks_like_frame_labels(path: Path, rows: int = 20) -> bool:
+    """Whether a CSV reads as a per-frame label file: a header of two or more cells, then rows
+    whose first cell counts frames from 0 and whose other cells are all 0, 1, -1 or empty.
+    (Pose tables, DeepLabCut's or SimBA's features, hold other numbers.)"""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = [r for _, r in zip(range(rows + 1), csv.reader(f))]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    if len(lines) < 2 or len(lines[0]) < 2:
+        return False
+    for i, r in enumerate(lines[1:]):
+        if len(r) != len(lines[0]) or r[0].strip() != str(i):
+            return False
+        if any(c.strip() not in ("0", "1", "-1", "") for c in r[1:]):
+            return False
+    return True
+
+
+def stray_label_files(root: Path, claimed: set[Path], exports: Sequence[Path]) -> list[Path]:
+    """Per-frame label files under `root` that sit beside no video: `*_labels.csv` files and
+    CSVs that read as per-frame labels (looks_like_frame_labels), neither claimed by a video
+    nor a BORIS export; hidden files and folders skipped."""
+    skip = {p.resolve() for p in claimed} | {Path(p).resolve() for p in exports}
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            if f.startswith(".") or p.suffix.lower() != ".csv" or p.resolve() in skip:
+                continue
+            if f.lower().endswith("_labels.csv") or looks_like_frame_labels(p):
+                out.append(p)
+    return out
+
+
 def label_file_of(video: Path) -> Path | None:
     """The per-frame label CSV beside `video`, if any; both names at once is an error."""
     found = [
@@ -167,9 +207,9 @@ def read(
 ) -> Dataset:
     """Read a folder of videos (module docstring) into a `Dataset`: the labelled videos as
     the ClipSet (one Discrete task per behaviour), the others video-only (pretraining).
-    `behaviours`: the dataset's behaviours (default: every one a label file names). At least
-    one video must be labelled (a dataset of unlabelled videos only is not supported yet: it
-    fails here, naming the folder). Every error names the file, before any frame is decoded.
+    `behaviours`: the dataset's behaviours (default: every one a label file names). A folder
+    without any label is a pretraining-only dataset: its ClipSet is empty (`allow_empty`),
+    every video video-only. Every error names the file, before any frame is decoded.
     """
     from twbyol.data import boris
 
@@ -189,6 +229,15 @@ def read(
     per_frame = {p: label_file_of(p) for p in paths}
     claimed = {f for f in per_frame.values() if f is not None}
     exports = boris.find_exports(root, exclude=claimed)
+    stray = stray_label_files(root, claimed, exports)
+    if stray:
+        p = stray[0]
+        stem = p.name[: -len("_labels.csv")] if p.name.lower().endswith("_labels.csv") else p.stem
+        raise ValueError(
+            f"{p}: a per-frame label file that names no video (no {stem} with a suffix of "
+            f"{', '.join(VIDEO_SUFFIXES)} beside it); rename it to match its video or remove it"
+            + (f" ({len(stray) - 1} more such files)" if len(stray) > 1 else "")
+        )
     events = boris.read_exports(exports, paths, root)  # {video path: [Event]}
     for p in paths:
         if per_frame[p] is not None and p in events:
@@ -227,15 +276,9 @@ def read(
         f"{root}: {len(videos)} videos, {len(lab)} labelled ({len(names)} behaviours), "
         f"{len(only)} pretraining-only"
     )
-    if not lab:
-        raise ValueError(
-            f"{root}: none of its {len(videos)} videos has labels (a {{stem}}.csv or "
-            "{stem}_labels.csv beside it, or a BORIS export naming it); a dataset of "
-            "unlabelled videos only is not supported yet"
-        )
     n_frames = np.array([v.n_frames for v in lab], np.int64)
     ends = np.cumsum(n_frames)
-    label_array = np.full((len(names), int(ends[-1])), np.nan, np.float32)
+    label_array = np.full((len(names), int(ends[-1]) if lab else 0), np.nan, np.float32)
     for v, s, e in zip(lab, ends - n_frames, ends):
         got, values = labelled[v.clip_id]
         for j, b in enumerate(got):
@@ -252,5 +295,6 @@ def read(
         ends - n_frames,
         ends,
         source=str(root),
+        allow_empty=True,
     )
     return Dataset(clips, only, notes={"behaviours": names})

@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from twbyol import deps
-from twbyol.settings import BODY_SCALE, DEFAULT_FRAME_FIT
+from twbyol.settings import BODY_SCALE, DEFAULT_FRAME_FIT, VIDEO_SUFFIXES
 from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
@@ -38,6 +38,9 @@ def check_experiment(name, exp):
         for r in run if isinstance(run, list) else [run]:
             if r not in exp["runs"]:
                 raise ValueError(f"{where}.study.{role}: run {r!r} is not defined under runs")
+    for r in (exp.get("predict") or {}).get("runs", []):
+        if r not in exp["runs"]:
+            raise ValueError(f"{where}.predict.runs: run {r!r} is not defined under runs")
     batch = exp["training"].get("batch_size", 64)
     gpus = max(exp["resources"].get("gpus_per_node", 1), 1) * exp["resources"].get("nodes", 1)
     if batch % gpus:
@@ -98,6 +101,22 @@ def dataset_root(wildcards):
     return f"results/{wildcards.exp}/data/{wildcards.dataset}/synth.json"
 
 
+def dataset_inputs(wildcards):
+    """read-dataset's inputs: the dataset's root, and for format videos every video and
+    CSV/TSV below it (hidden ones skipped), so that editing a label file or adding a video
+    in a subfolder reruns it (Snakemake reads only a folder's own mtime)."""
+    root = dataset_root(wildcards)
+    if dataset_cfg(wildcards)["format"] != "videos":
+        return [root]
+    keep = tuple(VIDEO_SUFFIXES) + (".csv", ".tsv")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files += [os.path.join(dirpath, f) for f in sorted(filenames)
+                  if not f.startswith(".") and f.lower().endswith(keep)]
+    return [root, *files]
+
+
 def dataset_dir(wildcards):
     """The folder index.tsv's relative sources are relative to (twbyol.data.index.source_path)."""
     root = dataset_root(wildcards)
@@ -144,10 +163,37 @@ def submissions(exp):
             if e["datasets"][d]["format"] == "mabe22"]
 
 
+def predict_runs(exp):
+    """(run, seed) of each run whose predictions are made: the experiment's predict.runs
+    (default: the study's proposed run), each at its first seed."""
+    e = EXPERIMENTS[exp]
+    runs = (e.get("predict") or {}).get("runs") or [e["study"]["proposed"]]
+    return [(r, run_seeds(e, r)[0]) for r in runs]
+
+
+def predictions(exp):
+    e = EXPERIMENTS[exp]
+    return [f"results/{exp}/predict/{r}/seed{s}/{d}"
+            for r, s in predict_runs(exp) for d in e["eval_datasets"]]
+
+
+def ethogram_predictions(exp, dataset):
+    """The folder the dataset's ethogram shows: the first predicted run's."""
+    r, s = predict_runs(exp)[0]
+    return f"results/{exp}/predict/{r}/seed{s}/{dataset}"
+
+
+def figure_dataset(exp):
+    """The dataset of the t-SNE and retrieval figures: the pretraining dataset when it is
+    evaluated (it has labels), else the first evaluated one."""
+    e = EXPERIMENTS[exp]
+    return e["pretrain_dataset"] if e["pretrain_dataset"] in e["eval_datasets"] else e["eval_datasets"][0]
+
+
 def figure_embeddings(exp):
     e = EXPERIMENTS[exp]
     runs = [e["study"][k] for k in ("baseline", "proposed", "control") if e["study"].get(k)]
-    return [f"results/{exp}/embed/{r}/seed{run_seeds(e, r)[0]}/{e['pretrain_dataset']}.npy" for r in runs]
+    return [f"results/{exp}/embed/{r}/seed{run_seeds(e, r)[0]}/{figure_dataset(exp)}.npy" for r in runs]
 
 
 def report_for(exp):

@@ -36,7 +36,7 @@ rule read_dataset:
     """Read the dataset's layout into the clip index, the per-frame labels and the evaluation
     protocol, validating it."""
     input:
-        root=dataset_root,
+        root=dataset_inputs,
         code=stage_code("read-dataset"),
     output:
         index="results/{exp}/frames/{dataset}/index.tsv",
@@ -48,6 +48,8 @@ rule read_dataset:
         root=dataset_dir,
         options=lambda w: as_json(reader_options(dataset_cfg(w))),
         split_seed=lambda w: evaluation_cfg(w)["split_seed"],
+        # an evaluated dataset must have labels; a pretraining-only one may have none
+        require=lambda w: "--require-labels" if w.dataset in exp_cfg(w)["eval_datasets"] else "",
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
     benchmark:
@@ -60,7 +62,7 @@ rule read_dataset:
     shell:
         "twbyol read-dataset --format {params.fmt} --root {params.root:q} --options {params.options:q}"
         " --index-out {output.index:q} --labels-out {output.labels:q} --protocol-out {output.protocol:q}"
-        " --n-shards {params.n_shards} --split-seed {params.split_seed} > {log:q} 2>&1"
+        " --n-shards {params.n_shards} --split-seed {params.split_seed} {params.require} > {log:q} 2>&1"
 
 
 rule frames:

@@ -8,7 +8,8 @@ rule embed:
         index="results/{exp}/frames/{dataset}/index.tsv",
         code=stage_code("embed"),
     output:
-        "results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
+        npy="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
+        projection="results/{exp}/embed/{run}/seed{seed}/{dataset}.projection.npz",
     params:
         e=lambda w: canonical(embedding_cfg(w)),
         frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
@@ -23,5 +24,5 @@ rule embed:
         ENV
     shell:
         "twbyol embed --model {input.model:q} --frames-dir {params.frames_dir:q} --index {input.index:q}"
-        " --out {output:q} --window-stride {params.e[window_stride]} --batch-size {params.e[batch_size]}"
+        " --out {output.npy:q} --projection {output.projection:q} --window-stride {params.e[window_stride]} --batch-size {params.e[batch_size]}"
         " --max-dim {params.e[max_dim]} > {log:q} 2>&1"

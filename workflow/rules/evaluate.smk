@@ -5,15 +5,21 @@
 rule evaluate:
     input:
         embedding="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
+        projection="results/{exp}/embed/{run}/seed{seed}/{dataset}.projection.npz",
         labels="results/{exp}/labels/{dataset}.npz",
         protocol="results/{exp}/labels/{dataset}.protocol.json",
         index="results/{exp}/frames/{dataset}/index.tsv",
         code=stage_code("evaluate"),
     output:
-        "results/{exp}/evaluate/{run}/seed{seed}/{dataset}.json",
+        json="results/{exp}/evaluate/{run}/seed{seed}/{dataset}.json",
+        probes="results/{exp}/evaluate/{run}/seed{seed}/{dataset}.probes.npz",
     params:
         v=lambda w: canonical(evaluation_cfg(w)),
         method=lambda w: exp_cfg(w)["runs"][w.run]["method"],
+        size=lambda w: dataset_cfg(w)["frames"]["size"],
+        fit=lambda w: dataset_cfg(w)["frames"].get("fit", DEFAULT_FRAME_FIT),
+        gap_s=lambda w: (f"--crop-gap-s {evaluation_cfg(w)['crop_gap_s']}"
+                         if "crop_gap_s" in evaluation_cfg(w) else ""),
     log:
         "results/{exp}/logs/evaluate/{run}/seed{seed}/{dataset}.log",
     benchmark:
@@ -25,11 +31,41 @@ rule evaluate:
         ENV
     shell:
         "twbyol evaluate --embedding {input.embedding:q} --labels {input.labels:q} --index {input.index:q}"
-        " --protocol {input.protocol:q} --out {output:q} --run-id {wildcards.run} --seed {wildcards.seed} --dataset {wildcards.dataset}"
+        " --protocol {input.protocol:q} --out {output.json:q} --run-id {wildcards.run} --seed {wildcards.seed} --dataset {wildcards.dataset}"
         " --method {params.method} --split-seed {params.v[split_seed]} --test-size {params.v[test_size]}"
         " --knn-k {params.v[knn_k]} --num-frames {params.v[num_frames]} --frame-stride {params.v[frame_stride]}"
         " --window-stride {params.v[window_stride]} --crop-policy {params.v[crop_policy]}"
-        " --crop-rho {params.v[crop_rho]} --crop-gap {params.v[crop_gap]} > {log:q} 2>&1"
+        " --crop-rho {params.v[crop_rho]} --crop-gap {params.v[crop_gap]} {params.gap_s}"
+        " --probes-out {output.probes:q} --projection {input.projection:q}"
+        " --frames-size {params.size} --frames-fit {params.fit} > {log:q} 2>&1"
+
+
+rule predict:
+    """Behaviour calls and scores, per frame, of every video of a dataset (labelled and
+    unlabelled) with one run's backbone and its evaluation's probes."""
+    input:
+        model="results/{exp}/pretrain/{run}/seed{seed}/model.pt",
+        probes="results/{exp}/evaluate/{run}/seed{seed}/{dataset}.probes.npz",
+        shards=lambda w: frame_shards(w.exp, w.dataset),
+        index="results/{exp}/frames/{dataset}/index.tsv",
+        code=stage_code("predict"),
+    output:
+        directory("results/{exp}/predict/{run}/seed{seed}/{dataset}"),
+    params:
+        e=lambda w: canonical(embedding_cfg(w)),
+        frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
+    log:
+        "results/{exp}/logs/predict/{run}/seed{seed}/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/predict/{run}/seed{seed}/{dataset}.tsv"
+    threads: stage_threads("predict")
+    resources:
+        **stage_resources("predict"),
+    conda:
+        ENV
+    shell:
+        "twbyol predict --model {input.model:q} --probes {input.probes:q} --frames-dir {params.frames_dir:q}"
+        " --index {input.index:q} --out-dir {output:q} --batch-size {params.e[batch_size]} > {log:q} 2>&1"
 
 
 rule submission:

@@ -9,9 +9,10 @@ rule figures:
         metrics=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/metrics.jsonl"),
         efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
         # t-SNE and retrieval demo: seed 0 of the study's main runs on the pretraining data
+        # (or the first evaluated dataset, when the pretraining one has no labels)
         embeddings=lambda w: figure_embeddings(w.exp),
-        labels=lambda w: f"results/{w.exp}/labels/{EXPERIMENTS[w.exp]['pretrain_dataset']}.npz",
-        index=lambda w: f"results/{w.exp}/frames/{EXPERIMENTS[w.exp]['pretrain_dataset']}/index.tsv",
+        labels=lambda w: f"results/{w.exp}/labels/{figure_dataset(w.exp)}.npz",
+        index=lambda w: f"results/{w.exp}/frames/{figure_dataset(w.exp)}/index.tsv",
         code=stage_code("figures"),
     output:
         per_task=report("results/{exp}/images/per_task_f1.pdf", category="Figures"),
@@ -36,11 +37,39 @@ rule figures:
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 
+rule ethogram:
+    """Predicted above labelled behaviour over time, for a few clips of one dataset."""
+    input:
+        predictions=lambda w: ethogram_predictions(w.exp, w.dataset),
+        labels="results/{exp}/labels/{dataset}.npz",
+        index="results/{exp}/frames/{dataset}/index.tsv",
+        code=stage_code("ethogram"),
+    output:
+        pdf=report("results/{exp}/images/ethogram_{dataset}.pdf", category="Figures"),
+        manifest="results/{exp}/images/ethogram_{dataset}.json",
+    params:
+        out_dir=lambda w: f"results/{w.exp}/images",
+    log:
+        "results/{exp}/logs/ethogram/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/ethogram/{dataset}.tsv"
+    threads: stage_threads("ethogram")
+    resources:
+        **stage_resources("ethogram"),
+    conda:
+        ENV
+    shell:
+        "twbyol ethogram --predictions {input.predictions:q} --labels {input.labels:q} --index {input.index:q}"
+        " --dataset {wildcards.dataset} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
 rule report:
     input:
         experiment="results/{exp}/experiment.json",
         stats=rules.stats.output,
         manifest="results/{exp}/images/manifest.json",
+        ethograms=lambda w: [f"results/{w.exp}/images/ethogram_{d}.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
+        predictions=lambda w: predictions(w.exp),
         protocols=lambda w: [f"results/{w.exp}/labels/{d}.protocol.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         code=stage_code("report"),
     output:
@@ -58,4 +87,4 @@ rule report:
         ENV
     shell:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
-        " --figures-manifest {input.manifest} --protocols {input.protocols:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
+        " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"

@@ -1,0 +1,109 @@
+"""Predictions: the evaluation's probes saved and applied to features reproduce the
+evaluation's own calls and F1 (through the PCA too); files and CSVs; bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.test_protocol import _dataset
+from twbyol import io
+from twbyol.embed import pca_reduce
+from twbyol.evaluate import _rows, protocol_scores
+from twbyol.predict import read_predictions, write_predictions
+from twbyol.predictor import load_probes, save_probes
+from twbyol.probe import classification_scores
+
+
+def _identity(tmp_path):
+    p = tmp_path / "projection.npz"
+    io.write_npz(p, mean=np.zeros(0), axes=np.zeros((0, 0)))
+    return p
+
+
+def _test_rows(lab, protocol, task):
+    split = protocol.split_of(task)
+    return np.concatenate(
+        [_rows(lab, sorted(split[k], key=lab.clips.index)) for k in ("privateTest", "publicTest")]
+    )
+
+
+def test_saved_probes_reproduce_the_evaluations_calls_and_f1(tmp_path):
+    emb, lab, protocol = _dataset()
+    fitted: dict = {}
+    tasks = protocol_scores(emb, lab, protocol, fitted=fitted)
+    # per-frame Discrete tasks only, one probe per probe seed
+    assert sorted(fitted) == ["behave", "rare"] and all(len(v) == 2 for v in fitted.values())
+    meta = {"frames": {"size": 48, "fit": "letterbox"}, "window_stride": 1}
+    names = save_probes(tmp_path / "p.npz", fitted, _identity(tmp_path), meta)
+    probes = load_probes(tmp_path / "p.npz")
+    assert names == probes.behaviours == ["behave", "rare"]
+    calls, scores = probes.predict(emb)
+    for k, t in enumerate(names):
+        te = _test_rows(lab, protocol, t)
+        y = lab.label_array[lab.tasks.index(t), te]
+        ok = ~np.isnan(y)
+        f1 = classification_scores(y[ok], calls[te][ok, k].astype(float))["f1"]
+        assert f1 == pytest.approx(tasks[t]["f1"], abs=1e-12)
+        # a call is the evaluator's any-seed aggregate; the score the seeds' mean decision
+        each = [p.predict(np.asarray(emb, np.float64)) for p in fitted[t]]
+        np.testing.assert_array_equal(calls[:, k], np.max(each, axis=0) > 0)
+    assert tasks["behave"]["f1"] > 0.6  # the planted signal is found
+
+
+def test_probes_compose_with_the_pca_of_the_embed_stage(tmp_path):
+    emb, lab, protocol = _dataset()
+    rng = np.random.default_rng(3)
+    features = np.concatenate([emb, rng.normal(size=(len(emb), 20))], axis=1) @ rng.normal(
+        size=(emb.shape[1] + 20,) * 2
+    )
+    reduced, mean, axes = pca_reduce(features.astype(np.float32), 8)
+    np.testing.assert_allclose(reduced, (features - mean) @ axes, rtol=1e-4, atol=1e-3)
+    io.write_npz(tmp_path / "proj.npz", mean=mean, axes=axes)
+    fitted: dict = {}
+    protocol_scores(reduced, lab, protocol, fitted=fitted)
+    save_probes(tmp_path / "p.npz", fitted, tmp_path / "proj.npz", {"window_stride": 1})
+    probes = load_probes(tmp_path / "p.npz")
+    assert probes.coef.shape == (2, 2, features.shape[1])  # on the backbone's features
+    _, scores = probes.predict(features)
+    for k, t in enumerate(probes.behaviours):
+        direct = np.mean([(reduced @ p.coef[:, 0] + p.intercept[0]) for p in fitted[t]], axis=0)
+        np.testing.assert_allclose(scores[:, k], direct, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="features are 8-D, the probes expect 32-D"):
+        probes.predict(reduced)
+
+
+def test_probes_of_untrained_features_score_as_chance(tmp_path):
+    """The null: probes fitted on noise features call behaviours no better than chance."""
+    emb, lab, protocol = _dataset()
+    noise = np.random.default_rng(5).normal(size=emb.shape)
+    fitted: dict = {}
+    tasks = protocol_scores(noise, lab, protocol, fitted=fitted)
+    save_probes(tmp_path / "p.npz", fitted, _identity(tmp_path), {"window_stride": 1})
+    calls, _ = load_probes(tmp_path / "p.npz").predict(noise)
+    te = _test_rows(lab, protocol, "behave")
+    y = lab.label_array[0, te]
+    ok = ~np.isnan(y)
+    f1 = classification_scores(y[ok], calls[te][ok, 0].astype(float))["f1"]
+    rate = np.mean(y[ok] == 1)
+    assert f1 == pytest.approx(tasks["behave"]["f1"])
+    assert f1 < 2 * rate / (1 + rate) + 0.1  # F1 of calling at random at the base rate, + slack
+
+
+def test_predictions_csv_roundtrip_and_bad_probe_files(tmp_path):
+    calls = np.array([[1, 0], [0, 0], [1, 1]], np.uint8)
+    scores = np.array([[0.5, -1.0], [-0.25, -0.5], [2.0, 0.125]], np.float32)
+    write_predictions(tmp_path / "c.csv", ["sniff, nose", "groom"], calls, scores, 15.0)
+    text = (tmp_path / "c.csv").read_text().splitlines()
+    assert text[0] == 'frame,time_s,"sniff, nose",groom,"sniff, nose_score",groom_score'
+    assert text[3].startswith("2,0.1333,1,1,")
+    names, c, s = read_predictions(tmp_path / "c.csv")
+    assert names == ["sniff, nose", "groom"]
+    np.testing.assert_array_equal(c, calls)
+    np.testing.assert_allclose(s, scores)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz: not a twbyol probes file"):
+        load_probes(tmp_path / "bad.npz")
+    io.write_npz(tmp_path / "other.npz", coef=np.zeros(1), meta=np.array('{"format": "x"}'))
+    with pytest.raises(ValueError, match="other.npz: not a twbyol probes file.*format 'x'"):
+        load_probes(tmp_path / "other.npz")

@@ -1,0 +1,179 @@
+"""Ethogram figure of one dataset's predictions (the `ethogram` stage).
+
+    twbyol ethogram --predictions results/smoke/predict/twbyol_tau30/seed0/mice \\
+        --labels results/smoke/labels/mice.npz --index results/smoke/frames/mice/index.tsv \\
+        --dataset mice --out-dir results/smoke/images
+
+One panel per clip shown, time (s) across; per behaviour a row of two rasters: the probes'
+0/1 calls (dark, above) and the labels where the clip has them (light, below; hatched grey
+where a frame is unlabelled). Clips shown: up to --max-clips, the test clips of the protocol
+with labels first (the frames the probes never saw), then labelled train clips, then
+unlabelled ones (at least one of those when the dataset has any). Writes
+`ethogram_{dataset}.pdf/.png` and `ethogram_{dataset}.json` (the figures manifest entry the
+report reads), and per behaviour the F1 of the calls against the labels over the test clips
+shown, in the caption (with the evaluation's F1 of the same probes beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from twbyol import io
+
+TEST_SPLITS = ("privateTest", "publicTest")
+
+
+def runs_of(x: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of the runs of True in a 1-D boolean array (for broken_barh)."""
+    m = np.concatenate([[False], np.asarray(x, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return [(int(a), int(b - a)) for a, b in zip(d[::2], d[1::2])]
+
+
+def choose_clips(index, labelled: set[str], max_clips: int) -> list[str]:
+    """Test clips with labels, then other labelled clips, then unlabelled ones (at least one
+    unlabelled clip when there is one and room for two), in index order, `max_clips` at most."""
+    ids = list(index["clip_id"])
+    splits = {c: str(s) for c, s in zip(ids, index["splits"])}
+    test = [c for c in ids if c in labelled and set(splits[c].split(",")) & set(TEST_SPLITS)]
+    train = [c for c in ids if c in labelled and c not in test]
+    unlab = [c for c in ids if c not in labelled]
+    n_unlab = min(len(unlab), 1 if max_clips >= 2 else 0)
+    picked = (test + train)[: max_clips - n_unlab]
+    return picked + unlab[: max_clips - len(picked)]
+
+
+def binary_f1(y: np.ndarray, p: np.ndarray) -> float:
+    """F1 of 0/1 calls p against 0/1 labels y (NaN where y is NaN dropped); NaN if none."""
+    ok = ~np.isnan(y)
+    y, p = y[ok] == 1, p[ok] == 1
+    if not ok.any():
+        return float("nan")
+    tp = np.sum(y & p)
+    denom = 2 * tp + np.sum(~y & p) + np.sum(y & ~p)
+    return float(2 * tp / denom) if denom else 0.0
+
+
+def ethogram(
+    pred_dir: str | Path,
+    labels_path: str | Path,
+    index_path: str | Path,
+    dataset: str,
+    out_dir: str | Path,
+    max_clips: int = 4,
+) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from twbyol.data.artifacts import load_labels, read_index
+    from twbyol.figures import Figures
+    from twbyol.predict import SUMMARY, read_predictions
+
+    pred_dir = Path(pred_dir)
+    summary = io.read_json(pred_dir / SUMMARY)
+    lab = load_labels(labels_path)
+    index = read_index(index_path)
+    task = {t: i for i, t in enumerate(lab.tasks)}
+    row = {c: i for i, c in enumerate(lab.clips)}
+    clips = choose_clips(index, set(lab.clips), max_clips)
+    fps = dict(zip(index["clip_id"], index["fps"]))
+    behaviours = summary["behaviours"]
+    n_b = len(behaviours)
+    fig, axes = plt.subplots(
+        len(clips), 1, figsize=(7.0, 0.4 + (0.3 + 0.2 * n_b) * len(clips)), squeeze=False
+    )
+    agree: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {b: [] for b in behaviours}
+    for ax, cid in zip(axes[:, 0], clips):
+        names, calls, _ = read_predictions(pred_dir / f"{cid}.csv")
+        if names != behaviours:
+            raise ValueError(f"{pred_dir / cid}.csv: behaviours {names} != {behaviours}")
+        dt = 1.0 / float(fps[cid])
+        is_test = False
+        for k, b in enumerate(behaviours):
+            y0 = n_b - 1 - k
+            bars = [(s * dt, n * dt) for s, n in runs_of(calls[:, k] == 1)]
+            ax.broken_barh(bars, (y0 + 0.5, 0.4), color="C0")
+            if cid in row and b in task:
+                s, e = lab.starts[row[cid]], lab.ends[row[cid]]
+                y = lab.label_array[task[b], s:e]
+                ax.broken_barh(
+                    [(s_ * dt, n * dt) for s_, n in runs_of(y == 1)], (y0 + 0.05, 0.4), color="C1"
+                )
+                ax.broken_barh(
+                    [(s_ * dt, n * dt) for s_, n in runs_of(np.isnan(y))],
+                    (y0 + 0.05, 0.4),
+                    facecolor="none",
+                    edgecolor="0.6",
+                    hatch="///",
+                    linewidth=0,
+                )
+                split = str(index.loc[index["clip_id"] == cid, "splits"].iloc[0]).split(",")
+                is_test = bool(set(split) & set(TEST_SPLITS))
+                if is_test:
+                    agree[b].append((y, calls[:, k]))
+        ax.set_yticks(np.arange(n_b) + 0.5, behaviours[::-1], fontsize=6)
+        ax.set_xlim(0, len(calls) * dt)
+        ax.set_ylim(0, n_b)
+        kind = "test clip" if is_test else ("labelled" if cid in row else "unlabelled")
+        ax.set_title(f"{cid} ({kind})", fontsize=7, loc="left")
+        ax.tick_params(axis="x", labelsize=6)
+    axes[-1, 0].set_xlabel("time (s)")
+    from matplotlib.patches import Patch
+
+    axes[0, 0].legend(
+        handles=[Patch(color="C0", label="predicted"), Patch(color="C1", label="labelled")],
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=2,
+        fontsize=6,
+        frameon=False,
+    )
+    f1 = {
+        b: binary_f1(np.concatenate([y for y, _ in v]), np.concatenate([p for _, p in v]))
+        for b, v in agree.items()
+        if v
+    }
+    probes = summary.get("probes", {})
+    parts = [
+        f"{b} {f1[b]:.2f} (evaluation {probes.get('f1', {}).get(b, float('nan')):.2f})"
+        for b in behaviours
+        if b in f1
+    ]
+    caption = (
+        f"Ethogram of {dataset}: {probes.get('run_id', '?')} seed {probes.get('seed', '?')}'s "
+        f"probes' calls (dark, above) and the labels (light, below; hatched: unlabelled), "
+        f"{len(clips)} clips. F1 of the calls on the test clips shown: "
+        + ("; ".join(parts) if parts else "no labelled test clip shown")
+        + "."
+    )
+    out_dir = Path(out_dir)
+    figs = Figures(out_dir)
+    figs.save(fig, f"ethogram_{dataset}", caption)
+    io.write_json(out_dir / f"ethogram_{dataset}.json", {"figures": figs.entries})
+    return {"clips": clips, "f1": f1}
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--predictions", required=True, help="a predict stage's folder of CSVs")
+    ap.add_argument("--labels", required=True, help="the dataset's labels .npz")
+    ap.add_argument("--index", required=True, help="the dataset's index.tsv")
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--out-dir", required=True, help="where the figure and its manifest go")
+    ap.add_argument("--max-clips", type=int, default=4, help="clips shown (panels)")
+    a = ap.parse_args(argv)
+    info = ethogram(a.predictions, a.labels, a.index, a.dataset, a.out_dir, a.max_clips)
+    print(f"ethogram_{a.dataset}: clips {info['clips']}, F1 {info['f1']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

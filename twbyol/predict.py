@@ -1,0 +1,217 @@
+"""Behaviour predictions for every video of a dataset, or of any folder (the `predict` stage).
+
+    twbyol predict --model pretrain/R/seed0/model.pt --probes evaluate/R/seed0/mice.probes.npz \\
+        --frames-dir frames/mice --index frames/mice/index.tsv --out-dir predict/R/seed0/mice
+    twbyol predict --model model.pt --probes mice.probes.npz --videos new_recordings/ --out DIR
+
+The probes are the evaluation's own (`evaluate --probes-out`): per behaviour (the per-frame
+Discrete tasks of the headline, 0/1 labels) and probe seed, the balanced ridge classifier
+fitted on the protocol's train clips whose F1 the evaluation reports, composed with the embed
+stage's PCA (when the backbone is wider than `max_dim`) into one affine map of the backbone's
+features: decision = features @ coef + intercept. A frame is called (1) as the evaluator
+aggregates the seeds (any seed's probe calls it); its score is the mean decision value over
+seeds (> 0: the probe's side of "doing it"; not a probability).
+
+Every video's frames are embedded as the embed stage embeds them (windows of the run's
+`num_frames` at its `stride` centred every `window_stride` frames, the probes file's) —
+labelled and unlabelled videos alike. With `--videos`, every video under the folder (format
+`videos`: the same clip ids) is decoded at the probes' frame size and fit; label files
+beside the videos are not read. Output per video: `{out}/{clip_id}.csv` with columns
+`frame, time_s` (frame / the video's fps), then each behaviour's 0/1 call, then each
+behaviour's score (`{behaviour}_score`), one row per frame; written atomically, and the
+folder as a whole replaces `--out-dir` only when every video is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from twbyol import io
+from twbyol.predictor import load_probes
+
+SUMMARY = "predictions.json"
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    behaviours: list[str],
+    calls: np.ndarray,
+    scores: np.ndarray,
+    fps: float,
+) -> None:
+    """One video's predictions as CSV: frame, time_s, the calls, the scores (module doc)."""
+    header = ["frame", "time_s", *behaviours, *(f"{b}_score" for b in behaviours)]
+    lines = [",".join(_csv_cell(h) for h in header)]
+    for f in range(len(calls)):
+        row = [str(f), f"{f / fps:.4f}", *map(str, calls[f]), *(f"{s:.4f}" for s in scores[f])]
+        lines.append(",".join(row))
+    io.write_text(path, "\n".join(lines) + "\n")
+
+
+def _csv_cell(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(behaviours, calls (T, K), scores (T, K)) of a predictions CSV."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    k = (df.shape[1] - 2) // 2
+    names = list(df.columns[2 : 2 + k])
+    return names, df.iloc[:, 2 : 2 + k].to_numpy(np.uint8), df.iloc[:, 2 + k :].to_numpy()
+
+
+class _Embedder:
+    """A pretraining run's backbone embedding one clip's frames as the embed stage does."""
+
+    def __init__(self, model: str | os.PathLike, window_stride: int, batch_size: int) -> None:
+        import torch
+
+        from twbyol.embed import load_backbone
+
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.backbone, self.cfg = load_backbone(model, self.device)
+        self.window_stride, self.batch_size = window_stride, batch_size
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        from twbyol.embed import embed_clip
+
+        return embed_clip(
+            self.backbone,
+            frames,
+            self.cfg["crop"],
+            self.window_stride,
+            self.batch_size,
+            self.device,
+            amp=self.device.type == "cuda",
+        )
+
+
+def _summary(out: Path, probes, model, clips: list[str]) -> None:
+    """predictions.json beside the CSVs: what made them and how well the probes scored."""
+    keep = ("run_id", "seed", "dataset", "probe_seeds", "frames", "window_stride", "f1")
+    io.write_json(
+        out / SUMMARY,
+        {
+            "model": str(model),
+            "behaviours": probes.behaviours,
+            "probes": {k: probes.meta.get(k) for k in keep},
+            "clips": clips,
+        },
+    )
+
+
+def _fill_dir(out_dir: Path, write) -> None:
+    """Run write(tmp_dir), then put tmp_dir in place of out_dir (nothing left on failure)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        write(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def predict_dataset(
+    model: str | os.PathLike,
+    probes_path: str | os.PathLike,
+    frames_dir: str | os.PathLike,
+    index_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    batch_size: int,
+) -> dict:
+    """Predictions for every clip of a study's dataset (its extracted frames), labelled or not."""
+    from twbyol.data.artifacts import read_index
+
+    probes = load_probes(probes_path)
+    emb = _Embedder(model, int(probes.meta["window_stride"]), batch_size)
+    index = read_index(index_path)
+
+    def write(tmp: Path) -> None:
+        for cid, fps in zip(index["clip_id"], index["fps"]):
+            frames = np.load(Path(frames_dir) / f"{cid}.npy", mmap_mode="r")
+            calls, scores = probes.predict(emb(frames))
+            write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, float(fps))
+        _summary(tmp, probes, model, list(index["clip_id"]))
+
+    _fill_dir(Path(out_dir), write)
+    return {"clips": len(index), "behaviours": probes.behaviours}
+
+
+def predict_videos(
+    model: str | os.PathLike,
+    probes_path: str | os.PathLike,
+    videos: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    batch_size: int,
+    log=print,
+) -> dict:
+    """Predictions for every video under the folder `videos` (any layout; labels not read)."""
+    from twbyol.data.clips import count_video_frames
+    from twbyol.data.frames import decode_video
+    from twbyol.data.videos import clip_id_of, find_videos
+
+    probes = load_probes(probes_path)
+    root = Path(videos).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: folder of videos not found")
+    paths = find_videos(root)
+    if not paths:
+        raise FileNotFoundError(f"{root}: no videos in it or below")
+    ids = [clip_id_of(p, root) for p in paths]
+    size, fit = int(probes.meta["frames"]["size"]), probes.meta["frames"]["fit"]
+    emb = _Embedder(model, int(probes.meta["window_stride"]), batch_size)
+
+    def write(tmp: Path) -> None:
+        for p, cid in zip(paths, ids):
+            n, fps = count_video_frames(p)
+            if fps <= 0:
+                raise ValueError(f"{p}: video has no frame rate")
+            frames = decode_video(p, size, fit)
+            calls, scores = probes.predict(emb(frames))
+            write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, fps)
+            log(f"{p.relative_to(root)}: {len(frames)} frames at {fps:g} fps -> {cid}.csv")
+        _summary(tmp, probes, model, ids)
+
+    _fill_dir(Path(out_dir), write)
+    return {"clips": len(paths), "behaviours": probes.behaviours}
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--model", required=True, help="model.pt of a pretraining run")
+    ap.add_argument(
+        "--probes", required=True, help="{dataset}.probes.npz the evaluation of that model wrote"
+    )
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--videos", help="a folder of videos (any nesting) to predict")
+    src.add_argument("--frames-dir", help="a study's extracted frames (with --index)")
+    ap.add_argument("--index", help="the study dataset's index.tsv (with --frames-dir)")
+    ap.add_argument("--out", "--out-dir", dest="out", required=True, help="folder of CSVs")
+    ap.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    a = ap.parse_args(argv)
+    if a.frames_dir is not None:
+        if a.index is None:
+            ap.error("--frames-dir needs --index")
+        info = predict_dataset(a.model, a.probes, a.frames_dir, a.index, a.out, a.batch_size)
+    else:
+        info = predict_videos(a.model, a.probes, a.videos, a.out, a.batch_size)
+    print(f"{info['clips']} videos, behaviours {info['behaviours']} -> {a.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
