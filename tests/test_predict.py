@@ -107,3 +107,22 @@ def test_predictions_csv_roundtrip_and_bad_probe_files(tmp_path):
     io.write_npz(tmp_path / "other.npz", coef=np.zeros(1), meta=np.array('{"format": "x"}'))
     with pytest.raises(ValueError, match="other.npz: not a twbyol probes file.*format 'x'"):
         load_probes(tmp_path / "other.npz")
+
+
+def test_seeds_whose_train_frames_held_one_class_call_it_everywhere(tmp_path):
+    """As the evaluator's RidgeClassifier on one class: that class on every frame; the
+    seeds' calls are then aggregated (any seed calls it)."""
+    from twbyol.probe import FittedProbe
+
+    coef = np.array([[1.0], [0.0]])
+    two = FittedProbe(coef, np.array([-0.5]), np.array([0.0, 1.0]), 10)
+    zeros = FittedProbe(coef, np.array([-9.0]), np.array([0.0]), 10)
+    ones = FittedProbe(coef, np.array([-9.0]), np.array([1.0]), 10)
+    x = np.array([[0.0, 1.0], [1.0, 0.0]])
+    for probes, want in (([two, zeros], [0, 1]), ([two, ones], [1, 1]), ([zeros], [0, 0])):
+        save_probes(tmp_path / "p.npz", {"b": probes}, _identity(tmp_path), {})
+        calls, scores = load_probes(tmp_path / "p.npz").predict(x)
+        assert calls[:, 0].tolist() == want
+        np.testing.assert_allclose(
+            scores[:, 0], np.mean([x @ p.coef[:, 0] + p.intercept[0] for p in probes], axis=0)
+        )

@@ -83,6 +83,7 @@ def ethogram(
     row = {c: i for i, c in enumerate(lab.clips)}
     clips = choose_clips(index, set(lab.clips), max_clips)
     fps = dict(zip(index["clip_id"], index["fps"]))
+    splits = {c: str(s) for c, s in zip(index["clip_id"], index["splits"])}
     behaviours = summary["behaviours"]
     n_b = len(behaviours)
     fig, axes = plt.subplots(
@@ -94,7 +95,7 @@ def ethogram(
         if names != behaviours:
             raise ValueError(f"{pred_dir / cid}.csv: behaviours {names} != {behaviours}")
         dt = 1.0 / float(fps[cid])
-        is_test = False
+        is_test = bool(set(splits[cid].split(",")) & set(TEST_SPLITS)) and cid in row
         for k, b in enumerate(behaviours):
             y0 = n_b - 1 - k
             bars = [(s * dt, n * dt) for s, n in runs_of(calls[:, k] == 1)]
@@ -113,8 +114,6 @@ def ethogram(
                     hatch="///",
                     linewidth=0,
                 )
-                split = str(index.loc[index["clip_id"] == cid, "splits"].iloc[0]).split(",")
-                is_test = bool(set(split) & set(TEST_SPLITS))
                 if is_test:
                     agree[b].append((y, calls[:, k]))
         ax.set_yticks(np.arange(n_b) + 0.5, behaviours[::-1], fontsize=6)

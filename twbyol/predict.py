@@ -4,13 +4,11 @@
         --frames-dir frames/mice --index frames/mice/index.tsv --out-dir predict/R/seed0/mice
     twbyol predict --model model.pt --probes mice.probes.npz --videos new_recordings/ --out DIR
 
-The probes are the evaluation's own (`evaluate --probes-out`): per behaviour (the per-frame
-Discrete tasks of the headline, 0/1 labels) and probe seed, the balanced ridge classifier
-fitted on the protocol's train clips whose F1 the evaluation reports, composed with the embed
-stage's PCA (when the backbone is wider than `max_dim`) into one affine map of the backbone's
-features: decision = features @ coef + intercept. A frame is called (1) as the evaluator
-aggregates the seeds (any seed's probe calls it); its score is the mean decision value over
-seeds (> 0: the probe's side of "doing it"; not a probability).
+The probes are the evaluation's own (`evaluate --probes-out`; twbyol.predictor): per
+behaviour and probe seed, the ridge classifier whose F1 the evaluation reports, as an affine
+map of the backbone's features. A frame is called (1) as the evaluator aggregates the seeds
+(any seed's probe calls it); its score is the mean decision value over seeds (> 0: the
+probe's side of "doing it"; not a probability).
 
 Every video's frames are embedded as the embed stage embeds them (windows of the run's
 `num_frames` at its `stride` centred every `window_stride` frames, the probes file's) —

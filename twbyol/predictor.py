@@ -6,7 +6,7 @@ balanced ridge classifier the evaluation fitted and scored, composed with the em
 PCA (when the backbone is wider than `max_dim`) into one affine map of the backbone's
 features, decision = features @ coef + intercept. A frame is called (1) as the evaluator
 aggregates seeds (any seed's probe calls it); its score is the mean decision over seeds.
-File (.npz): coef (K, S, D), intercept (K, S), classes_{k}, meta (JSON: format, behaviours,
+File (.npz): coef (K, S, D), intercept (K, S), mode (K, S), meta (JSON: format, behaviours,
 left_out, run_id, seed, dataset, probe_seeds, frames {size, fit}, window_stride, f1).
 """
 
@@ -24,18 +24,24 @@ from twbyol.probe import FittedProbe
 FORMAT = "twbyol-probes/1"
 
 
+# how a probe calls a frame: by its decision (both classes seen in training), or always 0 /
+# always 1 (one class seen: the evaluator's probe then predicts it everywhere)
+BY_DECISION = 2
+
+
 @dataclass(frozen=True)
 class Probes:
     """The evaluation's probes of one dataset, on the backbone's features.
 
-    behaviours: K names; coef (K, S, D_features); intercept (K, S); classes: K arrays (the
-    train labels seen, a subset of {0, 1}); meta: run, seed, dataset, the frames' size and
-    fit, the embedding's window stride, per-behaviour F1 of the evaluation."""
+    behaviours: K names; coef (K, S, D_features); intercept (K, S); mode (K, S) int8: how
+    each probe calls (BY_DECISION: decision > 0, else the one class its train frames held);
+    meta: run, seed, dataset, the frames' size and fit, the embedding's window stride,
+    per-behaviour F1 of the evaluation."""
 
     behaviours: list[str]
     coef: np.ndarray
     intercept: np.ndarray
-    classes: list[np.ndarray]
+    mode: np.ndarray
     meta: dict
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,20 +52,10 @@ class Probes:
                 f"(a model other than the one the probes were fitted on?)"
             )
         x = np.asarray(features, np.float64)
-        calls = np.zeros((len(x), len(self.behaviours)), np.uint8)
-        scores = np.zeros((len(x), len(self.behaviours)), np.float32)
-        for k, classes in enumerate(self.classes):
-            preds, decisions = [], []
-            for s in range(self.coef.shape[1]):
-                probe = FittedProbe(
-                    self.coef[k, s][:, None], self.intercept[k, s : s + 1], classes, 0
-                )
-                preds.append(probe.predict(x))
-                decisions.append(x @ self.coef[k, s] + self.intercept[k, s])
-            # the evaluator's aggregate of the seeds: positive when any seed calls it
-            calls[:, k] = np.max(np.stack(preds), axis=0) > 0
-            scores[:, k] = np.mean(decisions, axis=0)
-        return calls, scores
+        dec = np.einsum("nd,ksd->nks", x, self.coef) + self.intercept  # (T, K, S)
+        each = np.where(self.mode == BY_DECISION, dec > 0, self.mode == 1)  # (T, K, S)
+        # the evaluator's aggregate of the seeds: positive when any seed's probe calls it
+        return each.any(axis=2).astype(np.uint8), dec.mean(axis=2).astype(np.float32)
 
 
 def compose(probe: FittedProbe, mean: np.ndarray, axes: np.ndarray) -> tuple[np.ndarray, float]:
@@ -71,6 +67,12 @@ def compose(probe: FittedProbe, mean: np.ndarray, axes: np.ndarray) -> tuple[np.
         return coef, b
     full = axes @ coef
     return full, b - float(mean @ full)
+
+
+def call_mode(probe: FittedProbe) -> int:
+    """BY_DECISION for a probe fitted on both classes, else the one class it always calls."""
+    classes = probe.classes.tolist()
+    return BY_DECISION if len(classes) == 2 else int(classes[0])
 
 
 def save_probes(
@@ -85,7 +87,7 @@ def save_probes(
     Returns the behaviours written."""
     with np.load(projection) as p:
         mean, axes = p["mean"], p["axes"]
-    names, coefs, icepts, classes, left = [], [], [], [], {}
+    names, coefs, icepts, modes, left = [], [], [], [], {}
     for task, probes in fitted.items():
         if not probes or any(p is None for p in probes):
             left[task] = "no labelled train frames"
@@ -97,17 +99,16 @@ def save_probes(
         names.append(task)
         coefs.append(np.stack([a for a, _ in c]))
         icepts.append(np.array([b for _, b in c]))
-        classes.append(probes[0].classes)
+        modes.append(np.array([call_mode(p) for p in probes], np.int8))
     if not names:
         raise ValueError(f"no behaviour probe to save ({left})")
     doc = {**meta, "format": FORMAT, "behaviours": names, "left_out": left}
-    arrays = {f"classes_{k}": np.asarray(c, np.float64) for k, c in enumerate(classes)}
     io.write_npz(
         path,
         coef=np.stack(coefs),
         intercept=np.stack(icepts),
+        mode=np.stack(modes),
         meta=np.array(json.dumps(doc)),
-        **arrays,
     )
     return names
 
@@ -119,13 +120,6 @@ def load_probes(path: str | os.PathLike) -> Probes:
             meta = json.loads(str(z["meta"]))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-            k = len(meta["behaviours"])
-            return Probes(
-                list(meta["behaviours"]),
-                z["coef"],
-                z["intercept"],
-                [z[f"classes_{i}"] for i in range(k)],
-                meta,
-            )
+            return Probes(list(meta["behaviours"]), z["coef"], z["intercept"], z["mode"], meta)
     except (OSError, KeyError, ValueError) as e:
         raise ValueError(f"{path}: not a twbyol probes file ({e})") from None
