@@ -170,3 +170,31 @@ def test_evaluate_cli_saves_probes_and_converts_a_gap_in_seconds(tmp_path):
         probes.meta["frames"] == {"size": 12, "fit": "crop"} and probes.meta["window_stride"] == 1
     )
     assert probes.meta["f1"] == {t: ev["tasks"][t]["f1"] for t in probes.behaviours}
+
+
+def test_the_output_folder_is_replaced_whole_and_only_if_it_holds_predictions(tmp_path):
+    from twbyol.predict import SUMMARY, _fill_dir
+
+    def write(d):
+        (d / "a.csv").write_text("frame\n")
+        (d / SUMMARY).write_text("{}")
+
+    out = tmp_path / "out"
+    _fill_dir(out, write)
+    _fill_dir(out, write)  # an earlier predictions folder: replaced
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", SUMMARY]
+
+    def fail(d):
+        (d / "half.csv").write_text("frame\n")
+        raise RuntimeError("decoder died")
+
+    with pytest.raises(RuntimeError):
+        _fill_dir(out, fail)
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", SUMMARY]  # the old one intact
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temp folder left
+    mine = tmp_path / "my recordings"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="my recordings: a folder that is not an earlier"):
+        _fill_dir(mine, write)
+    assert (mine / "notes.txt").read_text() == "keep me"

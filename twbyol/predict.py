@@ -108,7 +108,17 @@ def _summary(out: Path, probes, model, clips: list[str]) -> None:
 
 
 def _fill_dir(out_dir: Path, write) -> None:
-    """Run write(tmp_dir), then put tmp_dir in place of out_dir (nothing left on failure)."""
+    """Run write(tmp_dir), then put tmp_dir in place of out_dir (nothing left on failure).
+    An existing out_dir is replaced only when it is empty or an earlier predictions folder
+    (it holds SUMMARY); any other folder is an error naming it, before any work."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise FileExistsError(f"{out_dir}: exists and is not a folder")
+        if any(out_dir.iterdir()) and not (out_dir / SUMMARY).is_file():
+            raise FileExistsError(
+                f"{out_dir}: a folder that is not an earlier predictions folder (no {SUMMARY}); "
+                "give a new or empty one (its files would be replaced)"
+            )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
