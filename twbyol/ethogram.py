@@ -23,23 +23,29 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
+from twbyol.data.sim import run_spans
+from twbyol.probe import classification_scores
 
 TEST_SPLITS = ("privateTest", "publicTest")
 
 
-def runs_of(x: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of the runs of True in a 1-D boolean array (for broken_barh)."""
-    m = np.concatenate([[False], np.asarray(x, bool), [False]])
-    d = np.flatnonzero(np.diff(m.astype(np.int8)))
-    return [(int(a), int(b - a)) for a, b in zip(d[::2], d[1::2])]
+def bars(mask: np.ndarray, dt: float) -> list[tuple[float, float]]:
+    """(start, duration) in seconds of the runs of True in a per-frame mask (broken_barh)."""
+    starts, lengths = run_spans(mask)
+    return [(float(s) * dt, float(n) * dt) for s, n in zip(starts, lengths)]
 
 
-def choose_clips(index, labelled: set[str], max_clips: int) -> list[str]:
+def is_test(splits: str) -> bool:
+    """Whether a clip of these index.tsv `splits` is scored (privateTest or publicTest)."""
+    return bool(set(splits.split(",")) & set(TEST_SPLITS))
+
+
+def choose_clips(
+    ids: list[str], splits: dict[str, str], labelled: set[str], max_clips: int
+) -> list[str]:
     """Test clips with labels, then other labelled clips, then unlabelled ones (at least one
     unlabelled clip when there is one and room for two), in index order, `max_clips` at most."""
-    ids = list(index["clip_id"])
-    splits = {c: str(s) for c, s in zip(ids, index["splits"])}
-    test = [c for c in ids if c in labelled and set(splits[c].split(",")) & set(TEST_SPLITS)]
+    test = [c for c in ids if c in labelled and is_test(splits[c])]
     train = [c for c in ids if c in labelled and c not in test]
     unlab = [c for c in ids if c not in labelled]
     n_unlab = min(len(unlab), 1 if max_clips >= 2 else 0)
@@ -48,14 +54,10 @@ def choose_clips(index, labelled: set[str], max_clips: int) -> list[str]:
 
 
 def binary_f1(y: np.ndarray, p: np.ndarray) -> float:
-    """F1 of 0/1 calls p against 0/1 labels y (NaN where y is NaN dropped); NaN if none."""
+    """The evaluator's F1 (probe.classification_scores) of 0/1 calls p against 0/1 labels y,
+    frames where y is NaN dropped; NaN when none is labelled."""
     ok = ~np.isnan(y)
-    y, p = y[ok] == 1, p[ok] == 1
-    if not ok.any():
-        return float("nan")
-    tp = np.sum(y & p)
-    denom = 2 * tp + np.sum(~y & p) + np.sum(y & ~p)
-    return float(2 * tp / denom) if denom else 0.0
+    return classification_scores(y[ok], p[ok])["f1"] if ok.any() else float("nan")
 
 
 def ethogram(
@@ -81,9 +83,9 @@ def ethogram(
     index = read_index(index_path)
     task = {t: i for i, t in enumerate(lab.tasks)}
     row = {c: i for i, c in enumerate(lab.clips)}
-    clips = choose_clips(index, set(lab.clips), max_clips)
     fps = dict(zip(index["clip_id"], index["fps"]))
     splits = {c: str(s) for c, s in zip(index["clip_id"], index["splits"])}
+    clips = choose_clips(list(index["clip_id"]), splits, set(lab.clips), max_clips)
     behaviours = summary["behaviours"]
     n_b = len(behaviours)
     fig, axes = plt.subplots(
@@ -95,31 +97,28 @@ def ethogram(
         if names != behaviours:
             raise ValueError(f"{pred_dir / cid}.csv: behaviours {names} != {behaviours}")
         dt = 1.0 / float(fps[cid])
-        is_test = bool(set(splits[cid].split(",")) & set(TEST_SPLITS)) and cid in row
+        scored = cid in row and is_test(splits[cid])
         for k, b in enumerate(behaviours):
             y0 = n_b - 1 - k
-            bars = [(s * dt, n * dt) for s, n in runs_of(calls[:, k] == 1)]
-            ax.broken_barh(bars, (y0 + 0.5, 0.4), color="C0")
+            ax.broken_barh(bars(calls[:, k] == 1, dt), (y0 + 0.5, 0.4), color="C0")
             if cid in row and b in task:
                 s, e = lab.starts[row[cid]], lab.ends[row[cid]]
                 y = lab.label_array[task[b], s:e]
+                ax.broken_barh(bars(y == 1, dt), (y0 + 0.05, 0.4), color="C1")
                 ax.broken_barh(
-                    [(s_ * dt, n * dt) for s_, n in runs_of(y == 1)], (y0 + 0.05, 0.4), color="C1"
-                )
-                ax.broken_barh(
-                    [(s_ * dt, n * dt) for s_, n in runs_of(np.isnan(y))],
+                    bars(np.isnan(y), dt),
                     (y0 + 0.05, 0.4),
                     facecolor="none",
                     edgecolor="0.6",
                     hatch="///",
                     linewidth=0,
                 )
-                if is_test:
+                if scored:
                     agree[b].append((y, calls[:, k]))
         ax.set_yticks(np.arange(n_b) + 0.5, behaviours[::-1], fontsize=6)
         ax.set_xlim(0, len(calls) * dt)
         ax.set_ylim(0, n_b)
-        kind = "test clip" if is_test else ("labelled" if cid in row else "unlabelled")
+        kind = "test clip" if scored else ("labelled" if cid in row else "unlabelled")
         ax.set_title(f"{cid} ({kind})", fontsize=7, loc="left")
         ax.tick_params(axis="x", labelsize=6)
     axes[-1, 0].set_xlabel("time (s)")

@@ -44,6 +44,20 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp_path.unlink()
 
 
+def files_under(root: str | os.PathLike, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files below `root` whose suffix (any case) is one of `suffixes`, top-down with
+    each folder's entries sorted; hidden folders and files (".*") skipped."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out += [
+            Path(dirpath) / f
+            for f in sorted(filenames)
+            if not f.startswith(".") and Path(f).suffix.lower() in suffixes
+        ]
+    return out
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -23,10 +23,12 @@ folder as a whole replaces `--out-dir` only when every video is done.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import sys
 import tempfile
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +47,12 @@ def write_predictions(
     fps: float,
 ) -> None:
     """One video's predictions as CSV: frame, time_s, the calls, the scores (module doc)."""
-    header = ["frame", "time_s", *behaviours, *(f"{b}_score" for b in behaviours)]
-    lines = [",".join(_csv_cell(h) for h in header)]
+    out = StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["frame", "time_s", *behaviours, *(f"{b}_score" for b in behaviours)])
     for f in range(len(calls)):
-        row = [str(f), f"{f / fps:.4f}", *map(str, calls[f]), *(f"{s:.4f}" for s in scores[f])]
-        lines.append(",".join(row))
-    io.write_text(path, "\n".join(lines) + "\n")
-
-
-def _csv_cell(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
+        w.writerow([f, f"{f / fps:.4f}", *calls[f].tolist(), *(f"{s:.4f}" for s in scores[f])])
+    io.write_text(path, out.getvalue())
 
 
 def read_predictions(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -186,7 +184,7 @@ def predict_videos(
             n, fps = count_video_frames(p)
             if fps <= 0:
                 raise ValueError(f"{p}: video has no frame rate")
-            frames = decode_video(p, size, fit)
+            frames = decode_video(p, size, fit, expected=n)
             calls, scores = probes.predict(emb(frames))
             write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, fps)
             log(f"{p.relative_to(root)}: {len(frames)} frames at {fps:g} fps -> {cid}.csv")

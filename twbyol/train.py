@@ -302,9 +302,10 @@ def save_model(cfg: TrainConfig, backbone: nn.Module) -> None:
         )
 
 
-def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
+def load_clips(cfg: TrainConfig) -> tuple[list[tuple[str, int]], dict[str, float]]:
     """(clip id, frames) of the clips to pretrain on: those of `pretrain_splits` (all when
-    empty), then the run's `data_fraction` of them."""
+    empty), then the run's `data_fraction` of them; and {clip id: frame rate} of them (times
+    in seconds are converted with it)."""
     from twbyol.data.artifacts import read_index
 
     index = read_index(cfg.index)
@@ -315,15 +316,8 @@ def load_clips(cfg: TrainConfig) -> list[tuple[str, int]]:
             raise ValueError(f"{cfg.index}: no clip is in pretrain_splits {sorted(want)}")
     ids = select_clips(list(index["clip_id"]), cfg.data_fraction, cfg.data_seed)
     n = dict(zip(index["clip_id"], index["n_frames"]))
-    return [(c, int(n[c])) for c in ids]
-
-
-def clip_fps(cfg: TrainConfig) -> dict[str, float]:
-    """{clip id: frame rate} of the run's index (times in seconds are converted with it)."""
-    from twbyol.data.artifacts import read_index
-
-    index = read_index(cfg.index)
-    return {c: float(f) for c, f in zip(index["clip_id"], index["fps"])}
+    fps = dict(zip(index["clip_id"], index["fps"]))
+    return [(c, int(n[c])) for c in ids], {c: float(fps[c]) for c in ids}
 
 
 def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
@@ -334,7 +328,8 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     rank, world, device = init_distributed()
     is_main = rank == 0
-    clips, labels = supervision(cfg, load_clips(cfg))
+    clips, fps = load_clips(cfg)
+    clips, labels = supervision(cfg, clips)
     if is_main:
         print(
             f"{cfg.run_id} seed {cfg.seed}: {len(clips)} clips, "
@@ -385,7 +380,7 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         samples,
         cfg.seed,
         labels,
-        fps=clip_fps(cfg),
+        fps=fps,
         time_unit=cfg.time_unit,
     )
 

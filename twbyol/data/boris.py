@@ -28,12 +28,13 @@ event outside the video, a media file that names no video under the root.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from twbyol.io import files_under
 
 EXPORT_SUFFIXES = (".csv", ".tsv")
 NO_SUBJECT = ("", "No focal subject", "NA")
@@ -84,16 +85,8 @@ def find_exports(root: Path, exclude: Iterable[Path] = ()) -> list[Path]:
     """The BORIS exports among the .csv/.tsv files under `root` (hidden ones skipped), except
     `exclude` (the per-frame label files beside videos)."""
     skip = {Path(p).resolve() for p in exclude}
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            p = (Path(dirpath) / f).resolve()
-            if f.startswith(".") or p.suffix.lower() not in EXPORT_SUFFIXES or p in skip:
-                continue
-            if is_export(p):
-                out.append(p)
-    return out
+    found = (p.resolve() for p in files_under(root, EXPORT_SUFFIXES))
+    return [p for p in found if p not in skip and is_export(p)]
 
 
 def _number(path: Path, line: int, column: str, value: str) -> float:

@@ -84,13 +84,17 @@ def iter_gray(video_path: str | os.PathLike, size: int, fit: str, n: int) -> Ite
 
 
 def decode_video(
-    video_path: str | os.PathLike, size: int, fit: str = DEFAULT_FRAME_FIT
+    video_path: str | os.PathLike,
+    size: int,
+    fit: str = DEFAULT_FRAME_FIT,
+    expected: int | None = None,
 ) -> np.ndarray:
-    """Every frame of a video in memory, uint8 (T, size, size), as extract_frames writes them."""
+    """A video's frames in memory, uint8 (T, size, size), as extract_frames writes them (T:
+    `expected` when given, else the container's frame count)."""
     video_path = Path(video_path)
     if not video_path.is_file():
         raise FileNotFoundError(f"{video_path}: video not found")
-    n = count_video_frames(video_path)[0]
+    n = expected if expected is not None else count_video_frames(video_path)[0]
     return (
         np.stack(list(iter_gray(video_path, size, fit, n)))
         if n

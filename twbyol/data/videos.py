@@ -46,6 +46,7 @@ from twbyol.data.clips import (
     VideoOnlyClip,
     count_video_frames,
 )
+from twbyol.io import files_under
 
 CLIP_SEP = "__"
 BACKGROUND = "background"  # DeepEthogram's "no behaviour" column
@@ -67,13 +68,7 @@ def clip_id_of(path: Path, root: Path) -> str:
 def find_videos(root: Path) -> list[Path]:
     """Every video file under `root` (suffix in VIDEO_SUFFIXES, any case), sorted by relative
     path; hidden folders and files (".*") are skipped."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_SUFFIXES:
-                out.append(Path(dirpath) / f)
-    return sorted(out, key=lambda p: p.relative_to(root).as_posix())
+    return sorted(files_under(root, VIDEO_SUFFIXES), key=lambda p: p.relative_to(root).as_posix())
 
 
 def read_frame_labels(
@@ -176,16 +171,12 @@ def stray_label_files(root: Path, claimed: set[Path], exports: Sequence[Path]) -
     CSVs that read as per-frame labels (looks_like_frame_labels), neither claimed by a video
     nor a BORIS export; hidden files and folders skipped."""
     skip = {p.resolve() for p in claimed} | {Path(p).resolve() for p in exports}
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            p = Path(dirpath) / f
-            if f.startswith(".") or p.suffix.lower() != ".csv" or p.resolve() in skip:
-                continue
-            if f.lower().endswith("_labels.csv") or looks_like_frame_labels(p):
-                out.append(p)
-    return out
+    return [
+        p
+        for p in files_under(root, (".csv",))
+        if p.resolve() not in skip
+        and (p.name.lower().endswith("_labels.csv") or looks_like_frame_labels(p))
+    ]
 
 
 def label_file_of(video: Path) -> Path | None:

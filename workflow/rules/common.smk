@@ -6,6 +6,8 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from twbyol import deps
+from twbyol.io import files_under
+from twbyol.tables import headline_dataset
 from twbyol.settings import BODY_SCALE, DEFAULT_FRAME_FIT, VIDEO_SUFFIXES
 from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
@@ -108,13 +110,7 @@ def dataset_inputs(wildcards):
     root = dataset_root(wildcards)
     if dataset_cfg(wildcards)["format"] != "videos":
         return [root]
-    keep = tuple(VIDEO_SUFFIXES) + (".csv", ".tsv")
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if not f.startswith(".") and f.lower().endswith(keep)]
-    return [root, *files]
+    return [root, *map(str, files_under(root, VIDEO_SUFFIXES + (".csv", ".tsv")))]
 
 
 def dataset_dir(wildcards):
@@ -186,8 +182,7 @@ def ethogram_predictions(exp, dataset):
 def figure_dataset(exp):
     """The dataset of the t-SNE and retrieval figures: the pretraining dataset when it is
     evaluated (it has labels), else the first evaluated one."""
-    e = EXPERIMENTS[exp]
-    return e["pretrain_dataset"] if e["pretrain_dataset"] in e["eval_datasets"] else e["eval_datasets"][0]
+    return headline_dataset(EXPERIMENTS[exp])
 
 
 def figure_embeddings(exp):
