@@ -25,9 +25,10 @@ from torch import nn
 
 from twbyol.benchmark import interleaved, median_ratio, peak_mb, step_timer
 from twbyol.methods.byol import BYOL, ema_momentum
-from twbyol.models.backbones import MLP, build_backbone
+from twbyol.models.backbones import MLP, build_backbone, channels_last_wanted, to_channels_last
 
 AMP = {"dtype": None}  # set from --amp in main()
+LAYOUT = {"channels_last": False}  # set from --channels-last in main(), for both models
 
 
 def autocast(device):
@@ -39,6 +40,8 @@ def autocast(device):
 def ours(weighting, backbone_kw, crops, centres, device, dims):
     torch.manual_seed(0)
     model = BYOL(build_backbone(**backbone_kw), weighting, 30.0, *dims).to(device)
+    if LAYOUT["channels_last"]:
+        to_channels_last(model)
     opt = torch.optim.SGD(model.online.parameters(), lr=0.01, momentum=0.9)
 
     def step():
@@ -65,6 +68,8 @@ def library(backbone_kw, crops, device, dims):
         mmt=0.99,
         norm=nn.BatchNorm1d,
     ).to(device)
+    if LAYOUT["channels_last"]:
+        to_channels_last(model)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     x1, x2 = crops[:, 0], crops[:, 1]
 
@@ -114,10 +119,20 @@ def main() -> None:
         action="store_true",
         help="torch.backends.cudnn.benchmark = True (autotuned convolution algorithms)",
     )
+    ap.add_argument(
+        "--channels-last",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="channels-last 3D convolutions in both models; auto: as training "
+        "(training.channels_last's default)",
+    )
     a = ap.parse_args()
     torch.backends.cudnn.benchmark = a.cudnn_benchmark
     AMP["dtype"] = torch.bfloat16 if a.amp == "bf16" else None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    LAYOUT["channels_last"] = channels_last_wanted(
+        {"auto": "auto", "true": True, "false": False}[a.channels_last], device
+    )
     backbone_kw = {"name": a.backbone}
     dims = (512, 128, 512) if a.backbone == "tiny" else (4096, 256, 4096)
     g = torch.Generator().manual_seed(0)
@@ -126,7 +141,8 @@ def main() -> None:
     print(
         f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
         f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, "
-        f"cudnn.benchmark {a.cudnn_benchmark}, torch threads {torch.get_num_threads()}"
+        f"cudnn.benchmark {a.cudnn_benchmark}, channels-last {LAYOUT['channels_last']}, "
+        f"torch threads {torch.get_num_threads()}"
         + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
     )
     print("TW-BYOL (exponential, tau=30) vs uniform BYOL (target <= 1.02):")

@@ -16,7 +16,7 @@ from twbyol.methods.byol import (
     same_state,
     temporal_weight,
 )
-from twbyol.models.backbones import TinyVideoNet
+from twbyol.models.backbones import TinyVideoNet, build_backbone
 
 DT = torch.tensor([0, 1, 10, 15, 29, 30, 31, 60, 120, 900])
 
@@ -221,3 +221,20 @@ def test_batch_normalisation_is_the_study_texts_mean_of_weighted_losses():
     model.normalize = "batch"
     b, _ = model(crops, centres)
     assert b.item() == pytest.approx(a.item() * stats["mean_weight"], rel=1e-5)
+
+
+def test_online_network_normalises_each_crop_index_on_its_own():
+    """rho-BYOL's online network: a pass per crop index, so BN normalises each view's B crops
+    on their own; the target batches every crop (one BN batch of rho * B)."""
+    from twbyol.methods.byol import OnlineNetwork
+
+    torch.manual_seed(0)
+    net = OnlineNetwork.byol(build_backbone("tiny", width=8, feature_dim=16), 32, 8, 32).train()
+    crops = torch.randn(6, 2, 1, 4, 16, 16)
+    z, p = net(crops)
+    assert z.shape == (6, 2, 8) and p.shape == (6, 2, 8)
+    for k in range(2):
+        zk, pk = net(crops[:, k])
+        assert torch.allclose(z[:, k], zk, atol=1e-6) and torch.allclose(p[:, k], pk, atol=1e-6)
+    z_all, _ = net(crops.flatten(0, 1))  # one batch of 12: other BN statistics
+    assert (z - z_all.view(6, 2, -1)).abs().max() > 1e-3

@@ -2,7 +2,8 @@
 
 - MoCo-v3 (Chen, Xie & He, ICCV 2021): online backbone -> 3-layer projector -> 2-layer
   predictor, momentum encoder with a cosine momentum schedule (an EMA of the parameters; its
-  BN running statistics are its own, as in moco-v3/moco/builder.py), symmetric InfoNCE of each
+  BN running statistics are its own, as in moco-v3/moco/builder.py), both encoders run a pass
+  per crop (BN statistics per view, as q1, q2, k1, k2 there), symmetric InfoNCE of each
   online query against the momentum keys of the other crops, loss scaled by 2T as in the
   official code (moco-v3/moco/builder.py). T = 1.0 for ResNets (the repo's R-50 default).
 - SimCLR-v2 (Chen et al., NeurIPS 2020): backbone -> 3-layer projector, NT-Xent over all
@@ -26,7 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from twbyol.methods.byol import ema_update
+from twbyol.methods.byol import OnlineNetwork, ema_update
 from twbyol.models.backbones import MLP
 
 
@@ -62,19 +63,6 @@ def multi_positive_info_nce(
     return (log_den - log_num)[has_pos].mean()
 
 
-class _Online(nn.Module):
-    def __init__(
-        self, backbone: nn.Module, projector: nn.Module, predictor: nn.Module | None = None
-    ) -> None:
-        super().__init__()
-        self.backbone, self.projector = backbone, projector
-        self.predictor = predictor if predictor is not None else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.projector(self.backbone(x))
-        return z, self.predictor(z)
-
-
 class MoCoV3(nn.Module):
     def __init__(
         self,
@@ -87,7 +75,7 @@ class MoCoV3(nn.Module):
         super().__init__()
         projector = MLP(backbone.feature_dim, proj_hidden, proj_dim, n_layers=3, last_bn=True)
         predictor = MLP(proj_dim, pred_hidden, proj_dim, n_layers=2, last_bn=True)
-        self.online = _Online(backbone, projector, predictor)
+        self.online = OnlineNetwork(backbone, projector, predictor)
         self.target = copy.deepcopy(self.online)
         self.target.predictor = nn.Identity()
         self.target.requires_grad_(False)
@@ -102,12 +90,12 @@ class MoCoV3(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         online = self.online if online is None else online
         b, rho = crops.shape[:2]
-        flat = crops.flatten(0, 1)
-        _, q = online(flat)
+        # both encoders a pass per crop index (BN per view), as MoCo-v3's code: q1, q2 and
+        # k1, k2 each from its own view's batch
+        _, q = online(crops)  # (B, rho, D)
         with torch.no_grad():
-            k = self.target.projector(self.target.backbone(flat))
-        q = F.normalize(q, dim=1).view(b, rho, -1)
-        k = F.normalize(k, dim=1).view(b, rho, -1)
+            k, _ = self.target(crops)
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         loss = q.new_zeros(())
         for i in range(rho):
             for j in range(rho):
@@ -136,7 +124,7 @@ class _ContrastiveBase(nn.Module):
         temperature: float,
     ) -> None:
         super().__init__()
-        self.online = _Online(
+        self.online = OnlineNetwork(
             backbone, MLP(backbone.feature_dim, proj_hidden, proj_dim, n_layers=n_layers)
         )
         self.temperature = temperature
