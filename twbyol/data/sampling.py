@@ -17,9 +17,14 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from twbyol.data.augment import ParamDrawer
 from twbyol.data.crops import CROP_POLICIES, CropConfig  # noqa: F401 - re-exported
 from twbyol.models.backbones import MEAN, STD, to_model_input  # noqa: F401 - re-exported
 from twbyol.settings import TIME_UNITS
+
+# where a crop is augmented: in the loader worker (torchvision transforms, per crop) or on
+# the trainer's device (twbyol.data.augment, the batch at once; the workers only slice)
+AUGMENT_ON = ("loader", "device")
 
 
 def sample_crop_starts(
@@ -161,16 +166,21 @@ def _reflect_band(n: int, kernel: torch.Tensor, half: int) -> torch.Tensor:
     """(n, n) matrix M with (M @ v)[i] = sum_j kernel[j] v[reflect(i + j - half)]: a 1-D
     convolution of a length-n signal with `kernel` under reflect padding (torch's "reflect":
     the edge sample is not repeated), as a matrix."""
-    if half >= n:
-        raise ValueError(f"blur kernel of {2 * half + 1} taps is too wide for {n} pixels")
-    idx = (
-        torch.arange(n, device=kernel.device)[:, None]
-        + torch.arange(-half, half + 1, device=kernel.device)[None, :]
-    ).abs()  # (n, k)
-    idx = torch.where(idx > n - 1, 2 * (n - 1) - idx, idx)
+    idx = reflect_band_index(n, half, kernel.device)
     return torch.zeros(n, n, dtype=kernel.dtype, device=kernel.device).scatter_add_(
         1, idx, kernel.expand(n, -1).contiguous()
     )
+
+
+def reflect_band_index(n: int, half: int, device: torch.device | None = None) -> torch.Tensor:
+    """(n, 2 * half + 1) int64: the input pixel each tap of a centred kernel reads for each of
+    n outputs under reflect padding (the edge sample not repeated)."""
+    if half >= n:
+        raise ValueError(f"blur kernel of {2 * half + 1} taps is too wide for {n} pixels")
+    idx = (
+        torch.arange(n, device=device)[:, None] + torch.arange(-half, half + 1, device=device)
+    ).abs()  # (n, k)
+    return torch.where(idx > n - 1, 2 * (n - 1) - idx, idx)
 
 
 def blur_kernel_size(side: int) -> int:
@@ -264,7 +274,10 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         labels: dict[str, np.ndarray] | None = None,
         fps: dict[str, float] | None = None,
         time_unit: str = "frames",
+        augment_on: str = "loader",
     ) -> None:
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(f"augment_on: {augment_on!r}, expected one of {AUGMENT_ON}")
         if time_unit not in TIME_UNITS:
             raise ValueError(f"time_unit: {time_unit!r}, expected one of {TIME_UNITS}")
         needs_fps = time_unit == "seconds" or crop.gap_s is not None or crop.tau_unit == "seconds"
@@ -281,7 +294,9 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.labels = labels
+        self.augment_on = augment_on
         self.augment = build_augmentation(crop)
+        self.draw = ParamDrawer(crop)
         self._arrays: dict[str, np.ndarray] = {}
         self._gap_density: dict[tuple, np.ndarray] = {}  # near_pairs: per last start, tau
         self._states: dict[str, np.ndarray] = {}  # near_pairs with the oracle: per clip
@@ -319,7 +334,11 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             self._states[clip_id] = state_codes(self.labels[clip_id], centres)
         return same_state_starts(self._states[clip_id], rng)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+        """(crops, centres, targets); with augment_on "device" (raw, params, centres,
+        targets) instead: each crop's uint8 frames (rho, T, H, W) and its augmentation's
+        parameters (rho, len(PARAMS)), drawn as the loader path draws them
+        (twbyol.data.augment.augment_batch applies them to the batch)."""
         epoch, k = key
         c = self.crop
         rng = np.random.default_rng([self.seed, epoch, k])
@@ -327,7 +346,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         span = (c.num_frames - 1) * c.stride + 1
         starts = self.starts(clip_id, n_frames, span, rng)
         arr = self.frames(clip_id)
-        crops = []
+        crops, params = [], []
         with torch.random.fork_rng(devices=[]):
             # the CPU generator alone: torch.manual_seed also seeds every accelerator's
             # (1.2 ms a call)
@@ -335,9 +354,13 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             for s in starts:
                 # a copy: at stride 1 the slice would be a view of the read-only memmap
                 clip = torch.from_numpy(np.array(arr[s : s + span : c.stride]))  # (T, H, W)
+                if self.augment_on == "device":
+                    crops.append(clip)
+                    params.append(self.draw(*clip.shape[-2:]))
+                    continue
                 video = tv_tensors.Video(clip.unsqueeze(1))  # (T, 1, H, W): one transform for all T
                 crops.append(self.augment(video).as_subclass(torch.Tensor))
-        x = to_model_input(torch.stack(crops))  # (rho, 1, T, h, w)
+        x = torch.stack(crops) if params else to_model_input(torch.stack(crops))
         centres = starts + (span - 1) / 2.0
         if self.labels is None:
             targets = torch.zeros(len(starts), 0)
@@ -347,4 +370,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             )
         if self.time_unit == "seconds":  # the unit of the run's tau: dt = |centre_i - centre_j|
             centres = centres / self.fps[clip_id]
-        return x, torch.from_numpy(centres).float(), targets.float()
+        centres, targets = torch.from_numpy(centres).float(), targets.float()
+        if params:
+            return x, torch.stack(params), centres, targets
+        return x, centres, targets
