@@ -3,6 +3,12 @@
     python benchmarks/bench_gpu_run.py [--experiment mabe22] [--run twbyol_tau30]
         [--per-gpu-batch 16] [--steps 40] [--clips 16] [--frames 300] [--work DIR]
 
+Also, side by side: the run with the augmentation on the device and in the loader workers
+(`--augment-on`), each against the bare step on ready batches (the issue's target: the real
+run at >= 0.9x it); the bare step in the other memory format and, with `--compile`, through
+torch.compile, with its achieved TFLOP/s (torch's FLOP counter) against the device's bf16
+peak; the embed stage against its bare forward.
+
 Renders `--clips` synthetic mouse-triplet clips at the experiment's frame size (256 px for
 `mabe22`) with the benchmark's simulator, writes them in the frames stage's format
 (`{clip}.npy` + index.tsv), then calls the pipeline's own `twbyol.train.train` with the
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +63,88 @@ def render_clip(args: tuple[int, int, int, str]) -> tuple[str, int]:
     return clip_id, len(frames)
 
 
+# dense bf16 peak of the GPUs we size for (vendor datasheets, without sparsity), TFLOP/s
+PEAK_BF16 = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0}
+
+
+def peak_of(name: str) -> float | None:
+    return next((v for k, v in PEAK_BF16.items() if k in name), None)
+
+
+def bare_steps(cfg: dict, batch: int, steps: int, with_compile: bool, peak: float | None) -> float:
+    """The run's training step on ready batches (no loader, no augmentation), as configured
+    and in its variants, timed side by side (twbyol.benchmark's interleaved rounds): the
+    other memory format, and torch.compile of the online network with --compile. Prints
+    ms/step, clips/s, achieved TFLOP/s (torch's FLOP counter over one step) and its share of
+    the device's peak. Returns the configured step's clips/s."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from twbyol.benchmark import interleaved, median_ratio, step_timer, training_step
+    from twbyol.models.backbones import channels_last_wanted
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    crop = cfg["crop"]
+    g = torch.Generator().manual_seed(0)
+    shape = (batch, crop["rho"], 1, crop["num_frames"], crop["crop_size"], crop["crop_size"])
+    crops = torch.randn(*shape, generator=g).to(device)
+    centres = (torch.rand(batch, crop["rho"], generator=g) * 300).to(device)
+    cl = channels_last_wanted(cfg.get("channels_last", "auto"), device)
+    variants = {
+        "as configured": (cfg, False),
+        f"channels_last {not cl}": ({**cfg, "channels_last": not cl}, False),
+    }
+    if with_compile:
+        variants["torch.compile(online)"] = (cfg, True)
+    fns = {
+        n: training_step(c, crops, centres, device, comp)[0] for n, (c, comp) in variants.items()
+    }
+    with FlopCounterMode(display=False) as counter:
+        fns["as configured"]()
+    flops = counter.get_total_flops()
+    times = interleaved({n: step_timer(f, device) for n, f in fns.items()}, steps)
+    base = statistics.median(times["as configured"])
+    peak = peak or (peak_of(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
+    print(f"bare step, {batch} clips, {flops / 1e12:.2f} TFLOP a step:", flush=True)
+    for n, ts in times.items():
+        m = statistics.median(ts)
+        r = median_ratio(ts, times["as configured"])
+        tf = flops / m / 1e12
+        share = f" = {tf / peak:.1%} of the {peak:.0f} TFLOP/s bf16 peak" if peak else ""
+        print(
+            f"  {n:<24} {m * 1e3:8.1f} ms = {batch / m:7.1f} clips/s, {tf:7.2f} TFLOP/s{share}; "
+            f"vs as configured {r['median_ratio']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]",
+            flush=True,
+        )
+    return batch / base
+
+
+def bare_forward(model: Path, cfg: dict, emb: dict, rounds: int = 10) -> float:
+    """frames/s of the embed stage's forward alone: the run's backbone as the stage loads it,
+    full batches of ready windows on the device, its autocast; each window stands for
+    `window_stride` frames, as in the stage."""
+    from twbyol.embed import load_backbone
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    backbone, _ = load_backbone(model, device)
+    crop = cfg["crop"]
+    x = torch.randn(
+        emb["batch_size"], 1, crop["num_frames"], crop["crop_size"], crop["crop_size"]
+    ).to(device)
+    times = []
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"),
+    ):
+        for i in range(rounds + 2):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            backbone(x).float().cpu()
+            if i >= 2:
+                times.append(time.perf_counter() - t)
+    return emb["batch_size"] * emb["window_stride"] / statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -76,6 +165,18 @@ def main() -> None:
     ap.add_argument("--num-workers", type=int, default=-1, help="-1: the experiment's")
     ap.add_argument(
         "--work", default="", help="folder for frames and outputs (default: a temp dir)"
+    )
+    ap.add_argument(
+        "--augment-on",
+        nargs="+",
+        default=["device", "loader"],
+        choices=["device", "loader"],
+        help="the real run once per place of the augmentation",
+    )
+    ap.add_argument("--bare-steps", type=int, default=20, help="timed rounds of the bare step")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile(online)")
+    ap.add_argument(
+        "--peak-tflops", type=float, default=None, help="the device's peak (default: by name)"
     )
     a = ap.parse_args()
 
@@ -138,8 +239,23 @@ def main() -> None:
         f"{cfg['num_workers']} loader workers",
         flush=True,
     )
-    eff = train(TrainConfig.from_dict(cfg))
-    print("efficiency.json:", json.dumps(eff), flush=True)
+    # the real run, once per place of the augmentation (the first into work/run)
+    effs = {}
+    for k, mode in enumerate(a.augment_on):
+        out = work / ("run" if k == 0 else f"run_{mode}")
+        effs[mode] = train(TrainConfig.from_dict({**cfg, "augment_on": mode, "out_dir": str(out)}))
+        label = "efficiency.json:" if k == 0 else f"efficiency.json ({mode} augmentation):"
+        print(f"augment_on {mode}:", label, json.dumps(effs[mode]), flush=True)
+    eff = effs[a.augment_on[0]]
+    bare = bare_steps(cfg, per_gpu, a.bare_steps, a.compile, a.peak_tflops)
+    for mode, e_ in effs.items():
+        steady = e_["steady_samples_per_s"] or float("nan")
+        print(
+            f"real run, augment_on {mode}: {steady:.1f} clips/s after its first steps = "
+            f"{steady / bare:.2f} x the bare step's {bare:.1f} clips/s (target >= 0.9); "
+            f"{e_['samples_per_s']:.1f} clips/s with its start-up",
+            flush=True,
+        )
 
     emb = embedding_config(e)
     info = embed(
@@ -151,6 +267,16 @@ def main() -> None:
         window_stride=emb["window_stride"],
         batch_size=emb["batch_size"],
         max_dim=emb["max_dim"],
+    )
+
+    forward = bare_forward(work / "run" / "model.pt", cfg, emb)
+    print(
+        f"embed stage {info['frames_per_s']:,.0f} frames/s = "
+        f"{info['frames_per_s'] / forward:.2f} x the bare forward's {forward:,.0f} frames/s "
+        f"(batches of {emb['batch_size']} windows, a window every {emb['window_stride']} "
+        f"frames; the stage's figure includes reading the frames and its last, partial "
+        f"batch of each clip)",
+        flush=True,
     )
 
     # Projection to the study (per run and seed): clips/s of one GPU x the experiment's GPUs

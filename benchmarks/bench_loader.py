@@ -3,14 +3,19 @@
     python benchmarks/bench_loader.py [--workers 0 1 2] [--batch 32] [--size 64 --crop 56]
 
 Generates a small synthetic MABe22-format dataset in a temp folder, extracts its frames, then
-measures samples/s of the DataLoader alone for each worker count and samples/s of a tiny-
-backbone TW-BYOL training step on ready batches. Target: loader >= 3x the step rate, so the
-loader is never the bottleneck. Prints figures and ratios; asserts nothing.
+measures samples/s of the DataLoader alone for each worker count, with the augmentation in the
+workers (`training.augment_on: loader`) and with the workers only slicing crops and drawing
+their parameters (`device`, the default), and, side by side in interleaved rounds, a tiny-
+backbone TW-BYOL training step as train.py runs it on a CPU (channels-last) on ready batches,
+the batched augmentation alone, and both (what the trainer does per batch with `device`).
+Target: loader >= 3x what the trainer consumes, so the loader is never the bottleneck.
+Prints figures and ratios; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,10 +24,12 @@ from pathlib import Path
 
 import torch
 
+from twbyol.benchmark import interleaved, step_timer
 from twbyol.data.artifacts import read_index
+from twbyol.data.augment import augment_batch
 from twbyol.data.sampling import CropConfig, TemporalCropDataset
 from twbyol.methods.byol import BYOL
-from twbyol.models.backbones import build_backbone
+from twbyol.models.backbones import build_backbone, to_channels_last
 from twbyol.settings import BODY_SCALE
 
 
@@ -97,39 +104,60 @@ def main() -> None:
         clips = list(zip(index["clip_id"], index["n_frames"].astype(int)))
         crop = CropConfig(rho=2, num_frames=8, stride=2, crop_size=a.crop, min_scale=0.3)
         n = a.batch * a.batches
-        ds = TemporalCropDataset(d / "f", clips, crop, n, seed=0)
         keys = [(0, k) for k in range(n)]
         print(
             f"batch {a.batch}, rho 2 x 8 frames at {a.crop} px from {a.size} px frames; "
             f"{torch.get_num_threads()} torch threads, {a.batches} batches"
         )
         rates = {}
-        for w in a.workers:
-            loader = torch.utils.data.DataLoader(
-                ds, batch_size=a.batch, sampler=keys, num_workers=w
-            )
-            it = iter(loader)
-            next(it)  # start-up (worker spawn) is paid once per epoch, not per batch
-            t = time.perf_counter()
-            count = sum(x.shape[0] for x, _, _ in it)
-            rates[w] = count / (time.perf_counter() - t)
-            print(f"  loader, {w} workers: {rates[w]:8.1f} samples/s")
-        torch.manual_seed(0)
-        model = BYOL(build_backbone("tiny"), "exponential", 30.0, 512, 128, 512)
-        opt = torch.optim.AdamW(model.online.parameters(), lr=1e-3)
-        x, c, _ = next(iter(torch.utils.data.DataLoader(ds, batch_size=a.batch, sampler=keys)))
-        for i in range(a.batches // 2 + 2):
-            if i == 2:
+        for mode in ("loader", "device"):
+            ds = TemporalCropDataset(d / "f", clips, crop, n, seed=0, augment_on=mode)
+            for w in a.workers:
+                loader = torch.utils.data.DataLoader(
+                    ds, batch_size=a.batch, sampler=keys, num_workers=w
+                )
+                it = iter(loader)
+                next(it)  # start-up (worker spawn) is paid once per run, not per batch
                 t = time.perf_counter()
+                count = sum(b[0].shape[0] for b in it)
+                rates[mode, w] = count / (time.perf_counter() - t)
+                what = "augments" if mode == "loader" else "slices, draws parameters"
+                print(f"  loader that {what}, {w} workers: {rates[mode, w]:8.1f} samples/s")
+
+        # the training step as train.py runs it on a CPU (channels-last), on ready batches
+        torch.manual_seed(0)
+        model = to_channels_last(BYOL(build_backbone("tiny"), "exponential", 30.0, 512, 128, 512))
+        opt = torch.optim.AdamW(model.online.parameters(), lr=1e-3)
+        ds = TemporalCropDataset(d / "f", clips, crop, n, seed=0, augment_on="device")
+        raw, params, c, _ = next(
+            iter(torch.utils.data.DataLoader(ds, batch_size=a.batch, sampler=keys))
+        )
+
+        def step(x):
             loss, _ = model(x, c)
             opt.zero_grad()
             loss.backward()
             opt.step()
             model.update_target(0.99)
-        step_rate = a.batch * (a.batches // 2) / (time.perf_counter() - t)
-        print(f"  training step (tiny TW-BYOL): {step_rate:8.1f} samples/s")
-        for w, r in rates.items():
-            print(f"  ratio loader({w} workers) / step = {r / step_rate:.2f}  (target >= 3)")
+
+        x = augment_batch(raw, params, crop)
+        timers = {
+            "step": lambda: step(x),
+            "augment + step": lambda: step(augment_batch(raw, params, crop)),
+            "augment": lambda: augment_batch(raw, params, crop),
+        }
+        times = interleaved(
+            {k: step_timer(f, torch.device("cpu")) for k, f in timers.items()}, a.batches // 2
+        )
+        per_s = {k: a.batch / statistics.median(v) for k, v in times.items()}
+        for k, r in per_s.items():
+            print(f"  {k:<15} (tiny TW-BYOL, batch {a.batch}): {r:8.1f} samples/s")
+        for (mode, w), r in rates.items():
+            against = "step" if mode == "loader" else "augment + step"
+            print(
+                f"  ratio loader({mode} augmentation, {w} workers) / {against} = "
+                f"{r / per_s[against]:.2f}  (target >= 3)"
+            )
 
 
 if __name__ == "__main__":

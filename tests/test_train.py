@@ -534,7 +534,7 @@ def test_channels_last_trains_the_same_network_and_its_model_loads_anywhere(fram
     the run's losses agree with a contiguous run's to float rounding, and its model.pt loads into
     a contiguous backbone that embeds exactly as the channels-last one does."""
     from twbyol.embed import load_backbone
-    from twbyol.models.backbones import channels_last_wanted, to_channels_last
+    from twbyol.models.backbones import build_backbone, channels_last_wanted
 
     assert channels_last_wanted("auto", torch.device("cpu"))
     assert not channels_last_wanted("auto", torch.device("cuda"))
@@ -544,10 +544,12 @@ def test_channels_last_trains_the_same_network_and_its_model_loads_anywhere(fram
     train(cfg(frames, tmp_path / "contig", channels_last=False))
     a, b = metrics(tmp_path / "cl"), metrics(tmp_path / "contig")
     assert [m["loss"] for m in a] == pytest.approx([m["loss"] for m in b], rel=1e-4)
-    plain, _ = load_backbone(tmp_path / "cl" / "model.pt", torch.device("cpu"))
-    fast = to_channels_last(copy.deepcopy(plain))
+    fast, run = load_backbone(tmp_path / "cl" / "model.pt", torch.device("cpu"))
     conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv3d))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)  # embeds so on CPU
+    plain = build_backbone(**run["backbone"]).eval()
+    plain.load_state_dict(fast.state_dict())
+    assert next(plain.parameters()).is_contiguous()
     x = torch.rand(3, 1, 4, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)

@@ -124,12 +124,20 @@ def median_ratio(a: list[float], b: list[float], level: float = 0.95) -> dict:
 
 
 def training_step(
-    cfg_dict: dict, crops: torch.Tensor, centres: torch.Tensor, device: torch.device
+    cfg_dict: dict,
+    crops: torch.Tensor,
+    centres: torch.Tensor,
+    device: torch.device,
+    compile_online: bool = False,
 ) -> tuple[Callable[[], None], str | None]:
     """One run's training step on a fixed batch, built from its resolved config as
-    twbyol.train builds it (model, optimiser at the scaled lr, autocast, grad scaler, EMA).
-    crops: (B, rho, 1, T, H, W); centres: (B, rho). Returns (step, autocast dtype or None)."""
+    twbyol.train builds it (model in the run's memory format, optimiser at the scaled lr,
+    autocast, grad scaler, EMA). crops: (B, rho, 1, T, H, W); centres: (B, rho).
+    `compile_online`: the online network through torch.compile (measured by
+    benchmarks/bench_gpu_run.py; training does not compile). Returns (step, autocast dtype
+    or None)."""
     from twbyol.methods import build_method
+    from twbyol.models.backbones import channels_last_wanted, to_channels_last
     from twbyol.optim import build_optimizer
     from twbyol.train import TrainConfig, autocast_enabled
 
@@ -140,6 +148,9 @@ def training_step(
         )
     torch.manual_seed(cfg.seed)
     model = build_method(cfg).to(device).train()
+    if channels_last_wanted(cfg.channels_last, device):
+        to_channels_last(model)
+    online = torch.compile(model.online) if compile_online else model.online
     optimizer = build_optimizer(
         model.online,
         cfg.optimizer,
@@ -155,7 +166,7 @@ def training_step(
 
     def step() -> None:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, _ = model(crops, centres, online=model.online, targets=targets)
+            loss, _ = model(crops, centres, online=online, targets=targets)
         if not torch.isfinite(loss):  # train.py checks every step (a device sync): so do we
             raise FloatingPointError(f"run {cfg.run_id}: non-finite loss in the step benchmark")
         optimizer.zero_grad(set_to_none=True)

@@ -44,6 +44,8 @@ from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
 from twbyol.settings import DEFAULT_TAU, TIME_UNITS
 
+WARM_STEPS = 5  # efficiency.json's steady rate leaves out the first steps of a process
+
 
 @dataclass
 class TrainConfig:
@@ -467,6 +469,7 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         drop_last=True,
     )
     run.t0 = time.time()
+    run.warm_at = min(step + WARM_STEPS, total)
     model.train()
     batches = iter(loader)
     for epoch in range(first, cfg.epochs):
@@ -474,8 +477,12 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         train_one_epoch(run, itertools.islice(batches, left), preemption)
 
     wall = run.wall()
+    steady = None  # samples/s after the first WARM_STEPS steps of this process
+    if run.t_warm is not None and total > run.warm_at:
+        steady = (total - run.warm_at) * cfg.batch_size / max(time.time() - run.t_warm, 1e-9)
     eff = {
         **efficiency(wall, total * cfg.batch_size, world, device),
+        "steady_samples_per_s": steady,
         "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
     }
     if is_main:
@@ -509,6 +516,8 @@ class _Run:
     ckpt_path: Path
     augment: CropConfig | None = None  # augment each batch on the device with these crops'
     step: int = 0
+    warm_at: int = 0  # the step after which the steady rate is timed ...
+    t_warm: float | None = None  # ... from this time (start-up, first batches, autotuning)
     wall_before: float = 0.0  # seconds trained before the last resume
     t0: float = field(default_factory=time.time)
     history: list = field(default_factory=list)  # the epochs' metrics lines
@@ -639,6 +648,8 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
             run.amp,
         )
         run.step += 1
+        if run.step == run.warm_at:
+            run.t_warm = time.time()
         run.n_in_epoch += 1
         run.skipped += loss is None
         for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
