@@ -74,7 +74,8 @@ def peak_of(name: str) -> float | None:
 def bare_steps(cfg: dict, batch: int, steps: int, with_compile: bool, peak: float | None) -> float:
     """The run's training step on ready batches (no loader, no augmentation), as configured
     and in its variants, timed side by side (twbyol.benchmark's interleaved rounds): the
-    other memory format, and torch.compile of the online network with --compile. Prints
+    other memory format, LARS's other step form (loop / foreach), and torch.compile of the
+    online network with --compile. Prints
     ms/step, clips/s, achieved TFLOP/s (torch's FLOP counter over one step) and its share of
     the device's peak. Returns the configured step's clips/s."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -90,13 +91,20 @@ def bare_steps(cfg: dict, batch: int, steps: int, with_compile: bool, peak: floa
     centres = (torch.rand(batch, crop["rho"], generator=g) * 300).to(device)
     cl = channels_last_wanted(cfg.get("channels_last", "auto"), device)
     variants = {
-        "as configured": (cfg, False),
-        f"channels_last {not cl}": ({**cfg, "channels_last": not cl}, False),
+        "as configured": (cfg, False, None),
+        f"channels_last {not cl}": ({**cfg, "channels_last": not cl}, False, None),
     }
+    if cfg.get("optimizer") == "lars":  # the other form of LARS's step than the device's
+        variants[f"LARS {'loop' if device.type == 'cuda' else 'foreach'}"] = (
+            cfg,
+            False,
+            device.type != "cuda",
+        )
     if with_compile:
-        variants["torch.compile(online)"] = (cfg, True)
+        variants["torch.compile(online)"] = (cfg, True, None)
     fns = {
-        n: training_step(c, crops, centres, device, comp)[0] for n, (c, comp) in variants.items()
+        n: training_step(c, crops, centres, device, comp, fe)[0]
+        for n, (c, comp, fe) in variants.items()
     }
     with FlopCounterMode(display=False) as counter:
         fns["as configured"]()

@@ -102,3 +102,30 @@ def test_lars_leaves_the_gradient_of_a_zero_weight_unscaled():
     w.grad = torch.full((2, 2), 3.0)
     LARS([w], lr=0.5, momentum=0.9, weight_decay=0.1).step()
     torch.testing.assert_close(w.detach(), torch.full((2, 2), -1.5))  # -lr * g: no trust, no decay
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_multi_tensor_lars_step_is_the_parameter_by_parameter_update(nesterov):
+    """`step_foreach` (multi-tensor kernels, the GPU's) against `step_reference` (the loop,
+    the CPU's) over three steps: a zero
+    weight, a parameter without a gradient on one step, both groups."""
+    a, b = _net(), _net()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        next(a.parameters())[0].zero_()  # a zero row is not a zero weight: zero one weight
+        zero = [p for p in a.parameters() if p.ndim > 1][-1]
+        zero.zero_()
+        [p for p in b.parameters() if p.ndim > 1][-1].zero_()
+        next(b.parameters())[0].zero_()
+    kw = dict(lr=0.3, momentum=0.9, weight_decay=0.05, nesterov=nesterov)
+    fast, ref = LARS(param_groups(a, 0.05), **kw), LARS(param_groups(b, 0.05), **kw)
+    for step in range(3):
+        _set_grads(a, step)
+        _set_grads(b, step)
+        if step == 1:  # one parameter untouched this step
+            list(a.parameters())[1].grad = None
+            list(b.parameters())[1].grad = None
+        fast.step_foreach()
+        ref.step_reference()
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)

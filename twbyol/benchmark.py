@@ -129,12 +129,14 @@ def training_step(
     centres: torch.Tensor,
     device: torch.device,
     compile_online: bool = False,
+    lars_foreach: bool | None = None,
 ) -> tuple[Callable[[], None], str | None]:
     """One run's training step on a fixed batch, built from its resolved config as
     twbyol.train builds it (model in the run's memory format, optimiser at the scaled lr,
     autocast, grad scaler, EMA). crops: (B, rho, 1, T, H, W); centres: (B, rho).
     `compile_online`: the online network through torch.compile (measured by
-    benchmarks/bench_gpu_run.py; training does not compile). Returns (step, autocast dtype
+    benchmarks/bench_gpu_run.py; training does not compile); `lars_foreach`: LARS's step
+    form (None: as training, twbyol.optim.LARS.step). Returns (step, autocast dtype
     or None)."""
     from twbyol.methods import build_method
     from twbyol.models.backbones import channels_last_wanted, to_channels_last
@@ -158,6 +160,7 @@ def training_step(
         cfg.weight_decay,
         cfg.lars_momentum,
         cfg.lars_nesterov,
+        lars_foreach,
     )
     use_amp = autocast_enabled(cfg, device)
     amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16

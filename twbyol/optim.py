@@ -32,7 +32,9 @@ class LARS(torch.optim.Optimizer):
         eta: float = 0.001,
         eps: float = 1e-8,
         nesterov: bool = False,
+        foreach: bool | None = None,
     ) -> None:
+        self.foreach = foreach
         super().__init__(
             params,
             dict(
@@ -48,6 +50,53 @@ class LARS(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 - torch's signature
+        """`step_foreach` where `foreach` says so (None: when every parameter is on a GPU,
+        torch's own optimisers' default), else `step_reference`."""
+        foreach = self.foreach
+        if foreach is None:
+            foreach = all(p.is_cuda for g in self.param_groups for p in g["params"])
+        return self.step_foreach() if foreach else self.step_reference()
+
+    @torch.no_grad()
+    def step_foreach(self) -> None:
+        """The update for every parameter of a group at once, in torch's multi-tensor
+        (foreach) kernels: on a GPU ~10 launches a group instead of ~8 per parameter
+        (Slow-R50: ~2,500 small kernels a step, each a Python call), with no host sync. The
+        same operations per tensor as `step_reference`, to float rounding (tested). On a CPU
+        torch runs foreach ops tensor by tensor and this form's temporaries cost more: a
+        Slow-R50 step 174 vs 111 ms on 2 cores (2026-12-02), so a CPU takes the loop."""
+        for g in self.param_groups:
+            params = [p for p in g["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            if g["lars_exclude"]:
+                d = grads
+            else:
+                wd = g["weight_decay"]
+                p_norm = torch.stack(torch._foreach_norm(params))
+                g_norm = torch.stack(torch._foreach_norm(grads))
+                ok = (p_norm > 0) & (g_norm > 0)
+                trust = torch.where(ok, g["eta"] * p_norm / (g_norm + wd * p_norm + g["eps"]), 1.0)
+                decay = torch.where(ok, wd, 0.0).to(p_norm)
+                d = torch._foreach_add(grads, torch._foreach_mul(params, list(decay.unbind())))
+                torch._foreach_mul_(d, list(trust.unbind()))
+            fresh = [k for k, p in enumerate(params) if "momentum_buffer" not in self.state[p]]
+            for k in fresh:  # the first step: buf = d
+                self.state[params[k]]["momentum_buffer"] = torch.clone(d[k]).detach()
+            older = [k for k in range(len(params)) if k not in set(fresh)]
+            if older:
+                bufs = [self.state[params[k]]["momentum_buffer"] for k in older]
+                torch._foreach_mul_(bufs, g["momentum"])
+                torch._foreach_add_(bufs, [d[k] for k in older])
+            bufs = [self.state[p]["momentum_buffer"] for p in params]
+            steps = torch._foreach_add(d, bufs, alpha=g["momentum"]) if g["nesterov"] else bufs
+            torch._foreach_add_(params, steps, alpha=-g["lr"])
+
+    @torch.no_grad()
+    def step_reference(self) -> None:
+        """The same update parameter by parameter: the form the docstring states, kept as the
+        reference the multi-tensor `step` is tested against."""
         for g in self.param_groups:
             for p in g["params"]:
                 if p.grad is None:
@@ -93,11 +142,20 @@ def build_optimizer(
     weight_decay: float,
     momentum: float = 0.9,
     nesterov: bool = False,
+    foreach: bool | None = None,
 ) -> torch.optim.Optimizer:
-    """`lars` (momentum and nesterov apply) or `adamw` (its own betas; they do not)."""
+    """`lars` (momentum and nesterov apply) or `adamw` (its own betas; they do not).
+    `foreach`: LARS's multi-tensor step (None: on GPUs; see LARS.step)."""
     groups = param_groups(model, weight_decay)
     if name == "lars":
-        return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        return LARS(
+            groups,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            foreach=foreach,
+        )
     if name == "adamw":
         for g in groups:
             g.pop("lars_exclude", None)
