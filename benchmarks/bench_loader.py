@@ -31,6 +31,7 @@ from twbyol.data.sampling import CropConfig, TemporalCropDataset
 from twbyol.methods.byol import BYOL
 from twbyol.models.backbones import build_backbone, to_channels_last
 from twbyol.settings import BODY_SCALE
+from twbyol.train import keep_large_allocations
 
 
 def twbyol(*args: str) -> None:
@@ -124,7 +125,9 @@ def main() -> None:
                 what = "augments" if mode == "loader" else "slices, draws parameters"
                 print(f"  loader that {what}, {w} workers: {rates[mode, w]:8.1f} samples/s")
 
-        # the training step as train.py runs it on a CPU (channels-last), on ready batches
+        # the training step as train.py runs it on a CPU (channels-last, its malloc
+        # settings), on ready batches
+        keep_large_allocations()
         torch.manual_seed(0)
         model = to_channels_last(BYOL(build_backbone("tiny"), "exponential", 30.0, 512, 128, 512))
         opt = torch.optim.AdamW(model.online.parameters(), lr=1e-3)

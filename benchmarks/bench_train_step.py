@@ -26,6 +26,7 @@ from torch import nn
 from twbyol.benchmark import interleaved, median_ratio, peak_mb, step_timer
 from twbyol.methods.byol import BYOL, ema_momentum
 from twbyol.models.backbones import MLP, build_backbone, channels_last_wanted, to_channels_last
+from twbyol.train import keep_large_allocations
 
 AMP = {"dtype": None}  # set from --amp in main()
 LAYOUT = {"channels_last": False}  # set from --channels-last in main(), for both models
@@ -126,10 +127,18 @@ def main() -> None:
         help="channels-last 3D convolutions in both models; auto: as training "
         "(training.channels_last's default)",
     )
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="CPU: leave glibc's malloc at its defaults (training tunes it: "
+        "twbyol.train.keep_large_allocations)",
+    )
     a = ap.parse_args()
     torch.backends.cudnn.benchmark = a.cudnn_benchmark
     AMP["dtype"] = torch.bfloat16 if a.amp == "bf16" else None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # the CPU allocator as training sets it (twbyol.train), for both models: process-wide
+    tuned = device.type == "cpu" and not a.default_malloc and keep_large_allocations()
     LAYOUT["channels_last"] = channels_last_wanted(
         {"auto": "auto", "true": True, "false": False}[a.channels_last], device
     )
@@ -142,7 +151,7 @@ def main() -> None:
         f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
         f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, "
         f"cudnn.benchmark {a.cudnn_benchmark}, channels-last {LAYOUT['channels_last']}, "
-        f"torch threads {torch.get_num_threads()}"
+        f"torch threads {torch.get_num_threads()}, malloc tuned {tuned}"
         + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
     )
     print("TW-BYOL (exponential, tau=30) vs uniform BYOL (target <= 1.02):")

@@ -72,8 +72,11 @@ class _Embedder:
         import torch
 
         from twbyol.embed import load_backbone
+        from twbyol.train import keep_large_allocations
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu":  # as the embed stage
+            keep_large_allocations()
         self.backbone, self.cfg = load_backbone(model, self.device)
         self.window_stride, self.batch_size = window_stride, batch_size
 
