@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from twbyol.allocator import keep_large_allocations
 from twbyol.benchmark import interleaved, step_timer
 from twbyol.data.artifacts import read_index
 from twbyol.data.augment import augment_batch
@@ -31,7 +32,6 @@ from twbyol.data.sampling import CropConfig, TemporalCropDataset
 from twbyol.methods.byol import BYOL
 from twbyol.models.backbones import build_backbone, to_channels_last
 from twbyol.settings import BODY_SCALE
-from twbyol.train import keep_large_allocations
 
 
 def twbyol(*args: str) -> None:

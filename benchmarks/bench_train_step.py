@@ -23,10 +23,10 @@ import statistics
 import torch
 from torch import nn
 
+from twbyol.allocator import keep_large_allocations
 from twbyol.benchmark import interleaved, median_ratio, peak_mb, step_timer
 from twbyol.methods.byol import BYOL, ema_momentum
 from twbyol.models.backbones import MLP, build_backbone, channels_last_wanted, to_channels_last
-from twbyol.train import keep_large_allocations
 
 AMP = {"dtype": None}  # set from --amp in main()
 LAYOUT = {"channels_last": False}  # set from --channels-last in main(), for both models

@@ -560,6 +560,6 @@ def test_the_cpu_allocator_setting_applies_here():
     step 0.96-0.98x pytorchvideo's with it, 1.03-1.05x without): on this Debian machine and
     CI's the libc is found and both settings are accepted (glibc refuses an mmap threshold
     above 32 MiB, which would turn the call into a silent no-op)."""
-    from twbyol.train import keep_large_allocations
+    from twbyol.allocator import keep_large_allocations
 
     assert keep_large_allocations() is True

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         torch.set_num_threads(a.threads)
     device = None if a.device == "auto" else torch.device(a.device)
     if (device or torch.device("cuda" if torch.cuda.is_available() else "cpu")).type == "cpu":
-        from twbyol.train import keep_large_allocations
+        from twbyol.allocator import keep_large_allocations
 
         keep_large_allocations()  # as training on a CPU: both runs' steps alike
     res = step_benchmark(

@@ -71,8 +71,8 @@ class _Embedder:
     def __init__(self, model: str | os.PathLike, window_stride: int, batch_size: int) -> None:
         import torch
 
+        from twbyol.allocator import keep_large_allocations
         from twbyol.embed import load_backbone
-        from twbyol.train import keep_large_allocations
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":  # as the embed stage
