@@ -4,7 +4,7 @@
 # memory format, LARS loop / foreach, torch.compile; TFLOP/s vs peak), and the embedding pass
 # against its bare forward (bench_gpu_run.py); then the train-step comparisons at full scale
 # in bf16 (TW-BYOL vs uniform, ours vs pytorchvideo's BYOL), with and without cudnn
-# autotuning, and channels-last. About 10 minutes on an H200.
+# autotuning, and channels-last. Estimated ~10 minutes on an H200 (not yet timed whole).
 #     bash benchmarks/gpu_suite.sh [LOG_DIR]
 # Logs go to LOG_DIR (default results/benchmarks/gpu). Prints figures; asserts nothing.
 set -euo pipefail
