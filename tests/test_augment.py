@@ -16,6 +16,7 @@ from twbyol.data.sampling import (
     SeparableGaussianBlur,
     TemporalCropDataset,
     blur_kernel_size,
+    build_augmentation,
 )
 
 
@@ -156,7 +157,7 @@ def test_drawn_parameters_follow_the_crop_settings():
         blur_p=0.5,
         blur_sigma=(0.1, 2.0),
     )
-    draw = ParamDrawer(crop)
+    draw = ParamDrawer(build_augmentation(crop))
     torch.manual_seed(0)
     p = torch.stack([draw(120, 160) for _ in range(4000)])
     n = len(p)

@@ -198,6 +198,10 @@ def step_benchmark(
             raise ValueError(f"--configs has no run {run!r} (has: {', '.join(configs)})")
     t0 = time.perf_counter()
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        from twbyol.allocator import keep_large_allocations
+
+        keep_large_allocations()  # as training on a CPU: both runs' steps alike
     ref = configs[proposed]
     settings = default_settings(ref["backbone"]["name"])
     steps = steps or settings["steps"]
@@ -272,10 +276,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = None if a.device == "auto" else torch.device(a.device)
-    if (device or torch.device("cuda" if torch.cuda.is_available() else "cpu")).type == "cpu":
-        from twbyol.allocator import keep_large_allocations
-
-        keep_large_allocations()  # as training on a CPU: both runs' steps alike
     res = step_benchmark(
         io.json_arg(a.configs), a.proposed, a.baseline, a.steps, a.batch, a.warmup, device
     )

@@ -81,15 +81,13 @@ class LARS(torch.optim.Optimizer):
                 decay = torch.where(ok, wd, 0.0).to(p_norm)
                 d = torch._foreach_add(grads, torch._foreach_mul(params, list(decay.unbind())))
                 torch._foreach_mul_(d, list(trust.unbind()))
-            fresh = [k for k, p in enumerate(params) if "momentum_buffer" not in self.state[p]]
-            for k in fresh:  # the first step: buf = d
-                self.state[params[k]]["momentum_buffer"] = torch.clone(d[k]).detach()
-            older = [k for k in range(len(params)) if k not in set(fresh)]
-            if older:
-                bufs = [self.state[params[k]]["momentum_buffer"] for k in older]
-                torch._foreach_mul_(bufs, g["momentum"])
-                torch._foreach_add_(bufs, [d[k] for k in older])
-            bufs = [self.state[p]["momentum_buffer"] for p in params]
+            # a first step's buffer starts at 0, so that momentum * 0 + d = d, the loop's
+            # buf = d, and every buffer takes the same two kernels
+            bufs = [
+                self.state[p].setdefault("momentum_buffer", torch.zeros_like(p)) for p in params
+            ]
+            torch._foreach_mul_(bufs, g["momentum"])
+            torch._foreach_add_(bufs, d)
             steps = torch._foreach_add(d, bufs, alpha=g["momentum"]) if g["nesterov"] else bufs
             torch._foreach_add_(params, steps, alpha=-g["lr"])
 

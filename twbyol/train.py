@@ -517,7 +517,7 @@ class _Run:
     world: int
     device: torch.device
     ckpt_path: Path
-    augment: CropConfig | None = None  # augment each batch on the device with these crops'
+    augment: CropConfig | None = None  # augment each batch on the device with these crops
     step: int = 0
     warm_at: int = 0  # the step after which the steady rate is timed ...
     t_warm: float | None = None  # ... from this time (start-up, first batches, autotuning)

@@ -4,7 +4,7 @@ The loader path (`twbyol.data.sampling.build_augmentation`) augments each crop i
 worker with torchvision's transforms: ~750 Python calls and 5 ms a 56 px sample on one core
 here, and on the H200 node measured in the README the 8 workers of a GPU could not feed it.
 Here the workers only slice the crops' uint8 frames from the memmap and draw each crop's
-parameters (`draw_params`); the trainer applies them to the whole batch at once on its
+parameters (`ParamDrawer`); the trainer applies them to the whole batch at once on its
 device (`augment_batch`): random resized crop and flip as two resampling matrices per crop
 (one batched matmul each), colour jitter and blur as batched arithmetic and matmuls.
 
@@ -48,23 +48,23 @@ P = {name: k for k, name in enumerate(PARAMS)}
 
 
 class ParamDrawer:
-    """Draws a crop's augmentation parameters exactly as `build_augmentation(crop)` would
-    while applying itself, from torch's default generator (the loader seeds it per sample)."""
+    """Draws a crop's augmentation parameters exactly as the loader path's transforms
+    (`build_augmentation(crop)`, passed in: the same objects) draw them while applying
+    themselves, from torch's default generator (the loader seeds it per sample)."""
 
-    def __init__(self, crop: CropConfig) -> None:
+    def __init__(self, compose: torch.nn.Module) -> None:
         from torchvision.transforms import v2
 
-        from twbyol.data.sampling import AsOneImage, SeparableGaussianBlur, build_augmentation
+        from twbyol.data.sampling import AsOneImage, SeparableGaussianBlur
 
-        self.crop = crop
-        compose = build_augmentation(crop)
-        # the transform objects whose make_params the loader path calls, in its order
-        kinds = []
+        # (kind, the transform whose coin is drawn, the one whose make_params is called), in
+        # the loader path's order
+        self.steps = []
         for t in compose.transforms:
             if isinstance(t, v2.RandomResizedCrop):
-                kinds.append(("crop", t))
+                self.steps.append(("crop", t, t))
             elif isinstance(t, v2.RandomHorizontalFlip):
-                kinds.append(("flip", t))
+                self.steps.append(("flip", t, t))
             elif isinstance(t, v2.RandomApply):
                 inner = t.transforms[0]
                 if isinstance(inner, AsOneImage):
@@ -72,16 +72,15 @@ class ParamDrawer:
                 kind = "jitter" if isinstance(inner, v2.ColorJitter) else "blur"
                 if kind == "blur" and not isinstance(inner, SeparableGaussianBlur):
                     raise TypeError(f"unexpected blur transform {inner!r}")
-                kinds.append((kind, t))
+                self.steps.append((kind, t, inner))
             else:
                 raise TypeError(f"build_augmentation: no batched form of {t!r}")
-        self.steps = kinds
 
     def __call__(self, height: int, width: int) -> torch.Tensor:
         """(len(PARAMS),) float64 parameters of one crop of a (height, width) frame."""
         row = torch.zeros(len(PARAMS), dtype=torch.float64)
         row[P["brightness"]] = row[P["contrast"]] = 1.0  # identity where not applied
-        for kind, t in self.steps:
+        for kind, t, inner in self.steps:
             if kind == "crop":
                 # query_size reads the shape only: a zero-stride stand-in for the frames
                 size = torch.zeros((), dtype=torch.uint8).expand(1, height, width)
@@ -91,8 +90,6 @@ class ParamDrawer:
             elif kind == "flip":  # _RandomApplyTransform: skipped when rand >= p
                 row[P["flip"]] = float(torch.rand(1) < t.p)
             elif torch.rand(1) < t.p:  # v2.RandomApply's coin, then the inner draws
-                inner = t.transforms[0]
-                inner = getattr(inner, "inner", inner)
                 p = inner.make_params([])
                 if kind == "jitter":
                     order = p["fn_idx"].tolist()

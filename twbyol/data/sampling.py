@@ -296,7 +296,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         self.labels = labels
         self.augment_on = augment_on
         self.augment = build_augmentation(crop)
-        self.draw = ParamDrawer(crop)
+        self.draw = ParamDrawer(self.augment)  # augment_on device: its parameters only
         self._arrays: dict[str, np.ndarray] = {}
         self._gap_density: dict[tuple, np.ndarray] = {}  # near_pairs: per last start, tau
         self._states: dict[str, np.ndarray] = {}  # near_pairs with the oracle: per clip
@@ -346,6 +346,7 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         span = (c.num_frames - 1) * c.stride + 1
         starts = self.starts(clip_id, n_frames, span, rng)
         arr = self.frames(clip_id)
+        on_device = self.augment_on == "device"
         crops, params = [], []
         with torch.random.fork_rng(devices=[]):
             # the CPU generator alone: torch.manual_seed also seeds every accelerator's
@@ -354,13 +355,13 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             for s in starts:
                 # a copy: at stride 1 the slice would be a view of the read-only memmap
                 clip = torch.from_numpy(np.array(arr[s : s + span : c.stride]))  # (T, H, W)
-                if self.augment_on == "device":
+                if on_device:
                     crops.append(clip)
                     params.append(self.draw(*clip.shape[-2:]))
                     continue
                 video = tv_tensors.Video(clip.unsqueeze(1))  # (T, 1, H, W): one transform for all T
                 crops.append(self.augment(video).as_subclass(torch.Tensor))
-        x = torch.stack(crops) if params else to_model_input(torch.stack(crops))
+        x = torch.stack(crops) if on_device else to_model_input(torch.stack(crops))
         centres = starts + (span - 1) / 2.0
         if self.labels is None:
             targets = torch.zeros(len(starts), 0)
@@ -371,6 +372,6 @@ class TemporalCropDataset(torch.utils.data.Dataset):
         if self.time_unit == "seconds":  # the unit of the run's tau: dt = |centre_i - centre_j|
             centres = centres / self.fps[clip_id]
         centres, targets = torch.from_numpy(centres).float(), targets.float()
-        if params:
+        if on_device:
             return x, torch.stack(params), centres, targets
         return x, centres, targets

@@ -174,7 +174,7 @@ class OnlineNetwork(nn.Module):
     1.13-1.15x pytorchvideo's BYOL with the online network on all 64 crops as one batch, and
     1.01-1.03x (95 % CIs across 1.0; equal op totals under the profiler) a pass per crop
     (2 cores, side by side, 2026-12-02): convolution and BN backward over 64 crops' activations
-    ran slower than twice over 32.
+    ran slower than twice over 32 (the rest of the gap: twbyol.allocator).
     """
 
     def __init__(
