@@ -41,6 +41,12 @@ def test_the_controls_resolve_to_their_training_configs():
     assert run_config("synthetic", e, "literal", 0)["normalize"] == "batch"
     assert run_config("synthetic", e, "matched", 0)["pretrain_splits"] == ["SubmissionTrain"]
     assert "pretrain_splits" not in run_config("synthetic", e, "byol_uniform", 0)
+    # a run reads the clip list (no label edit reruns it), and index.tsv only for its splits
+    index = {r: run_config("synthetic", e, r, 0)["index"] for r in ("byol_uniform", "matched")}
+    assert index == {
+        "byol_uniform": "results/synthetic/frames/mice/clips.tsv",
+        "matched": "results/synthetic/frames/mice/index.tsv",
+    }
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
@@ -74,6 +75,107 @@ def test_a_folder_without_any_labels_is_a_pretraining_dataset(tmp_path):
         from twbyol.data.artifacts import load_labels
 
         load_labels(out["npz"])
+
+
+def _read_dataset_args(root: Path, out: Path, clips: Path | None = None) -> list[str]:
+    args = ["--format", "videos", "--root", str(root)]
+    args += ["--index-out", str(out / "index.tsv"), "--labels-out", str(out / "l.npz")]
+    args += ["--protocol-out", str(out / "p.json")]
+    return args + (["--clips", str(clips)] if clips else ["--n-shards", "2"])
+
+
+def test_the_clip_list_reads_the_videos_alone_and_the_index_takes_its_shards(tmp_path):
+    """--clips-out lists every video by path with its frames, rate and shard without opening
+    a label file (a broken one changes nothing there; the index step then fails naming it);
+    the index lists the labelled clips first with each clip's shard from the clip list."""
+    from twbyol.data import index
+    from twbyol.data.artifacts import read_clips, read_index
+
+    root, out = tmp_path / "v", tmp_path / "out"
+    _video(root / "a.mp4", n=24)
+    _labels(_video(root / "b.mp4", n=18).with_suffix(".csv"), _rows(18))
+    label = _labels(_video(root / "c.mp4", n=10).with_suffix(".csv"), _rows(10))
+    _video(root / "sub" / "d.avi", n=8, fps=15)
+    clips_tsv = out / "clips.tsv"
+    base = ["--format", "videos", "--root", str(root), "--clips-out", str(clips_tsv)]
+    assert index.main([*base, "--n-shards", "2"]) == 0
+    clips = read_clips(clips_tsv)
+    assert list(clips["clip_id"]) == ["a", "b", "c", "sub__d"]
+    assert list(clips["n_frames"]) == [24, 18, 10, 8] and list(clips["fps"]) == [30, 30, 30, 15]
+    assert list(clips["shard"]) == [0, 1, 1, 0]  # longest first, each to the lightest shard
+    assert list(clips["source"]) == ["a.mp4", "b.mp4", "c.mp4", "sub/d.avi"]
+    first = clips_tsv.read_text()
+    # the labels are not read: a broken label file leaves the clip list as it was ...
+    label.write_text("frame,groom\n0,7\n")
+    assert index.main([*base, "--n-shards", "2"]) == 0 and clips_tsv.read_text() == first
+    # ... and the index step fails on it, naming the file, writing nothing
+    with pytest.raises(ValueError, match=r"c.csv: 1 label rows but the video has 10 frames"):
+        index.main(_read_dataset_args(root, out, clips_tsv))
+    assert not (out / "index.tsv").exists()
+    _labels(label, _rows(10))
+    assert index.main(_read_dataset_args(root, out, clips_tsv)) == 0
+    table = read_index(out / "index.tsv")
+    assert list(table["clip_id"]) == ["b", "c", "a", "sub__d"]  # the labelled clips first
+    assert list(table["labelled"]) == [1, 1, 0, 0]
+    shard = dict(zip(clips["clip_id"], clips["shard"]))
+    assert list(table["shard"]) == [shard[c] for c in table["clip_id"]]
+    assert read_clips(out / "index.tsv").equals(table[list(clips.columns)])  # reads as clips
+
+
+def test_a_clip_list_that_no_longer_matches_the_videos_fails_naming_it(tmp_path):
+    from twbyol.data import index
+
+    root, out = tmp_path / "v", tmp_path / "out"
+    for name in ("a", "c"):
+        _labels(_video(root / f"{name}.mp4", n=10).with_suffix(".csv"), _rows(10))
+    clips_tsv = out / "clips.tsv"
+    scan = ["--format", "videos", "--root", str(root), "--clips-out", str(clips_tsv)]
+    assert index.main([*scan, "--n-shards", "1"]) == 0
+    _video(root / "b.mp4", n=6)  # a video added after the clip list was written
+    with pytest.raises(
+        ValueError, match=r"clips.tsv: the clip list does not match .* read but not listed: \['b'\]"
+    ):
+        index.main(_read_dataset_args(root, out, clips_tsv))
+    assert index.main([*scan, "--n-shards", "1"]) == 0
+    _video(root / "b.mp4", n=7)  # re-encoded with another length
+    with pytest.raises(ValueError, match=r"clips.tsv: clip 'b' has n_frames 6 there but 7"):
+        index.main(_read_dataset_args(root, out, clips_tsv))
+    assert not (out / "index.tsv").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--clips-out", "c.tsv", "--index-out", "i.tsv", "--n-shards", "1"], "not --index-out"),
+        (["--clips-out", "c.tsv"], "give it --n-shards"),
+        (["--index-out", "i.tsv", "--n-shards", "1"], "give --labels-out, --protocol-out"),
+        (
+            ["--index-out", "i", "--labels-out", "l", "--protocol-out", "p"],
+            "--clips .* or --n-shards",
+        ),
+    ],
+)
+def test_read_dataset_refuses_a_mix_of_its_two_steps(tmp_path, capsys, extra, match):
+    from twbyol.data import index
+
+    _video(tmp_path / "a.mp4", n=4)
+    with pytest.raises(SystemExit):
+        index.main(["--format", "videos", "--root", str(tmp_path), *extra])
+    assert re.search(match, capsys.readouterr().err)
+    assert not any((tmp_path / n).exists() for n in ("c.tsv", "i.tsv", "i"))
+
+
+def test_read_clips_names_the_file_and_its_missing_column(tmp_path):
+    from twbyol.data.artifacts import read_clips
+
+    bad = tmp_path / "clips.tsv"
+    bad.write_text("clip_id\tn_frames\tfps\tsource\n0012\t5\t30\ta.mp4\n")
+    with pytest.raises(ValueError, match=r"clips.tsv: missing column\(s\) \['shard'\]"):
+        read_clips(bad)
+    bad.write_text("clip_id\tn_frames\tfps\tsource\tshard\n0012\t5\t30\ta.mp4\t0\n")
+    assert read_clips(bad)["clip_id"].tolist() == ["0012"]  # ids stay strings
+    with pytest.raises(FileNotFoundError, match="nope.tsv: clip list not found"):
+        read_clips(tmp_path / "nope.tsv")
 
 
 def test_the_headline_dataset_is_an_evaluated_one():

@@ -643,7 +643,8 @@ def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path):
     (TW-BYOL's tau in seconds: its logged dt is too) -> embed -> evaluate -> predict ->
     ethogram -> report; every video predicted, times at its own rate; `twbyol predict
     --videos` on the same folder outside the study gives the same calls; the sanity kNN
-    runs; editing a label file or adding a video in a subfolder reruns read-dataset."""
+    runs; editing a label file reruns read-dataset and the evaluation, not the frames or
+    the pretraining; adding a video in a subfolder reruns the clip list and them too."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import real_videos
 
@@ -711,12 +712,22 @@ def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path):
     assert knn["clips"] == 33 and knn["chance"] == pytest.approx(2 / 32)
     assert 0 <= knn["twbyol_1s"]["accuracy"] <= 1 and 0 < knn["twbyol_1s"]["p_perm"] <= 1
     assert planned(wd, "results/realtest/report.md", extra=extra) == {}
-    # an edited label file, or a video added in a subfolder, reruns read-dataset
-    # (an edit: Snakemake passes over a newer file whose checksum it recorded unchanged)
+    # an edited label file reruns read-dataset and what reads the labels, not the clip
+    # list, the frames or the pretraining (an edit: Snakemake passes over a newer file
+    # whose checksum it recorded unchanged)
     label = folder / "bsoid" / "rear_plus_1.csv"
     text = label.read_text()
     label.write_text(text.replace("\n0,", "\n0,-1,", 1).replace("-1,0,", "-1,", 1))
     assert planned(wd, "results/realtest/labels/real.npz", extra=extra) == {"read_dataset": 1}
+    jobs = planned(wd, "results/realtest/report.md", extra=extra)
+    assert jobs["read_dataset"] == 1 and jobs["embed"] == jobs["evaluate"] == 2, jobs
+    assert not {"clip_list", "frames", "pretrain"} & set(jobs), jobs
     label.write_text(text)
+    # a video added in a subfolder reruns the clip list, and so the frames and pretraining
     (folder / "dlc_reaching" / "again.avi").symlink_to(folder / "dlc_reaching" / "vid.avi")
-    assert planned(wd, "results/realtest/labels/real.npz", extra=extra) == {"read_dataset": 1}
+    assert planned(wd, "results/realtest/labels/real.npz", extra=extra) == {
+        "clip_list": 1,
+        "read_dataset": 1,
+    }
+    jobs = planned(wd, "results/realtest/report.md", extra=extra)
+    assert jobs["clip_list"] == 1 and jobs["frames"] >= 1 and jobs["pretrain"] == 2, jobs

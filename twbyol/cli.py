@@ -17,7 +17,7 @@ STAGES: dict[str, tuple[str, str]] = {
     ),
     "read-dataset": (
         "twbyol.data.index",
-        "read a dataset (MABe22/RatSI layout) into index.tsv, labels .npz, protocol .json",
+        "read a dataset into its clip list, or into index.tsv, labels .npz and protocol",
     ),
     "extract-frames": (
         "twbyol.data.frames",

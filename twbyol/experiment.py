@@ -133,7 +133,10 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
         "seed": int(seed),
         "out_dir": f"results/{exp}/pretrain/{run}/seed{seed}",
         "frames_dir": f"results/{exp}/frames/{ds}",
-        "index": f"results/{exp}/frames/{ds}/index.tsv",
+        # the clip list, which the videos alone decide (a label edit does not rerun the
+        # run); index.tsv only for a choice of splits, which the protocol decides
+        "index": f"results/{exp}/frames/{ds}/"
+        + ("index.tsv" if r.get("pretrain_splits") else "clips.tsv"),
     }
 
 

@@ -54,7 +54,7 @@ class TrainConfig:
     seed: int
     out_dir: str
     frames_dir: str  # results/{exp}/frames/{dataset}
-    index: str  # its index.tsv
+    index: str  # its clips.tsv (index.tsv when pretrain_splits are chosen: it has the splits)
     method: str = "byol"
     weighting: str = "uniform"  # BYOL's pair weights: w(dt) (exponential = TW-BYOL, uniform,
     # binary, linear, inverse_square), oracle (same ground-truth
@@ -320,9 +320,10 @@ def load_clips(cfg: TrainConfig) -> tuple[list[tuple[str, int]], dict[str, float
     """(clip id, frames) of the clips to pretrain on: those of `pretrain_splits` (all when
     empty), then the run's `data_fraction` of them; and {clip id: frame rate} of them (times
     in seconds are converted with it)."""
-    from twbyol.data.artifacts import read_index
+    from twbyol.data.artifacts import read_clips, read_index
 
-    index = read_index(cfg.index)
+    # the clip list (clips.tsv) unless splits are chosen: only index.tsv has them
+    index = read_index(cfg.index) if cfg.pretrain_splits else read_clips(cfg.index)
     if cfg.pretrain_splits:
         want = set(cfg.pretrain_splits)
         index = index[[bool(want & set(s.split(","))) for s in index["splits"]]]

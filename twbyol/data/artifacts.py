@@ -1,5 +1,10 @@
-"""The artifacts every stage after read-dataset reads: index.tsv and the labels .npz, their
-columns and keys, and their validated loaders (docs/artifacts.md).
+"""The artifacts every stage after read-dataset reads: clips.tsv, index.tsv and the labels
+.npz, their columns and keys, and their validated loaders (docs/artifacts.md).
+
+clips.tsv (`twbyol read-dataset --clips-out`) lists the videos: what frame extraction and
+pretraining read, written from the videos alone, so that a label edit reruns neither.
+index.tsv (`--index-out`) adds what the labels decide (which clips are labelled, their
+order on the labels' frame axis, their protocol splits).
 
 Kept apart from the dataset readers (twbyol.data.index, .mabe22, .ratsi) so that the stages
 that only load these files (frames, pretrain, embed, evaluate, figures) neither import nor,
@@ -30,6 +35,9 @@ INDEX_COLUMNS = (
     "labelled",
     "splits",
 )
+# clips.tsv: the columns of index.tsv that the videos alone decide (its rows in the reader's
+# clip order: a `videos` folder's by path, whatever is labelled)
+CLIP_COLUMNS = ("clip_id", "n_frames", "fps", "source", "shard")
 LABEL_KEYS = ("tasks", "task_types", "sequence_level", "label_array", "clips", "starts", "ends")
 
 
@@ -49,15 +57,11 @@ def resolve_source(source: str, root: str | os.PathLike | None) -> Path:
     return p if p.is_absolute() or root is None else Path(root) / p
 
 
-def read_index(path: str | os.PathLike) -> pd.DataFrame:
-    """Load and validate an index.tsv (columns INDEX_COLUMNS, rows in canonical clip order).
-
-    Raises FileNotFoundError / ValueError naming the file on a missing file, a missing
-    column, bad types, duplicate clip ids or a frame axis that is not the clips end to end.
-    """
-    path = Path(path)
+def _read_table(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """A TSV with at least `columns` (those returned, in that order), typed and checked as
+    read_clips says; errors name the file."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: index not found")
+        raise FileNotFoundError(f"{path}: {what} not found")
     try:
         # Clip ids and paths stay strings ("0012" must not become 12, "NA" not NaN).
         df = pd.read_csv(
@@ -68,10 +72,10 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValueError(f"{path}: not a readable TSV file ({e})") from None
-    missing = [c for c in INDEX_COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}")
-    df = df[list(INDEX_COLUMNS)]
+    df = df[list(columns)]
     for col, kind in (
         ("n_frames", "i"),
         ("shard", "i"),
@@ -80,7 +84,7 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
         ("labelled", "i"),
         ("fps", "f"),
     ):
-        if df[col].dtype.kind not in ("i", kind):
+        if col in columns and df[col].dtype.kind not in ("i", kind):
             raise ValueError(
                 f"{path}: column {col} must be numeric "
                 f"({'integer' if kind == 'i' else 'number'}), got {df[col].dtype}"
@@ -93,6 +97,24 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
         )
     if (df["n_frames"] <= 0).any() or (df["fps"] <= 0).any() or (df["shard"] < 0).any():
         raise ValueError(f"{path}: n_frames and fps must be positive and shard >= 0")
+    return df
+
+
+def read_clips(path: str | os.PathLike) -> pd.DataFrame:
+    """Load and validate a clips.tsv (columns CLIP_COLUMNS; an index.tsv, which has them
+    too, reads as its clips). Raises FileNotFoundError / ValueError naming the file on a
+    missing file, a missing column, bad types or duplicate clip ids."""
+    return _read_table(Path(path), CLIP_COLUMNS, "clip list")
+
+
+def read_index(path: str | os.PathLike) -> pd.DataFrame:
+    """Load and validate an index.tsv (columns INDEX_COLUMNS, rows in canonical clip order).
+
+    Raises FileNotFoundError / ValueError naming the file on a missing file, a missing
+    column, bad types, duplicate clip ids or a frame axis that is not the clips end to end.
+    """
+    path = Path(path)
+    df = _read_table(path, INDEX_COLUMNS, "index")
     lab = df["labelled"].to_numpy()
     if not np.isin(lab, (0, 1)).all() or np.any(np.diff(lab) > 0):
         raise ValueError(

@@ -1,6 +1,6 @@
 """`twbyol extract-frames`: decode one shard of videos into memory-mappable uint8 .npy files.
 
-    twbyol extract-frames --index results/smoke/frames/mice/index.tsv --shard 0 --size 48 \\
+    twbyol extract-frames --clips results/smoke/frames/mice/clips.tsv --shard 0 --size 48 \\
         --out-dir results/smoke/frames/mice --done results/smoke/frames/mice/shard0.done \\
         --root results/smoke/data/mice
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from twbyol.data.artifacts import read_index, resolve_source
+from twbyol.data.artifacts import read_clips, resolve_source
 from twbyol.data.clips import count_video_frames
 from twbyol.io import atomic_path, write_json
 from twbyol.settings import DEFAULT_FRAME_FIT
@@ -134,7 +134,14 @@ def extract_frames(
 
 def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    p.add_argument("--index", required=True, type=Path, help="index.tsv from read-dataset")
+    p.add_argument(
+        "--clips",
+        "--index",
+        dest="clips",
+        required=True,
+        type=Path,
+        help="clips.tsv from read-dataset (an index.tsv reads as its clips too)",
+    )
     p.add_argument("--shard", required=True, type=int, help="which shard's clips to extract")
     p.add_argument("--size", required=True, type=int, help="output frame width = height (pixels)")
     p.add_argument("--out-dir", required=True, type=Path, help="folder of the {clip_id}.npy files")
@@ -153,7 +160,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
         "are relative to it",
     )
     a = p.parse_args(argv)
-    index = read_index(a.index)
+    index = read_clips(a.clips)
     rows = index[index["shard"] == a.shard]
     start, counts = time.time(), {}
     for row in rows.itertuples(index=False):

@@ -1,16 +1,25 @@
-"""`twbyol read-dataset`: read a dataset into the pipeline's clip index, labels and protocol.
+"""`twbyol read-dataset`: read a dataset into the pipeline's clip list, clip index, labels
+and protocol, in two steps.
 
     twbyol read-dataset --format mabe22 --root results/smoke/data/mice \\
+        --clips-out results/smoke/frames/mice/clips.tsv --n-shards 2
+    twbyol read-dataset --format mabe22 --root results/smoke/data/mice \\
+        --clips results/smoke/frames/mice/clips.tsv \\
         --index-out results/smoke/frames/mice/index.tsv \\
         --labels-out results/smoke/labels/mice.npz \\
-        --protocol-out results/smoke/labels/mice.protocol.json --n-shards 2
+        --protocol-out results/smoke/labels/mice.protocol.json
 
-The reader of the format (`twbyol.data.mabe22` / `.ratsi`) validates the files and videos;
-this stage fixes the canonical clip order (the labelled clips in frame-map order, then the
-video-only clips by id), assigns frame-extraction shards balanced by frame count, and writes
-index.tsv, the labels .npz and the evaluation protocol (twbyol.split; derived when the
-layout has no split files) described in docs/artifacts.md. `read_index` and `load_labels`
-are the validated loaders other stages use.
+The first (`--clips-out`) lists the videos: every clip with its frame count, rate, source
+and frame-extraction shard (balanced by frame count), from the videos alone (a `videos`
+folder's label files are not opened; a release's clip set is its own files'). Frame
+extraction and pretraining read only it, so a label edit reruns neither. The second reads
+the labels with the reader of the format (`twbyol.data.mabe22` / `.ratsi` / `.videos`),
+which validates them; it fixes the canonical clip order (the labelled clips in frame-map
+order, then the video-only clips by id), takes each clip's shard from the clip list (and
+checks that the two agree) and writes index.tsv, the labels .npz and the evaluation protocol
+(twbyol.split; derived when the layout has no split files) described in docs/artifacts.md.
+Without `--clips` the second assigns the shards itself (`--n-shards`). `read_clips`,
+`read_index` and `load_labels` are the validated loaders other stages use.
 """
 
 from __future__ import annotations
@@ -29,14 +38,16 @@ from twbyol.data import mabe22, ratsi, videos
 # the artifacts' columns, the sources' paths and the validated loaders live in
 # twbyol.data.artifacts (which the later stages import without the readers); re-exported
 from twbyol.data.artifacts import (  # noqa: F401
+    CLIP_COLUMNS,
     INDEX_COLUMNS,
     LABEL_KEYS,
     load_labels,
+    read_clips,
     read_index,
     resolve_source,
     source_path,
 )
-from twbyol.data.clips import Dataset
+from twbyol.data.clips import Dataset, VideoOnlyClip
 from twbyol.io import write_npz, write_text
 from twbyol.split import EVALUATOR_SEED, Protocol, derived_protocol, write_protocol
 
@@ -46,6 +57,13 @@ READER_OPTIONS = {
     "mabe22": ("files", "videos", "missing_videos"),
     "ratsi": (),
     "videos": ("behaviours",),
+}
+# those of them that decide the clip list (the rest only the labels): the workflow passes
+# only these to the clip list's job, so that editing e.g. `behaviours` does not rerun it
+CLIP_OPTIONS = {
+    "mabe22": ("files", "videos", "missing_videos"),
+    "ratsi": (),
+    "videos": (),
 }
 
 
@@ -66,18 +84,97 @@ def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
     return shard
 
 
+def clip_frame(
+    clips: list[VideoOnlyClip], n_shards: int, root: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """The clip list (one row per clip, CLIP_COLUMNS, in the given order), shards balanced
+    by frame count; sources relative to `root` where they lie under it (`source_path`)."""
+    root = Path(root).resolve() if root is not None else None
+    n_frames = np.array([c.n_frames for c in clips], np.int64)
+    return pd.DataFrame(
+        {
+            "clip_id": [c.clip_id for c in clips],
+            "n_frames": n_frames,
+            "fps": np.array([c.fps for c in clips], np.float64),
+            "source": [source_path(c.video_path, root) for c in clips],
+            "shard": assign_shards(n_frames, n_shards),
+        },
+        columns=list(CLIP_COLUMNS),
+    )
+
+
+def all_clips(ds: Dataset) -> list[VideoOnlyClip]:
+    """Every clip of a read dataset, labelled first (frame-axis order), as plain video clips."""
+    cs = ds.clips
+    lab = [
+        VideoOnlyClip(c, Path(p), int(n), float(f))
+        for c, p, n, f in zip(cs.clip_ids, cs.video_paths, cs.n_frames, cs.fps)
+    ]
+    return lab + list(ds.video_only)
+
+
+def scan_clips(fmt: str, root: str | os.PathLike, options: dict | None = None, log=print):
+    """The clip list of a dataset, from its videos alone where the format allows: a `videos`
+    folder's videos by path (no label file read); a release's clips as its reader lists them
+    (its clip set is its own files': the frame map, the video folder)."""
+    if fmt == "videos":
+        unknown = sorted(set(options or {}) - set(CLIP_OPTIONS[fmt]))
+        if unknown:
+            raise ValueError(
+                f"{root}: option(s) {unknown} do not decide the clip list of format {fmt!r}"
+            )
+        clips = videos.scan(root)
+        log(f"{root}: {len(clips)} videos")
+        return clips
+    return all_clips(read_dataset(fmt, root, options, log=log))
+
+
+def shards_from(clips: pd.DataFrame, where: Path, ds: Dataset, root: Path) -> dict[str, int]:
+    """{clip id: shard} of the clip list `clips` (read from `where`), checked against the
+    dataset as read now: the same clips, sources and frame counts, else an error naming the
+    file (a clip list written before the videos changed)."""
+    have = clip_frame(all_clips(ds), 1, root).set_index("clip_id")
+    listed = clips.set_index("clip_id")
+    if set(have.index) != set(listed.index):
+        extra = sorted(set(listed.index) - set(have.index))[:3]
+        lost = sorted(set(have.index) - set(listed.index))[:3]
+        raise ValueError(
+            f"{where}: the clip list does not match the dataset under {root} (listed but not "
+            f"read: {extra}; read but not listed: {lost}); rewrite it with --clips-out"
+        )
+    for col in ("source", "n_frames"):
+        bad = [c for c in have.index if have.loc[c, col] != listed.loc[c, col]]
+        if bad:
+            then, now = (t.loc[bad[0], col] for t in (listed, have))
+            then, now = (v.item() if isinstance(v, np.generic) else v for v in (then, now))
+            raise ValueError(
+                f"{where}: clip {bad[0]!r} has {col} {then!r} there but {now!r} in the "
+                f"dataset under {root}; rewrite it with --clips-out"
+            )
+    return {str(c): int(k) for c, k in listed["shard"].items()}
+
+
 def index_frame(
-    ds: Dataset, splits: dict[str, set[str]], n_shards: int, root: str | os.PathLike | None = None
+    ds: Dataset,
+    splits: dict[str, set[str]],
+    n_shards: int | dict[str, int],
+    root: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """The index table (one row per clip, INDEX_COLUMNS): the labelled clips in frame-axis
     order, then the video-only ones; start/end lay all of them end to end, so the labelled
     clips' rows keep the labels' frame axis. Sources are relative to `root` where they lie
-    under it (`source_path`)."""
+    under it (`source_path`). `n_shards`: a count to balance the clips over, or each clip's
+    shard ({clip id: shard}, the clip list's)."""
     root = Path(root).resolve() if root is not None else None
     cs = ds.clips
     ids = cs.clip_ids + [v.clip_id for v in ds.video_only]
     n_frames = np.concatenate([cs.n_frames, [v.n_frames for v in ds.video_only]]).astype(np.int64)
     ends = np.cumsum(n_frames)
+    shards = (
+        np.array([n_shards[c] for c in ids], np.int64)
+        if isinstance(n_shards, dict)
+        else assign_shards(n_frames, n_shards)
+    )
     return pd.DataFrame(
         {
             "clip_id": ids,
@@ -87,7 +184,7 @@ def index_frame(
                 source_path(p, root)
                 for p in [*cs.video_paths, *(v.video_path for v in ds.video_only)]
             ],
-            "shard": assign_shards(n_frames, n_shards),
+            "shard": shards,
             "start": ends - n_frames,
             "end": ends,
             "labelled": [1] * len(cs.clip_ids) + [0] * len(ds.video_only),
@@ -129,19 +226,30 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         default="{}",
         help="reader options as inline JSON (mabe22: files, videos, missing_videos)",
     )
-    p.add_argument("--index-out", required=True, type=Path, help="index.tsv to write")
-    p.add_argument("--labels-out", required=True, type=Path, help="labels .npz to write")
+    p.add_argument(
+        "--clips-out",
+        type=Path,
+        help="write only the clip list (clips.tsv) to this path, from the videos alone "
+        "(with --n-shards; not with the outputs below)",
+    )
+    p.add_argument(
+        "--clips",
+        type=Path,
+        help="the dataset's clips.tsv (from --clips-out): each clip's shard is taken from "
+        "it, and the two are checked to agree",
+    )
+    p.add_argument("--index-out", type=Path, help="index.tsv to write")
+    p.add_argument("--labels-out", type=Path, help="labels .npz to write")
     p.add_argument(
         "--protocol-out",
-        required=True,
         type=Path,
         help="evaluation protocol .json to write (twbyol.split.Protocol)",
     )
     p.add_argument(
         "--n-shards",
-        required=True,
         type=int,
-        help="frame-extraction shards (one extract-frames job each)",
+        help="frame-extraction shards (one extract-frames job each); with --clips-out, or "
+        "without --clips",
     )
     p.add_argument(
         "--split-seed",
@@ -156,6 +264,36 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         help="fail when no clip is labelled (the workflow passes it for evaluated datasets)",
     )
     a = p.parse_args(argv)
+    outs = {
+        "--index-out": a.index_out,
+        "--labels-out": a.labels_out,
+        "--protocol-out": a.protocol_out,
+    }
+    if a.clips_out is not None:
+        given = [k for k, v in {**outs, "--clips": a.clips}.items() if v is not None]
+        if given or a.n_shards is None:
+            p.error(
+                "--clips-out writes the clip list alone: give it --n-shards"
+                + (f", not {', '.join(given)}" if given else "")
+            )
+        if a.n_shards < 1:
+            p.error(f"--n-shards must be >= 1, got {a.n_shards}")
+        clips = scan_clips(a.fmt, a.root, io.json_arg(a.options))
+        write_text(
+            a.clips_out,
+            clip_frame(clips, a.n_shards, a.root).to_csv(sep="\t", index=False),
+        )
+        print(
+            f"{a.root}: {len(clips)} clips, {sum(c.n_frames for c in clips)} frames -> "
+            f"{a.clips_out} ({a.n_shards} shards)"
+        )
+        return 0
+    missing = [k for k, v in outs.items() if v is None]
+    if missing:
+        p.error(f"give {', '.join(missing)} (or --clips-out for the clip list alone)")
+    if a.clips is None and a.n_shards is None:
+        p.error("give --clips (the clip list's shards) or --n-shards")
+    clip_list = read_clips(a.clips) if a.clips is not None else None
     ds = read_dataset(a.fmt, a.root, io.json_arg(a.options))
     cs = ds.clips
     protocol = ds.protocol
@@ -202,14 +340,16 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         ends=cs.ends.astype(np.int64),
     )
     write_protocol(a.protocol_out, protocol)
-    index = index_frame(ds, protocol.clip_splits(), a.n_shards, a.root)
+    shards = a.n_shards if clip_list is None else shards_from(clip_list, a.clips, ds, a.root)
+    index = index_frame(ds, protocol.clip_splits(), shards, a.root)
     write_text(a.index_out, index.to_csv(sep="\t", index=False))
     print(
         f"{a.root}: {len(cs.clip_ids)} labelled clips ({cs.total_frames} frames, "
         f"{len(cs.tasks)} tasks; protocol: {protocol.source}, {len(protocol.tasks)} tasks, "
         f"probe seeds {protocol.seeds}), {len(ds.video_only)} video-only clips, "
         f"{len(protocol.missing_videos)} left out for a missing video, "
-        f"{len(protocol.trimmed)} trimmed -> {a.index_out} ({a.n_shards} shards), "
+        f"{len(protocol.trimmed)} trimmed -> {a.index_out} "
+        f"({'shards of ' + str(a.clips) if clip_list is not None else f'{a.n_shards} shards'}), "
         f"{a.labels_out}, {a.protocol_out}"
     )
     return 0

@@ -191,6 +191,33 @@ def label_file_of(video: Path) -> Path | None:
     return found[0] if found else None
 
 
+def scan(root: str | os.PathLike) -> list[VideoOnlyClip]:
+    """Every video under `root` (find_videos' order) with its clip id, frame count and frame
+    rate, whatever is labelled: the clip list frame extraction and pretraining read (no label
+    file is opened, so editing one changes nothing here). Errors name the folder or video:
+    no videos, two videos of one clip id, a video without a frame rate."""
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: dataset folder not found")
+    paths = find_videos(root)
+    if not paths:
+        raise FileNotFoundError(
+            f"{root}: no videos (looked for {', '.join(VIDEO_SUFFIXES)} in any folder below)"
+        )
+    ids = [clip_id_of(p, root) for p in paths]
+    clash = sorted({c for c in ids if ids.count(c) > 1})
+    if clash:
+        same = [str(p.relative_to(root)) for p, c in zip(paths, ids) if c == clash[0]]
+        raise ValueError(f"{root}: videos {same} give the same clip id {clash[0]!r}; rename one")
+    videos = []
+    for p, c in zip(paths, ids):
+        n, fps = count_video_frames(p)
+        if fps <= 0:
+            raise ValueError(f"{p}: video has no frame rate")
+        videos.append(VideoOnlyClip(c, p, n, fps))
+    return videos
+
+
 def read(
     root: str | os.PathLike,
     behaviours: Sequence[str] | None = None,
@@ -205,18 +232,8 @@ def read(
     from twbyol.data import boris
 
     root = Path(root).expanduser().resolve()
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: dataset folder not found")
-    paths = find_videos(root)
-    if not paths:
-        raise FileNotFoundError(
-            f"{root}: no videos (looked for {', '.join(VIDEO_SUFFIXES)} in any folder below)"
-        )
-    ids = [clip_id_of(p, root) for p in paths]
-    clash = sorted({c for c in ids if ids.count(c) > 1})
-    if clash:
-        same = [str(p.relative_to(root)) for p, c in zip(paths, ids) if c == clash[0]]
-        raise ValueError(f"{root}: videos {same} give the same clip id {clash[0]!r}; rename one")
+    videos = scan(root)
+    paths = [v.video_path for v in videos]
     per_frame = {p: label_file_of(p) for p in paths}
     claimed = {f for f in per_frame.values() if f is not None}
     exports = boris.find_exports(root, exclude=claimed)
@@ -236,12 +253,6 @@ def read(
                 f"{p}: labelled twice, by {per_frame[p].name} and by the BORIS export "
                 f"{events[p][0].source}; keep one"
             )
-    videos = []
-    for p, c in zip(paths, ids):
-        n, fps = count_video_frames(p)
-        if fps <= 0:
-            raise ValueError(f"{p}: video has no frame rate")
-        videos.append(VideoOnlyClip(c, p, n, fps))
     labelled: dict[str, tuple[list[str], np.ndarray]] = {}
     for v in videos:
         if per_frame[v.video_path] is not None:

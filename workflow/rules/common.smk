@@ -103,8 +103,17 @@ def dataset_root(wildcards):
     return f"results/{wildcards.exp}/data/{wildcards.dataset}/synth.json"
 
 
+def clip_inputs(wildcards):
+    """The clip list's inputs: the dataset's root, and for format videos every video below
+    it (not the label files: editing one must not rerun frame extraction or pretraining)."""
+    root = dataset_root(wildcards)
+    if dataset_cfg(wildcards)["format"] != "videos":
+        return [root]
+    return [root, *map(str, files_under(root, VIDEO_SUFFIXES))]
+
+
 def dataset_inputs(wildcards):
-    """read-dataset's inputs: the dataset's root, and for format videos every video and
+    """read_dataset's inputs: the dataset's root, and for format videos every video and
     CSV/TSV below it (hidden ones skipped), so that editing a label file or adding a video
     in a subfolder reruns it (Snakemake reads only a folder's own mtime)."""
     root = dataset_root(wildcards)
@@ -122,6 +131,13 @@ def dataset_dir(wildcards):
 def reader_options(ds):
     """The reader options of a dataset's config (twbyol.data.index.READER_OPTIONS)."""
     return {k: ds[k] for k in ("files", "videos", "missing_videos", "behaviours") if k in ds}
+
+
+def clip_options(ds):
+    """Those of them that decide the clip list (twbyol.data.index.CLIP_OPTIONS): mabe22's
+    files and videos; not `behaviours`, which only the labels depend on."""
+    keep = {"mabe22": ("files", "videos", "missing_videos")}.get(ds["format"], ())
+    return {k: v for k, v in reader_options(ds).items() if k in keep}
 
 
 def frame_shards(exp, dataset):

@@ -1,5 +1,6 @@
-# Data: synthetic datasets in the real on-disk formats, the dataset reader (clip index and
-# per-frame labels), and frame extraction in shards.
+# Data: synthetic datasets in the real on-disk formats, the dataset reader (the clip list
+# from the videos; the clip index and per-frame labels from the labels), and frame
+# extraction in shards.
 
 
 rule synth:
@@ -32,11 +33,40 @@ rule synth:
         " --naming {params.layout[naming]} --jobs {threads} > {log:q} 2>&1"
 
 
+rule clip_list:
+    """List the dataset's clips (frame counts, rates, sources, extraction shards) from its
+    videos alone: frame extraction and pretraining read only this, so a label edit reruns
+    neither."""
+    input:
+        root=clip_inputs,
+        code=stage_code("read-dataset"),
+    output:
+        clips="results/{exp}/frames/{dataset}/clips.tsv",
+    params:
+        fmt=lambda w: dataset_cfg(w)["format"],
+        n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
+        root=dataset_dir,
+        options=lambda w: as_json(clip_options(dataset_cfg(w))),
+    log:
+        "results/{exp}/logs/clip_list/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/clip_list/{dataset}.tsv"
+    threads: stage_threads("read_dataset")
+    resources:
+        **stage_resources("read_dataset"),
+    conda:
+        ENV
+    shell:
+        "twbyol read-dataset --format {params.fmt} --root {params.root:q} --options {params.options:q}"
+        " --clips-out {output.clips:q} --n-shards {params.n_shards} > {log:q} 2>&1"
+
+
 rule read_dataset:
-    """Read the dataset's layout into the clip index, the per-frame labels and the evaluation
-    protocol, validating it."""
+    """Read the dataset's labels into the clip index, the per-frame labels and the evaluation
+    protocol, validating them (each clip's shard from the clip list)."""
     input:
         root=dataset_inputs,
+        clips="results/{exp}/frames/{dataset}/clips.tsv",
         code=stage_code("read-dataset"),
     output:
         index="results/{exp}/frames/{dataset}/index.tsv",
@@ -44,12 +74,14 @@ rule read_dataset:
         protocol="results/{exp}/labels/{dataset}.protocol.json",
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
-        n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
         root=dataset_dir,
         options=lambda w: as_json(reader_options(dataset_cfg(w))),
         split_seed=lambda w: evaluation_cfg(w)["split_seed"],
         # an evaluated dataset must have labels; a pretraining-only one may have none
         require=lambda w: "--require-labels" if w.dataset in exp_cfg(w)["eval_datasets"] else "",
+    # before the frames and pretraining that are ready with it: a bad label file fails
+    # first (what they make does not depend on the labels, so it stays valid either way)
+    priority: 10
     log:
         "results/{exp}/logs/read_dataset/{dataset}.log",
     benchmark:
@@ -61,14 +93,14 @@ rule read_dataset:
         ENV
     shell:
         "twbyol read-dataset --format {params.fmt} --root {params.root:q} --options {params.options:q}"
-        " --index-out {output.index:q} --labels-out {output.labels:q} --protocol-out {output.protocol:q}"
-        " --n-shards {params.n_shards} --split-seed {params.split_seed} {params.require} > {log:q} 2>&1"
+        " --clips {input.clips:q} --index-out {output.index:q} --labels-out {output.labels:q}"
+        " --protocol-out {output.protocol:q} --split-seed {params.split_seed} {params.require} > {log:q} 2>&1"
 
 
 rule frames:
     """Decode one shard of clips into uint8 (T, H, W) memmap .npy files."""
     input:
-        index="results/{exp}/frames/{dataset}/index.tsv",
+        clips="results/{exp}/frames/{dataset}/clips.tsv",
         code=stage_code("extract-frames"),
     output:
         done="results/{exp}/frames/{dataset}/shard{shard}.done",
@@ -87,5 +119,5 @@ rule frames:
     conda:
         ENV
     shell:
-        "twbyol extract-frames --index {input.index:q} --shard {wildcards.shard} --size {params.size}"
+        "twbyol extract-frames --clips {input.clips:q} --shard {wildcards.shard} --size {params.size}"
         " --fit {params.fit} --out-dir {params.out_dir:q} --done {output.done:q} --root {params.root:q} > {log:q} 2>&1"

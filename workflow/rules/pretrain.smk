@@ -8,7 +8,8 @@ localrules:
 rule pretrain:
     input:
         shards=lambda w: frame_shards(w.exp, EXPERIMENTS[w.exp]["pretrain_dataset"]),
-        index=lambda w: f"results/{w.exp}/frames/{EXPERIMENTS[w.exp]['pretrain_dataset']}/index.tsv",
+        # clips.tsv (index.tsv for a run that chooses protocol splits)
+        index=lambda w: run_config(w.exp, w.run, w.seed)["index"],
         # the supervised upper bound's labels and protocol (which clips it may learn from)
         labels=lambda w: [cfg["labels"], cfg["protocol"]] if (cfg := run_config(w.exp, w.run, w.seed)).get("labels") else [],
         code=pretrain_code,
