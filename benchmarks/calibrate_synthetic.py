@@ -109,6 +109,7 @@ def main() -> None:
 
     out = REPO / "results" / exp / "calibration" / args.tag
     labels_path = REPO / f"results/{exp}/labels/{ds}.npz"
+    index_path = REPO / f"results/{exp}/frames/{ds}/index.tsv"
     lab = load_labels(labels_path)
     protocol = read_protocol(REPO / f"results/{exp}/labels/{ds}.protocol.json")
     emb_cfg = embedding_config(e)
@@ -138,7 +139,7 @@ def main() -> None:
             embed(
                 str(Path(cfg["out_dir"]) / "model.pt"),
                 cfg["frames_dir"],
-                cfg["index"],
+                str(index_path),  # the labelled clips (a run's own "index" is its clip list)
                 str(emb_path),
                 str(emb_path.with_suffix(".projection.npz")),
                 emb_cfg["window_stride"],

@@ -176,9 +176,11 @@ def now() -> str:
 # After `scontrol requeue` the job's tasks ignore SIGTERM (submitit) and train on until
 # SIGKILL, KillWait (5 s) later, srun allowing up to 7 s: the 8 steps after the first
 # checkpoint (end of epoch 1) must outlast that even on an idle machine, or the job
-# completes before it is killed. 768 samples a step took ~1.15 s idle here, so 8 steps
-# ~9 s (4 steps, the former config, completed 4.5 s after the requeue: seen in CI).
-DRILL_BATCH = 768
+# completes before it is killed (seen in CI with 4 steps, and on 2026-12-02 with 768
+# samples a step once training got 2.3x faster: 0.49 s a step in one process, 8 steps ~4 s,
+# the job done before the first resume). 3072 samples: 2.14 s a step in one process on an
+# idle core (1.2 GB), so 8 steps ~17 s; re-measure when the step gets faster again.
+DRILL_BATCH = 3072
 
 
 def test_preempted_pretraining_resumes_to_the_uninterrupted_result(
