@@ -35,6 +35,20 @@ EVALUATOR_TEST_SIZE = 0.1  # round2_evaluator.py: test_size = 0.1 for every task
 # a non-square video's frames on the square frame artifact (twbyol.data.frames): the whole
 # frame with black bars, or its centre square
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # format videos: the files that are clips
+# reader options a dataset's config may set, by format (twbyol.data.index.read_dataset;
+# workflow/schemas/config.schema.yaml), and those of them that decide the clip list (the rest
+# only the labels): the clip list's job gets only these, so editing `behaviours` reruns
+# neither it nor what reads it
+READER_OPTIONS = {
+    "mabe22": ("files", "videos", "missing_videos"),
+    "ratsi": (),
+    "videos": ("behaviours",),
+}
+CLIP_OPTIONS = {
+    "mabe22": ("files", "videos", "missing_videos"),
+    "ratsi": (),
+    "videos": (),
+}
 FRAME_FITS = ("letterbox", "crop")
 DEFAULT_FRAME_FIT = "letterbox"
 

@@ -49,22 +49,10 @@ from twbyol.data.artifacts import (  # noqa: F401
 )
 from twbyol.data.clips import Dataset, VideoOnlyClip
 from twbyol.io import write_npz, write_text
+from twbyol.settings import CLIP_OPTIONS, READER_OPTIONS
 from twbyol.split import EVALUATOR_SEED, Protocol, derived_protocol, write_protocol
 
 READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read, "videos": videos.read}
-# Reader options a dataset's config may set, by format (workflow/schemas/config.schema.yaml)
-READER_OPTIONS = {
-    "mabe22": ("files", "videos", "missing_videos"),
-    "ratsi": (),
-    "videos": ("behaviours",),
-}
-# those of them that decide the clip list (the rest only the labels): the workflow passes
-# only these to the clip list's job, so that editing e.g. `behaviours` does not rerun it
-CLIP_OPTIONS = {
-    "mabe22": ("files", "videos", "missing_videos"),
-    "ratsi": (),
-    "videos": (),
-}
 
 
 def assign_shards(n_frames: np.ndarray, n_shards: int) -> np.ndarray:
@@ -160,45 +148,28 @@ def index_frame(
     n_shards: int | dict[str, int],
     root: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """The index table (one row per clip, INDEX_COLUMNS): the labelled clips in frame-axis
-    order, then the video-only ones; start/end lay all of them end to end, so the labelled
-    clips' rows keep the labels' frame axis. Sources are relative to `root` where they lie
-    under it (`source_path`). `n_shards`: a count to balance the clips over, or each clip's
-    shard ({clip id: shard}, the clip list's)."""
-    root = Path(root).resolve() if root is not None else None
-    cs = ds.clips
-    ids = cs.clip_ids + [v.clip_id for v in ds.video_only]
-    n_frames = np.concatenate([cs.n_frames, [v.n_frames for v in ds.video_only]]).astype(np.int64)
-    ends = np.cumsum(n_frames)
-    shards = (
-        np.array([n_shards[c] for c in ids], np.int64)
-        if isinstance(n_shards, dict)
-        else assign_shards(n_frames, n_shards)
-    )
-    return pd.DataFrame(
-        {
-            "clip_id": ids,
-            "n_frames": n_frames,
-            "fps": np.concatenate([cs.fps, [v.fps for v in ds.video_only]]),
-            "source": [
-                source_path(p, root)
-                for p in [*cs.video_paths, *(v.video_path for v in ds.video_only)]
-            ],
-            "shard": shards,
-            "start": ends - n_frames,
-            "end": ends,
-            "labelled": [1] * len(cs.clip_ids) + [0] * len(ds.video_only),
-            "splits": [
-                ",".join(
-                    s
-                    for s in ("UserTrain", "SubmissionTrain", "publicTest", "privateTest")
-                    if s in splits.get(c, ())
-                )
-                for c in ids
-            ],
-        },
-        columns=list(INDEX_COLUMNS),
-    )
+    """The index table (one row per clip, INDEX_COLUMNS): the clip list of every clip
+    (`clip_frame`), labelled clips first in frame-axis order, then the video-only ones, with
+    what the labels decide; start/end lay all of them end to end, so the labelled clips' rows
+    keep the labels' frame axis. `n_shards`: a count to balance the clips over, or each
+    clip's shard ({clip id: shard}, the clip list's)."""
+    given = isinstance(n_shards, dict)
+    df = clip_frame(all_clips(ds), 1 if given else n_shards, root)
+    if given:
+        df["shard"] = np.array([n_shards[c] for c in df["clip_id"]], np.int64)
+    ends = np.cumsum(df["n_frames"].to_numpy())
+    df["start"] = ends - df["n_frames"].to_numpy()
+    df["end"] = ends
+    df["labelled"] = [1] * len(ds.clips.clip_ids) + [0] * len(ds.video_only)
+    df["splits"] = [
+        ",".join(
+            s
+            for s in ("UserTrain", "SubmissionTrain", "publicTest", "privateTest")
+            if s in splits.get(c, ())
+        )
+        for c in df["clip_id"]
+    ]
+    return df[list(INDEX_COLUMNS)]
 
 
 def read_dataset(

@@ -8,7 +8,7 @@ from snakemake.utils import validate
 from twbyol import deps
 from twbyol.io import files_under
 from twbyol.tables import headline_dataset
-from twbyol.settings import BODY_SCALE, DEFAULT_FRAME_FIT, VIDEO_SUFFIXES
+from twbyol.settings import BODY_SCALE, CLIP_OPTIONS, DEFAULT_FRAME_FIT, READER_OPTIONS, VIDEO_SUFFIXES
 from twbyol.experiment import embedding_config, evaluation_config
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
@@ -129,15 +129,15 @@ def dataset_dir(wildcards):
 
 
 def reader_options(ds):
-    """The reader options of a dataset's config (twbyol.data.index.READER_OPTIONS)."""
-    return {k: ds[k] for k in ("files", "videos", "missing_videos", "behaviours") if k in ds}
+    """The reader options of a dataset's config (twbyol.settings.READER_OPTIONS), those of
+    every format: read-dataset refuses one that does not apply to the dataset's, naming it."""
+    return {k: ds[k] for k in dict.fromkeys(sum(READER_OPTIONS.values(), ())) if k in ds}
 
 
 def clip_options(ds):
-    """Those of them that decide the clip list (twbyol.data.index.CLIP_OPTIONS): mabe22's
+    """Those of them that decide the clip list (twbyol.settings.CLIP_OPTIONS): mabe22's
     files and videos; not `behaviours`, which only the labels depend on."""
-    keep = {"mabe22": ("files", "videos", "missing_videos")}.get(ds["format"], ())
-    return {k: v for k, v in reader_options(ds).items() if k in keep}
+    return {k: ds[k] for k in CLIP_OPTIONS[ds["format"]] if k in ds}
 
 
 def frame_shards(exp, dataset):
