@@ -146,7 +146,9 @@ def main() -> None:
     dims = (512, 128, 512) if a.backbone == "tiny" else (4096, 256, 4096)
     g = torch.Generator().manual_seed(0)
     crops = torch.randn(a.batch, 2, 1, a.frames, a.size, a.size, generator=g).to(device)
-    centres = (torch.rand(a.batch, 2, generator=g) * 300).to(device)
+    # on the host, pinned, as the training loop's batches (BYOL weighs its pairs there)
+    centres = torch.rand(a.batch, 2, generator=g) * 300
+    centres = centres.pin_memory() if device.type == "cuda" else centres
     print(
         f"device {device}, backbone {a.backbone}, batch {a.batch} x 2 crops of "
         f"{a.frames}x{a.size}x{a.size}, {a.steps} interleaved steps, amp {a.amp}, "

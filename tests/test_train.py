@@ -241,14 +241,16 @@ def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, mo
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_signal_mid_step_checkpoints_after_that_step_and_the_run_resumes_there(
-    frames, tmp_path, monkeypatch, capsys
+@pytest.mark.parametrize("sync_every, honoured_at", [(1, 5), (10, 6)])
+def test_a_signal_mid_step_checkpoints_at_the_next_sync_point_and_the_run_resumes_there(
+    frames, tmp_path, monkeypatch, capsys, sync_every, honoured_at
 ):
     """The scheduler's checkpoint signal (SLURM's USR2 via submitit) arrives during step 5 of 9,
-    mid-epoch and between periodic checkpoints: the step finishes, checkpoint.pt holds step 5,
-    the replaced handler gets the signal, and the rerun resumes at step 5 and ends with exactly
-    the uninterrupted run's metrics (the epoch's partial sums travel in the checkpoint) and
-    weights: the preemption cost no step."""
+    mid-epoch and between periodic checkpoints: the steps run on to the next sync point (step 5
+    itself when every step is one; else the periodic checkpoint at 6), checkpoint.pt holds that
+    step, the replaced handler gets the signal, and the rerun resumes there and ends with
+    exactly the uninterrupted run's metrics (the epoch's partial sums travel in the checkpoint)
+    and weights: the preemption cost no step."""
     import signal
 
     import twbyol.train as tr
@@ -272,15 +274,16 @@ def test_a_signal_mid_step_checkpoints_after_that_step_and_the_run_resumes_there
     try:
         preemption = tr.Preemption(signal.SIGUSR2, then=lambda s, f: handed.append(s)).install()
         with pytest.raises(SystemExit):
-            train(cfg(frames, out), preemption=preemption)
+            train(cfg(frames, out, sync_every=sync_every), preemption=preemption)
     finally:
         signal.signal(signal.SIGUSR2, previous)
-    assert handed == [signal.SIGUSR2] and calls["n"] == 5
-    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 5  # not 4: no step lost
-    assert "checkpointed at step 5 on SIGUSR2" in capsys.readouterr().err
+    assert handed == [signal.SIGUSR2] and calls["n"] == honoured_at
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == honoured_at
+    assert f"checkpointed at step {honoured_at} on SIGUSR2" in capsys.readouterr().err
     monkeypatch.setattr(tr, "train_step", real)
-    train(cfg(frames, out))
-    assert f"resumed from {out / 'checkpoint.pt'} at step 5/9" in capsys.readouterr().err
+    train(cfg(frames, out, sync_every=sync_every))
+    err = capsys.readouterr().err
+    assert f"resumed from {out / 'checkpoint.pt'} at step {honoured_at}/9" in err
 
     strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
     assert strip(metrics(out)) == strip(metrics(ref))
@@ -313,9 +316,11 @@ def test_non_finite_loss_stops_with_a_clear_error(frames, tmp_path, monkeypatch)
 
     real = byol.byol_loss
     monkeypatch.setattr(byol, "byol_loss", lambda *a, **k: real(*a, **k) * float("nan"))
-    with pytest.raises(FloatingPointError, match="non-finite loss nan at step 0"):
+    # read at the first sync point (the periodic checkpoint at step 2), before it is written
+    with pytest.raises(FloatingPointError, match=r"non-finite loss \(rank 0 at step 0; checked"):
         train(cfg(frames, tmp_path / "nan"))
     assert not (tmp_path / "nan" / "model.pt").exists()
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()
 
 
 def test_bad_config_names_the_key(frames, tmp_path):

@@ -138,10 +138,11 @@ def training_step(
     benchmarks/bench_gpu_run.py; training does not compile); `lars_foreach`: LARS's step
     form (None: as training, twbyol.optim.LARS.step). Returns (step, autocast dtype
     or None)."""
+    from twbyol.hardware import autocast_dtype
     from twbyol.methods import build_method
     from twbyol.models.backbones import channels_last_wanted, to_channels_last
     from twbyol.optim import build_optimizer
-    from twbyol.train import TrainConfig, autocast_enabled
+    from twbyol.train import TrainConfig
 
     cfg = TrainConfig.from_dict(cfg_dict)
     if cfg.method in ("supervised", "random_init"):
@@ -162,22 +163,28 @@ def training_step(
         cfg.lars_nesterov,
         lars_foreach,
     )
-    use_amp = autocast_enabled(cfg, device)
-    amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
-    targets = torch.zeros(*crops.shape[:2], 0, device=device)  # (B, rho, 0): no labels
+    amp_dtype = autocast_dtype(cfg.precision, cfg.cpu_bf16, device)
+    use_amp = amp_dtype is not None
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    targets = torch.zeros(*crops.shape[:2], 0)  # (B, rho, 0): no labels, on the host as centres
+    bad = torch.zeros((), dtype=torch.bool, device=device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+        nonlocal bad
+        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=use_amp):
             loss, _ = model(crops, centres, online=online, targets=targets)
-        if not torch.isfinite(loss):  # train.py checks every step (a device sync): so do we
-            raise FloatingPointError(f"run {cfg.run_id}: non-finite loss in the step benchmark")
+        bad = bad | ~torch.isfinite(loss.detach())  # as train.py: read after the steps
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss * cfg.loss_scale if cfg.loss_scale != 1.0 else loss).backward()
         scaler.step(optimizer)
         scaler.update()
         model.update_target(cfg.ema_base)
 
+    def check() -> None:
+        if bool(bad):
+            raise FloatingPointError(f"run {cfg.run_id}: non-finite loss in the step benchmark")
+
+    step.check = check
     return step, (str(amp_dtype).removeprefix("torch.") if use_amp else None)
 
 
@@ -210,12 +217,16 @@ def step_benchmark(
     rho, frames, size = crop.get("rho", 2), crop.get("num_frames", 8), crop.get("crop_size", 224)
     g = torch.Generator().manual_seed(0)
     crops = torch.randn(batch, rho, 1, frames, size, size, generator=g).to(device)
-    centres = (torch.rand(batch, rho, generator=g) * 300).to(device)  # dt within 10 s at 30 fps
+    # dt within 10 s at 30 fps; on the host, pinned, as the training loop's batches
+    centres = torch.rand(batch, rho, generator=g) * 300
+    centres = centres.pin_memory() if device.type == "cuda" else centres
     built = {
         run: training_step(configs[run], crops, centres, device) for run in (proposed, baseline)
     }
     timers = {run: step_timer(fn, device) for run, (fn, _) in built.items()}
     times = interleaved(timers, steps, warmup)
+    for fn, _ in built.values():
+        fn.check()
     runs = {}
     for run, (fn, amp) in built.items():
         cfg, med = configs[run], statistics.median(times[run])

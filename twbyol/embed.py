@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from twbyol import io
+from twbyol.hardware import pick_device, run_autocast
 from twbyol.models.backbones import (
     build_backbone,
     channels_last_wanted,
@@ -80,9 +81,10 @@ def embed_clip(
     window_stride: int,
     batch_size: int,
     device: torch.device,
-    amp: bool,
+    autocast: torch.dtype | None = None,
 ) -> np.ndarray:
-    """frames (T, H, W) uint8 -> (T, D) float32 features. The features stay on the device
+    """frames (T, H, W) uint8 -> (T, D) float32 features, the backbone under `autocast`
+    (the run's: twbyol.hardware.run_autocast; None: fp32). The features stay on the device
     until the clip is done: one transfer (and one wait for the device) per clip."""
     size = int(crop["crop_size"])
     if not isinstance(frames, torch.Tensor):
@@ -100,7 +102,7 @@ def embed_clip(
     feats = []
     for b in range(0, len(idx), batch_size):
         clips = x[:, idx_t[b : b + batch_size]].transpose(0, 1)  # (B, 1, T, h, w)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             feats.append(backbone(clips).float())
     return torch.cat(feats).cpu().numpy()[nearest]
 
@@ -145,10 +147,11 @@ def embed(
     from twbyol.allocator import keep_large_allocations
     from twbyol.data.artifacts import read_index
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()
     if device.type == "cpu":  # 2,552-3,192 vs 2,107-2,472 frames/s (tiny backbone, 2 cores)
         keep_large_allocations()
     backbone, cfg = load_backbone(model, device)
+    autocast = run_autocast(cfg, device)  # the run's precision, not the device's
     index = read_index(index_path)
     index = index[index["labelled"] == 1]
     t0 = time.time()
@@ -169,7 +172,7 @@ def embed(
                 window_stride,
                 batch_size,
                 device,
-                amp=device.type == "cuda",
+                autocast,
             )
     if feats.shape[1] > max_dim:
         emb, mean, axes = pca_reduce(feats, max_dim)
@@ -187,6 +190,7 @@ def embed(
         "wall_s": round(wall, 3),
         "frames_per_s": round(len(emb) / max(wall, 1e-9), 1),
         "device": device.type,
+        "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
     }
     print(info, flush=True)
     return info

@@ -83,9 +83,13 @@ class LARS(torch.optim.Optimizer):
                 torch._foreach_mul_(d, list(trust.unbind()))
             # a first step's buffer starts at 0, so that momentum * 0 + d = d, the loop's
             # buf = d, and every buffer takes the same two kernels
-            bufs = [
-                self.state[p].setdefault("momentum_buffer", torch.zeros_like(p)) for p in params
-            ]
+            # (setdefault's default would be built for every parameter at every step)
+            bufs = []
+            for p in params:
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                bufs.append(state["momentum_buffer"])
             torch._foreach_mul_(bufs, g["momentum"])
             torch._foreach_add_(bufs, d)
             steps = torch._foreach_add(d, bufs, alpha=g["momentum"]) if g["nesterov"] else bufs

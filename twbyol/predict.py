@@ -69,15 +69,16 @@ class _Embedder:
     """A pretraining run's backbone embedding one clip's frames as the embed stage does."""
 
     def __init__(self, model: str | os.PathLike, window_stride: int, batch_size: int) -> None:
-        import torch
 
         from twbyol.allocator import keep_large_allocations
         from twbyol.embed import load_backbone
+        from twbyol.hardware import pick_device, run_autocast
 
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = pick_device()
         if self.device.type == "cpu":  # as the embed stage
             keep_large_allocations()
         self.backbone, self.cfg = load_backbone(model, self.device)
+        self.autocast = run_autocast(self.cfg, self.device)  # as the embed stage
         self.window_stride, self.batch_size = window_stride, batch_size
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
@@ -90,7 +91,7 @@ class _Embedder:
             self.window_stride,
             self.batch_size,
             self.device,
-            amp=self.device.type == "cuda",
+            self.autocast,
         )
 
 

@@ -9,6 +9,14 @@ and efficiency.json. A run that finds checkpoint.pt resumes from it: model, targ
 scaler, step and elapsed wall time; the data of each step is a function of (seed, epoch, index),
 so the resumed run sees exactly the batches the uninterrupted one would have.
 
+Under DDP every rank takes the same collectives at the same steps (twbyol.distributed carries
+them, on the training device). The host waits for the device only at a sync point: every
+`sync_every` steps, at every checkpoint and at the epoch ends, where one all-reduce carries
+the preemption flag and each rank's first non-finite loss; so a non-finite loss on any rank
+stops every rank at the same point, with the rank and step in the error, and a checkpoint
+is only written after that check has passed. Losses and statistics stay on the device
+until a line is logged.
+
 A batch the method finds nothing to learn from (BYOL: every pair of the global batch weighs 0)
 is skipped — no forward, backward, optimiser, EMA or scaler step — and counted
 (`skipped_steps`). It still consumes its step index: the step index is the number of batches
@@ -22,7 +30,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import signal
 import sys
 import time
@@ -31,14 +38,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
-from twbyol import io
+from twbyol import distributed, io
 from twbyol.allocator import keep_large_allocations
 from twbyol.data.augment import augment_batch
 from twbyol.data.sampling import AUGMENT_ON, CropConfig, TemporalCropDataset, select_clips
 from twbyol.experiment import check_run, uses_labels
+from twbyol.hardware import autocast_dtype, peak_memory_mb, pick_device
 from twbyol.methods import METHODS, build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
@@ -111,9 +118,12 @@ class TrainConfig:
     # on a CPU: a tiny run on 2 cores trains at 60 samples/s
     # with it, 53-56 with the workers augmenting (README)
     cudnn_benchmark: bool = True  # GPU: autotuned convolutions (fixed crop shapes); 1.05x a
-    # Slow-R50 step on an H200; False for run-to-run equal GPU
-    # numerics
+    # Slow-R50 step on an H200. False does not make GPU runs
+    # equal run to run: cuDNN's weight gradients and
+    # scatter_add_ use atomics either way
     checkpoint_every: int = 100  # steps
+    sync_every: int = 10  # steps between sync points (preemption and non-finite checks):
+    # 10 Slow-R50 steps are ~5 s of SLURM's 120 s signal lead
     log_every: int = 0  # also print a JSON line every N steps (0: epochs only)
 
     @classmethod
@@ -150,11 +160,11 @@ class Preemption:
     """A scheduler's checkpoint signal (submitit's USR2: SLURM preempts the job or its time
     limit nears), deferred to the end of the step in flight.
 
-    `install` replaces the signal's handler by one that only records it; at the end of every
-    step the loop asks `agreed` (all ranks: an all-reduce of the flag, so that every rank stops
-    after the same step), saves checkpoint.pt there and calls `fire`, which hands the signal
-    to the handler it replaced (submitit's: pickle the Trainer, requeue the job, exit). A
-    signal during a step thus costs no step, where checkpointing in the handler itself could
+    `install` replaces the signal's handler by one that only records it; at the loop's next sync
+    point (`_Run.agree`: every `sync_every` steps, all ranks, one all-reduce with the flag, so
+    that every rank stops after the same step) the loop saves checkpoint.pt and calls `fire`,
+    which hands the signal to the handler it replaced (submitit's: pickle the Trainer, requeue
+    the job, exit). A signal costs no step, where checkpointing in the handler itself could
     save weights half-way through an optimiser step, and waiting for the periodic checkpoint
     would lose up to `checkpoint_every` steps.
     """
@@ -170,13 +180,6 @@ class Preemption:
 
     def _record(self, signum, frame) -> None:
         self.pending = (signum, frame)
-
-    def agreed(self, world: int, device: torch.device) -> bool:
-        if world == 1:
-            return self.pending is not None
-        flag = torch.tensor([float(self.pending is not None)], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
 
     def fire(self, step: int, is_main: bool) -> None:
         signum, frame = self.pending or (self.signum, None)
@@ -195,19 +198,12 @@ class Preemption:
 
 
 def init_distributed() -> tuple[int, int, torch.device]:
-    """Join the process group described by the environment (submitit's
-    TorchDistributedEnvironment exports RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return rank, world, device
+    """This process's device (never a silent CPU where GPUs were given: twbyol.hardware) and
+    the process group described by the environment (submitit's TorchDistributedEnvironment
+    exports RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK)."""
+    device = pick_device(int(os.environ.get("LOCAL_RANK", "0")))
+    distributed.init(device)
+    return distributed.rank(), distributed.world_size(), device
 
 
 def sync_batchnorm(model: nn.Module, world: int, device: torch.device) -> nn.Module:
@@ -222,25 +218,6 @@ def sync_batchnorm(model: nn.Module, world: int, device: torch.device) -> nn.Mod
         if isinstance(getattr(model, "target", None), nn.Module):
             model.target = nn.SyncBatchNorm.convert_sync_batchnorm(model.target)
     return model
-
-
-def autocast_enabled(cfg: TrainConfig, device: torch.device) -> bool:
-    """Mixed precision on GPU for bf16/fp16; on CPU only bf16, only with `cpu_bf16`, and only
-    where the CPU computes bf16 natively (elsewhere it is emulated and slower than fp32)."""
-    if device.type == "cuda":
-        return cfg.precision in ("bf16", "fp16")
-    if not (cfg.cpu_bf16 and cfg.precision == "bf16"):
-        return False
-    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return True
-    print("cpu_bf16: this CPU has no native bf16; training in fp32", file=sys.stderr, flush=True)
-    return False
-
-
-def peak_memory_mb(device: torch.device) -> tuple[float, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
 
 
 # ---------------------------------------------------------------- the run
@@ -339,9 +316,9 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     """Run (or resume) one pretraining run; returns the efficiency record (on every rank).
     `preemption`: the scheduler's checkpoint signal, honoured at the end of the step in flight
     (the submitted job installs it; see Preemption)."""
+    rank, world, device = init_distributed()  # first: a job that cannot use its GPUs fails here
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rank, world, device = init_distributed()
     if device.type == "cpu":
         keep_large_allocations()
     is_main = rank == 0
@@ -403,10 +380,10 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     )
 
     # ------------------------------------------------------------ model, optimiser, schedules
-    use_amp = autocast_enabled(cfg, device)
+    amp_dtype = autocast_dtype(cfg.precision, cfg.cpu_bf16, device)
+    use_amp = amp_dtype is not None
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
-    amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
     sync_batchnorm(model, world, device)
     online = model.online
     if world > 1:
@@ -429,8 +406,8 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         cfg.warmup_start_lr * scale,
         cfg.cosine_after_warmup,
     )
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
-    amp = {"device_type": device.type, "dtype": amp_dtype, "enabled": use_amp}
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    amp = {"device_type": device.type, "dtype": amp_dtype or torch.bfloat16, "enabled": use_amp}
 
     # ------------------------------------------------------------ resume, loop
     run = _Run(
@@ -481,13 +458,14 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         train_one_epoch(run, itertools.islice(batches, left), preemption)
 
     wall = run.wall()
-    steady = None  # samples/s after the first WARM_STEPS steps of this process
-    if run.t_warm is not None and total > run.warm_at:
-        steady = (total - run.warm_at) * cfg.batch_size / max(time.time() - run.t_warm, 1e-9)
+    steady = None  # samples/s from the end of step warm_at to the end of the last step
+    if run.t_warm is not None and run.t_end is not None and total > run.warm_at:
+        steady = (total - run.warm_at) * cfg.batch_size / max(run.t_end - run.t_warm, 1e-9)
     eff = {
         **efficiency(wall, total * cfg.batch_size, world, device),
         "steady_samples_per_s": steady,
         "autocast": str(amp_dtype).removeprefix("torch.") if use_amp else None,
+        "steady_steps": total - run.warm_at if steady is not None else 0,
     }
     if is_main:
         # rewritten here too: a run resumed from a final checkpoint (killed after its last
@@ -495,8 +473,7 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
         run.write_metrics()
         io.write_json(out_dir / "efficiency.json", eff)
         save_model(cfg, model.online.backbone)
-    if world > 1:
-        dist.barrier()
+    distributed.barrier()
     return eff
 
 
@@ -522,19 +499,24 @@ class _Run:
     step: int = 0
     warm_at: int = 0  # the step after which the steady rate is timed ...
     t_warm: float | None = None  # ... from this time (start-up, first batches, autotuning)
+    t_end: float | None = None  # ... to the end of the last step (the device synced)
     wall_before: float = 0.0  # seconds trained before the last resume
     t0: float = field(default_factory=time.time)
     history: list = field(default_factory=list)  # the epochs' metrics lines
 
     def __post_init__(self) -> None:
         self.is_main = self.rank == 0
+        # this rank's first step with a non-finite loss (-1: none), kept on the device and
+        # read at the sync points
+        self.nonfinite_at = torch.full((), -1.0, dtype=torch.float64, device=self.device)
         self.new_epoch()
 
     def new_epoch(self) -> None:
         # the epoch so far (a checkpoint on a signal falls mid-epoch): the loss over the steps
-        # taken, the statistics over every batch; checkpointed, so that a resumed epoch's line
-        # is the uninterrupted run's
-        self.sums: dict[str, float] = {"loss": 0.0}
+        # taken, the statistics over every batch (floats, or tensors on the device until a
+        # line is logged); checkpointed, so that a resumed epoch's line is the uninterrupted
+        # run's
+        self.sums: dict[str, float | torch.Tensor] = {"loss": 0.0}
         self.n_in_epoch = self.skipped = 0
 
     def wall(self) -> float:
@@ -567,12 +549,29 @@ class _Run:
                 flush=True,
             )
 
+    def agree(self, preemption: Preemption | None) -> bool:
+        """A sync point, taken by every rank at the same step: one all-reduce of the
+        preemption flag and each rank's first non-finite loss. Raises FloatingPointError on
+        every rank if any rank had one (naming the ranks and steps); returns whether any rank
+        holds the checkpoint signal."""
+        flags = torch.zeros(1 + self.world, dtype=torch.float64, device=self.device)
+        flags[0] = float(preemption is not None and preemption.pending is not None)
+        flags[1 + self.rank] = self.nonfinite_at + 1  # 0: none
+        got = distributed.all_reduce(flags).tolist()
+        bad = {r: int(v) - 1 for r, v in enumerate(got[1:]) if v > 0}
+        if bad:
+            where = ", ".join(f"rank {r} at step {s}" for r, s in sorted(bad.items()))
+            raise FloatingPointError(
+                f"run {self.cfg.run_id} seed {self.cfg.seed}: non-finite loss ({where}; "
+                f"checked at step {self.step}); stopping rather than training on garbage. "
+                f"The last checkpoint predates it."
+            )
+        return got[0] > 0
+
     def save_checkpoint(self) -> None:
-        part = {"sums": self.sums, "n": self.n_in_epoch, "skipped": self.skipped}
-        parts = [part]
-        if self.world > 1:  # every rank's epoch so far (mid-epoch they differ)
-            parts = [None] * self.world
-            dist.all_gather_object(parts, part)
+        sums = {k: float(v) for k, v in self.sums.items()}
+        part = {"sums": sums, "n": self.n_in_epoch, "skipped": self.skipped}
+        parts = distributed.all_gather_object(part)  # every rank's epoch so far
         if self.is_main:
             state = {
                 "model": self.model.state_dict(),
@@ -585,8 +584,7 @@ class _Run:
             }
             with io.atomic_path(self.ckpt_path) as tmp:
                 torch.save(state, tmp)
-        if self.world > 1:
-            dist.barrier()
+        distributed.barrier()
 
     def write_metrics(self) -> None:
         if self.is_main:
@@ -599,11 +597,11 @@ class _Run:
         """The epoch's metrics line: averaged over this process's steps of the epoch; the loss
         over the steps taken, the statistics (weights, ess) over every batch, skipped ones
         included; appended, printed and written; then a checkpoint."""
-        cfg, sums = self.cfg, self.sums
-        if self.world > 1:
-            t = torch.tensor(list(sums.values()), dtype=torch.float64)
-            dist.all_reduce(t)
-            sums = dict(zip(sums, (t / self.world).tolist()))
+        cfg = self.cfg
+        t = torch.stack(
+            [torch.as_tensor(v, device=self.device).double() for v in self.sums.values()]
+        )
+        sums = dict(zip(self.sums, (distributed.all_reduce(t) / self.world).tolist()))
         taken = self.n_in_epoch - self.skipped  # the same on every rank: skips are global
         means = {k: v / max(self.n_in_epoch, 1) for k, v in sums.items()}
         means["loss"] = sums["loss"] / taken if taken else None
@@ -635,9 +633,14 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
     cfg, device = run.cfg, run.device
     momentum = None
     for batch in batches:
-        batch = [t.to(device, non_blocking=True) for t in batch]  # crops, centres, targets
-        if run.augment is not None:  # (raw uint8 frames, parameters, centres, targets)
-            batch = [augment_batch(batch[0], batch[1], run.augment), *batch[2:]]
+        # crops (or raw uint8 frames and their augmentation parameters) to the device; the
+        # centres and targets stay on the host (pinned), where BYOL weighs its pairs without
+        # waiting for the device; a method that needs them there copies them itself
+        *crops, centres, targets = batch
+        crops = [t.to(device, non_blocking=True) for t in crops]
+        if run.augment is not None:  # (raw uint8 frames, parameters)
+            crops = [augment_batch(crops[0], crops[1], run.augment)]
+        batch = [crops[0], centres, targets]
         momentum = ema_momentum(run.step, run.total, cfg.ema_base)
         loss, stats = train_step(
             cfg,
@@ -651,30 +654,37 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
             momentum,
             run.amp,
         )
+        if loss is not None:  # on the device: read at the next sync point
+            run.nonfinite_at = torch.where(
+                (run.nonfinite_at < 0) & ~torch.isfinite(loss), float(run.step), run.nonfinite_at
+            )
         run.step += 1
-        if run.step == run.warm_at:
-            run.t_warm = time.time()
+        if run.step in (run.warm_at, run.total):  # the steady rate's clock, the device synced
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if run.step == run.warm_at:
+                run.t_warm = time.time()
+            if run.step == run.total:
+                run.t_end = time.time()
         run.n_in_epoch += 1
         run.skipped += loss is None
         for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
             run.sums[k] = run.sums.get(k, 0.0) + v
         if cfg.log_every and run.step % cfg.log_every == 0 and run.is_main:
-            print(
-                json.dumps(
-                    {"run_id": cfg.run_id, "seed": cfg.seed, "step": run.step, "loss": loss}
-                ),
-                flush=True,
-            )
-        saved = True
-        if run.step % run.steps_per_epoch == 0:
+            line = {"run_id": cfg.run_id, "seed": cfg.seed, "step": run.step}
+            print(json.dumps({**line, "loss": None if loss is None else float(loss)}), flush=True)
+        epoch_end = run.step % run.steps_per_epoch == 0
+        periodic = bool(cfg.checkpoint_every) and run.step % cfg.checkpoint_every == 0
+        if not (epoch_end or periodic or (cfg.sync_every and run.step % cfg.sync_every == 0)):
+            continue
+        # a sync point: every rank at this step; raises on a non-finite loss before anything
+        # is checkpointed
+        preempted = run.agree(preemption)
+        if epoch_end:
             run.end_epoch(momentum)
-        elif cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
+        elif periodic or preempted:
             run.save_checkpoint()
-        else:
-            saved = False
-        if preemption is not None and preemption.agreed(run.world, device):
-            if not saved:
-                run.save_checkpoint()
+        if preempted:
             preemption.fire(run.step, run.is_main)
 
 
@@ -697,7 +707,9 @@ def train_step(
     A batch on which the method returns loss None (nothing to learn from: every pair weighs 0)
     changes nothing: no backward, no optimiser step (AdamW's and LARS's momentum and weight
     decay would move the weights on a zero gradient), no EMA step, no scaler update.
-    Returns the loss (None for such a batch) and the method's statistics.
+    Returns the loss, detached, on the device (None for such a batch; its finiteness is
+    checked at the loop's sync points, not here: reading it would wait for the device every
+    step) and the method's statistics (floats or device tensors).
     """
     crops, centres, targets = batch
     for g in optimizer.param_groups:
@@ -706,17 +718,12 @@ def train_step(
         loss, stats = model(crops, centres, online=online, targets=targets, step=step)
     if loss is None:
         return None, stats
-    if not torch.isfinite(loss):
-        raise FloatingPointError(
-            f"run {cfg.run_id} seed {cfg.seed}: non-finite loss {loss.item()} at step {step}; "
-            f"stopping rather than training on garbage"
-        )
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss * cfg.loss_scale if cfg.loss_scale != 1.0 else loss).backward()
     scaler.step(optimizer)
     scaler.update()
     model.update_target(momentum)
-    return loss.item(), stats
+    return loss.detach(), stats
 
 
 def efficiency(wall: float, samples: int, world: int, device: torch.device) -> dict:

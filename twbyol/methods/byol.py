@@ -44,10 +44,11 @@ import math
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from twbyol import distributed
+from twbyol.hardware import host_to_device
 from twbyol.settings import (  # noqa: F401 (re-exported)
     CONTROLS,
     DEFAULT_TAU,
@@ -129,8 +130,7 @@ def permute_pairs(weight: torch.Tensor, seed: int, step: int) -> torch.Tensor:
     """`weight` shuffled by a permutation drawn from (seed, step, rank): deterministic, so a
     resumed run draws the same one. Under DDP each rank shuffles its own pairs (the global
     batch keeps its multiset of weights, hence its weight sum and effective sample size)."""
-    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-    perm = np.random.default_rng([seed, step, rank]).permutation(weight.numel())
+    perm = np.random.default_rng([seed, step, distributed.rank()]).permutation(weight.numel())
     return weight[torch.from_numpy(perm).to(weight.device)]
 
 
@@ -262,7 +262,9 @@ class BYOL(nn.Module):
     ) -> tuple[torch.Tensor | None, dict[str, float]]:
         """crops: (B, rho, C, T, H, W); centres: (B, rho) centre frame of each crop; targets:
         (B, rho, K) labels of each centre frame (the oracle's ground truth); step: the
-        trainer's step index (seeds the permuted control).
+        trainer's step index (seeds the permuted control). The pair weights are computed
+        where `centres` and `targets` are, on the host in training (the loader's pinned
+        batch): deciding whether a batch is worth a step waits for no device.
 
         `online` lets the trainer pass the DDP-wrapped online network (gradients all-reduced).
         Returns the loss and statistics for the log: mean weight and dt of this process's
@@ -272,21 +274,19 @@ class BYOL(nn.Module):
         """
         online = self.online if online is None else online
         b, rho = crops.shape[:2]
-        i, j = pair_indices(rho, crops.device)
+        i, j = pair_indices(rho, centres.device)
         dt = (centres[:, i] - centres[:, j]).abs().flatten()  # (B*P,)
         labelled = targets is not None and targets.shape[-1] > 0
         t_i = targets[:, i].flatten(0, 1) if labelled else None  # (B*P, K)
         t_j = targets[:, j].flatten(0, 1) if labelled else None
         weight = self.pair_weights(dt, t_i, t_j, step)
-        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        world = distributed.world_size()
         pairs = dt.numel() * world  # of the global batch
         if weight is None:
             w_sum = w_sq = float(pairs)
         else:
-            sums = torch.stack([weight.sum(), weight.square().sum()]).detach()
-            if world > 1:
-                dist.all_reduce(sums)
-            w_sum, w_sq = sums.tolist()
+            sums = torch.stack([weight.sum(), weight.square().sum()]).detach().double().cpu()
+            w_sum, w_sq = distributed.all_reduce_host(sums).tolist()
         ess = w_sum**2 / w_sq if w_sq > 0 else 0.0
         stats = {
             "mean_weight": 1.0 if weight is None else float(weight.mean()),
@@ -299,10 +299,13 @@ class BYOL(nn.Module):
         _, p = online(crops)  # (B, rho, D): a pass per crop index (see OnlineNetwork)
         with torch.no_grad():  # the target: every crop in one batch, as rho-BYOL's key encoder
             z = self.target.projector(self.target.backbone(crops.flatten(0, 1))).view(b, rho, -1)
+        i, j = pair_indices(rho, p.device)
         p_pairs = p[:, i].flatten(0, 1)  # (B*P, D)
         z_pairs = z[:, j].flatten(0, 1)
+        if weight is not None:  # pinned, so that the copy does not wait for the device
+            weight = host_to_device(weight, p.device)
         # under DDP the divisor is the global weight sum / world size (see byol_loss)
-        weight_sum = sums[0] / world if weight is not None and world > 1 else None
+        weight_sum = torch.tensor(w_sum / world) if weight is not None and world > 1 else None
         return byol_loss(p_pairs, z_pairs, weight, self.normalize, weight_sum), stats
 
     @torch.no_grad()

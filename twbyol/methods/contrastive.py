@@ -23,26 +23,20 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from twbyol import distributed
+from twbyol.hardware import host_to_device
 from twbyol.methods.byol import OnlineNetwork, ema_update
 from twbyol.models.backbones import MLP
 
 
 def gather(x: torch.Tensor, grad: bool) -> tuple[torch.Tensor, int]:
-    """All ranks' x concatenated on dim 0, and the offset of this rank's rows."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x, 0
-    if grad:
-        from torch.distributed.nn.functional import all_gather
-
-        parts = all_gather(x)
-    else:
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x.detach())
-    return torch.cat(parts), dist.get_rank() * x.shape[0]
+    """All ranks' x concatenated on dim 0 (with the gradient flowing back to each rank's own
+    rows where `grad`), and the offset of this rank's rows."""
+    rows = distributed.all_gather_grad(x) if grad else distributed.all_gather(x)
+    return rows, distributed.rank() * x.shape[0]
 
 
 def multi_positive_info_nce(
@@ -51,16 +45,20 @@ def multi_positive_info_nce(
     """Mean over anchors of -log( sum_pos exp(s) / sum_valid exp(s) ), s = q.k / T.
 
     q: (N, D), k: (M, D) L2-normalised; pos, valid: (N, M) bool (pos within valid; valid
-    excludes self-pairs). Anchors with no positive are dropped.
+    excludes self-pairs). Anchors with no positive are dropped; with none at all the loss is
+    0 and still a function of q and k, so that its backward runs through k's all-gather as on
+    every other rank (a rank skipping it would leave the others waiting). No branch on the
+    data: nothing waits for the device.
     """
     logits = (q @ k.T) / temperature
     logits = logits.masked_fill(~valid, float("-inf"))
     log_den = torch.logsumexp(logits, dim=1)
-    log_num = torch.logsumexp(logits.masked_fill(~pos, float("-inf")), dim=1)
     has_pos = pos.any(dim=1)
-    if not has_pos.any():
-        return q.sum() * 0.0  # keeps the graph; no anchor had a positive in this batch
-    return (log_den - log_num)[has_pos].mean()
+    # an anchor without a positive gets a finite stand-in numerator (its term is masked out;
+    # a row of -inf would make logsumexp's gradient NaN)
+    num = torch.where(has_pos[:, None], logits.masked_fill(~pos, float("-inf")), 0.0)
+    per_anchor = torch.where(has_pos, log_den - torch.logsumexp(num, dim=1), 0.0)
+    return per_anchor.sum() / has_pos.sum().clamp(min=1)
 
 
 class MoCoV3(nn.Module):
@@ -144,8 +142,8 @@ class _ContrastiveBase(nn.Module):
         z, _ = online(crops.flatten(0, 1))
         z = F.normalize(z, dim=1)  # (B*rho, D)
         # clip ids made unique across ranks, so gathered crops of other ranks are negatives
-        clip = torch.arange(b, device=z.device).repeat_interleave(rho) + _rank() * b
-        centre = centres.flatten().to(z)
+        clip = torch.arange(b, device=z.device).repeat_interleave(rho) + distributed.rank() * b
+        centre = host_to_device(centres.flatten(), z.device).to(z.dtype)
         zs, offset = gather(z, grad=True)  # (M, D), M = world * B * rho
         clips_all, _ = gather(clip, grad=False)
         centres_all, _ = gather(centre, grad=False)
@@ -158,14 +156,10 @@ class _ContrastiveBase(nn.Module):
             & not_self
         )
         loss = multi_positive_info_nce(z, zs, pos, not_self, self.temperature)
-        return loss, {"positives_per_anchor": float(pos.sum(1).float().mean())}
+        return loss, {"positives_per_anchor": pos.sum(1).float().mean().detach()}
 
     def update_target(self, momentum: float) -> None:  # no target network
         pass
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 class SimCLRV2(_ContrastiveBase):

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from twbyol.hardware import host_to_device
+
 
 class _Online(nn.Module):
     def __init__(self, backbone: nn.Module, n_tasks: int) -> None:
@@ -40,14 +42,13 @@ class Supervised(nn.Module):
         """crops (B, rho, C, T, H, W); targets (B, rho, n_tasks) in {0, 1} or NaN."""
         online = self.online if online is None else online
         logits = online(crops.flatten(0, 1))  # (B*rho, n_tasks)
-        y = targets.flatten(0, 1).to(logits)
+        y = host_to_device(targets.flatten(0, 1), logits.device).to(logits.dtype)
         mask = torch.isfinite(y)
-        loss = (
-            F.binary_cross_entropy_with_logits(logits[mask], y[mask])
-            if mask.any()
-            else logits.sum() * 0
-        )
-        return loss, {"labelled_fraction": float(mask.float().mean())}
+        # the mean over labelled entries, as a masked sum: no boolean indexing or branch on
+        # the data (each would wait for the device); 0 where nothing is labelled
+        per = F.binary_cross_entropy_with_logits(logits, y.nan_to_num(0.0), reduction="none")
+        loss = (per * mask).sum() / mask.sum().clamp(min=1)
+        return loss, {"labelled_fraction": mask.float().mean().detach()}
 
     def update_target(self, momentum: float) -> None:  # no target network
         pass
