@@ -102,7 +102,7 @@ def _ddp_worker(rank, world, port, method, out):
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("method", ["byol", "simclr_v2"])
+@pytest.mark.parametrize("method", ["byol", "moco_v3", "simclr_v2"])
 def test_two_process_ddp_gradients_equal_one_process_on_the_whole_batch(method, tmp_path):
     torch.manual_seed(0)
     model = build_method(cfg(method))

@@ -568,3 +568,68 @@ def test_the_cpu_allocator_setting_applies_here():
     from twbyol.allocator import keep_large_allocations
 
     assert keep_large_allocations() is True
+
+
+@pytest.mark.parametrize(
+    "method, weighting, optimizer, foreach",
+    [
+        ("byol", "exponential", "lars", True),
+        ("byol", "binary", "lars", False),
+        ("byol", "permuted", "adamw", None),
+        ("moco_v3", "uniform", "lars", True),
+        ("simclr_v2", "uniform", "lars", True),
+        ("time_contrast", "uniform", "adamw", None),
+    ],
+)
+def test_steps_between_sync_points_never_wait_for_the_device(
+    frames, tmp_path, method, weighting, optimizer, foreach
+):
+    """On the `meta` device every read of a device value raises (it holds no data), as every
+    data-dependent op (a boolean mask, `.item()`, an `if` on a tensor) would wait for a GPU:
+    the loop's steps run there (the batch's copy and augmentation on the device, forward,
+    backward, LARS in both forms or AdamW, EMA, the running sums, the non-finite flag), and
+    only the sync point reads the device."""
+    from twbyol.data.sampling import TemporalCropDataset
+    from twbyol.optim import build_optimizer
+    from twbyol.train import _Run, build_model, crop_config, load_clips, train_one_epoch
+
+    c = cfg(
+        frames,
+        tmp_path,
+        method=method,
+        weighting=weighting,
+        optimizer=optimizer,
+        tau=10.0,
+        checkpoint_every=0,
+        sync_every=0,
+    )
+    clips, fps = load_clips(c)
+    data = TemporalCropDataset(
+        c.frames_dir, clips, crop_config(c), 24, 0, None, fps=fps, augment_on="device"
+    )
+    batches = [
+        torch.utils.data.default_collate([data[(0, k)] for k in range(b * 4, b * 4 + 4)])
+        for b in range(3)
+    ]
+    meta = torch.device("meta")
+    model = build_model(c).to(meta)
+    run = _Run(
+        c,
+        model,
+        model.online,
+        build_optimizer(model.online, optimizer, 0.01, 0.1, 0.9, foreach=foreach),
+        torch.amp.GradScaler("cpu", enabled=False),
+        np.full(100, 0.01),
+        {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": False},
+        100,
+        100,
+        0,
+        1,
+        meta,
+        tmp_path / "checkpoint.pt",
+        data.crop,
+    )
+    train_one_epoch(run, batches)  # 3 steps, no sync point among them
+    assert run.step == 3 and run.sums["loss"].device == meta
+    with pytest.raises((NotImplementedError, RuntimeError)):
+        run.agree(None)  # the sync point reads the device

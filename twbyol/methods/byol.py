@@ -154,11 +154,10 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
 
 def pair_indices(rho: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """All ordered pairs (i, j), i != j, of rho crops: two (rho*(rho-1),) index tensors."""
-    i, j = torch.meshgrid(
-        torch.arange(rho, device=device), torch.arange(rho, device=device), indexing="ij"
-    )
-    keep = i != j
-    return i[keep], j[keep]
+    # built on the host and copied: a boolean mask on the device would wait for it (nonzero)
+    ij = torch.tensor([(i, j) for i in range(rho) for j in range(rho) if i != j]).T
+    ij = ij if device is None else host_to_device(ij, torch.device(device))
+    return ij[0], ij[1]
 
 
 class OnlineNetwork(nn.Module):
