@@ -456,8 +456,11 @@ def test_stats_figures_report(study, capsys):
         "smallest effect detectable with 80% power at 3 seeds",
         "power of TW-BYOL (tau=30) vs rho-BYOL",
         "x the MDE",
+        "| run | seeds | device | GPU-hours |",
     ):
         assert needle in text, needle
+    efficiency = text.split("## Efficiency")[1].split("##")[0]
+    assert "| 3 | CPU |" in efficiency
     assert "Overall" in capsys.readouterr().out
 
 
@@ -553,3 +556,12 @@ def test_per_task_panels_show_each_datasets_own_tasks(tmp_path):
     plt.close("all")
     assert seen.count("chases") == 1 and seen.count("Pinning") == 1  # one panel each
     assert seen.count("mean F1\n(per-frame)") == 2
+
+
+def test_the_efficiency_table_names_what_each_runs_seeds_trained_on():
+    from twbyol.report import _device
+
+    assert _device({0: 0, 1: 0}) == "CPU"
+    assert _device({0: 4, 1: 4}) == "4 GPUs"
+    assert _device({0: 1}) == "1 GPU"
+    assert _device({0: 0, 1: 4}) == "CPU / 4 GPUs (seeds differ)"

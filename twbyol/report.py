@@ -535,23 +535,34 @@ def _power_line(exp: dict, ds: str, pw: dict) -> str:
     )
 
 
+def _device(n_gpus: dict) -> str:
+    """What a run's seeds trained on, from efficiency.json's n_gpus (0: the CPU)."""
+    kinds = sorted({int(v) for v in n_gpus.values()})
+    names = ["CPU" if k == 0 else f"{k} GPU" + "s" * (k > 1) for k in kinds]
+    return " / ".join(names) + (" (seeds differ)" if len(kinds) > 1 else "")
+
+
 def _efficiency(exp: dict, table: Table) -> list[str]:
     keys = ("gpu_hours", "wall_s", "samples_per_s", "peak_mem_mb")
+    ds = exp.get("pretrain_dataset")
     rows = []
     for r in table.runs:
-        vals = [table.summary(r, exp.get("pretrain_dataset"), f"efficiency/{k}") for k in keys]
+        vals = [table.summary(r, ds, f"efficiency/{k}") for k in keys]
         if vals[1][2]:
+            device = _device(table.values(r, ds, "efficiency/n_gpus"))
             rows.append(
-                [run_label(exp, r), str(vals[1][2]), *(f"{_g(m)} +- {_g(sd)}" for m, sd, _ in vals)]
+                [
+                    run_label(exp, r),
+                    str(vals[1][2]),
+                    device,
+                    *(f"{_g(m)} +- {_g(sd)}" for m, sd, _ in vals),
+                ]
             )
+    head = ["run", "seeds", "device", "GPU-hours", "wall (s)", "samples/s", "peak memory (MB)"]
     return [
         "## Efficiency",
         "",
-        *(
-            _table(["run", "seeds", "GPU-hours", "wall (s)", "samples/s", "peak memory (MB)"], rows)
-            if rows
-            else ["No efficiency records.", ""]
-        ),
+        *(_table(head, rows) if rows else ["No efficiency records.", ""]),
     ]
 
 

@@ -739,6 +739,7 @@ def efficiency(wall: float, samples: int, world: int, device: torch.device) -> d
         "peak_mem_mb": round(peak, 1),
         "peak_mem_kind": kind,
         "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
 
 
