@@ -141,6 +141,173 @@ def test_gpu_run_benchmark_runs_the_pipelines_training_and_embedding(tmp_path):
     assert "projection for smoke" in out
 
 
+def _benchmark_module(name):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def test_gpu_run_peaks_are_those_of_the_card_and_of_the_precision_run():
+    import torch
+
+    b = _benchmark_module("bench_gpu_run")
+    # the card by its CUDA name, the PCIe and NVL H100s and the A10 told apart
+    assert b.peak_of("NVIDIA H100 80GB HBM3", "bf16") == 989.0
+    assert b.peak_of("NVIDIA H100 PCIe", "tf32") == 378.0
+    assert b.peak_of("NVIDIA H100 NVL", "fp32") == 60.0
+    assert b.peak_of("NVIDIA H200", "tf32") == 495.0
+    assert b.peak_of("NVIDIA A100-SXM4-80GB", "fp32") == 19.5
+    assert b.peak_of("NVIDIA A10", "bf16") == 125.0
+    assert b.peak_of("NVIDIA L40S", "fp16") == 362.0
+    assert b.peak_of("Tesla V100-SXM2-32GB", "bf16") is None
+    assert b.peak_of("NVIDIA GeForce GTX 1080", "fp32") is None
+    # autocast runs every kind of FLOP in its dtype; fp32 runs TF32 where torch allows it
+    assert b.step_precisions("bfloat16") == {"conv": "bf16", "matmul": "bf16"}
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = True, False
+        prec = b.step_precisions(None)
+        assert prec == {"conv": "tf32", "matmul": "fp32"}
+        # 9 parts at 495 and 1 at 67: the time of a step at peak is their sum
+        peak = b.effective_peak("NVIDIA H100 80GB HBM3", {"conv": 9, "matmul": 1}, prec)
+        assert peak == pytest.approx(10 / (9 / 495 + 1 / 67))
+        torch.backends.cudnn.allow_tf32 = False
+        assert b.step_precisions(None) == {"conv": "fp32", "matmul": "fp32"}
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    assert b.effective_peak("Tesla V100", {"conv": 1, "matmul": 0}, {"conv": "tf32"}) is None
+    # the line names the precision and the card; an unknown card gets no share
+    peak, note = b.peak_for("NVIDIA H200", {"conv": 5, "matmul": 0}, "bfloat16", "bf16", None)
+    assert peak == 989.0 and "bf16" in note and "H200" in note
+    peak, note = b.peak_for("NVIDIA RTX 6000 Ada", {"conv": 5, "matmul": 0}, None, "fp32", None)
+    assert peak is None and "not in the peak table" in note
+    assert b.flops_by_kind({"aten.convolution": 3, "aten.mm": 2, "aten.addmm": 1}) == {
+        "conv": 3,
+        "matmul": 3,
+    }
+
+
+def test_augment_device_check_passes_one_grey_level_and_fails_two(tmp_path):
+    import torch
+
+    from twbyol.data.augment import augment_batch
+    from twbyol.data.crops import CropConfig
+    from twbyol.models.backbones import STD
+
+    check = _benchmark_module("check_augment_device")
+    crop = CropConfig(rho=2, num_frames=4, stride=3, crop_size=32, photometric_first=True)
+    raw, params = check.device_batch(tmp_path, crop, batch=4, size=48)
+    assert raw.dtype == torch.uint8 and raw.shape == (4, 2, 4, 48, 48)
+    a = augment_batch(raw, params, crop)
+    assert check.grey_difference(a, augment_batch(raw, params, crop)) == {
+        "max_grey": 0,
+        "fraction": 0.0,
+        "ok": True,
+    }
+    one = a.clone()
+    one.view(-1)[::7] += 1 / 255 / STD  # one grey level on every 7th value
+    d = check.grey_difference(a, one)
+    assert d["ok"] and d["max_grey"] == 1 and d["fraction"] == pytest.approx(1 / 7, abs=1e-3)
+    two = a.clone()
+    two.view(-1)[5] -= 2 / 255 / STD
+    assert check.grey_difference(a, two)["ok"] is False
+    # without CUDA the script has nothing to compare, and says so without failing
+    out = _bench("benchmarks/check_augment_device.py") if not _cuda() else ""
+    assert _cuda() or "nothing to compare" in out
+
+
+def _cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_ddp_benchmark_runs_each_method_on_two_gloo_processes(tmp_path):
+    """benchmarks/bench_ddp.py through torchrun with 2 gloo processes, tiny sizes: every
+    method trains through the real loop, with a finite rate, and both processes issue the
+    same collectives (the package's and every torch.distributed call) at every step."""
+    out_json = tmp_path / "ddp.json"
+    env = {**env_with_venv(), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "benchmarks/bench_ddp.py",
+            "--backend",
+            "gloo",
+            "--method",
+            "byol",
+            "moco_v3",
+            "time_contrast",
+            "--backbone",
+            "tiny",
+            "--crop-size",
+            "32",
+            "--frame-size",
+            "40",
+            "--frames",
+            "150",
+            "--per-gpu-batch",
+            "4",
+            "--num-workers",
+            "0",
+            "--steps",
+            "10",
+            "--work",
+            str(tmp_path),
+            "--json",
+            str(out_json),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    res = {m["method"]: m for m in json.loads(out_json.read_text())}
+    assert set(res) == {"byol", "moco_v3", "time_contrast"}
+    for method, m in res.items():
+        assert m["world"] == 2 and m["backend"] == "gloo" and m["steps"] == 10, method
+        assert math.isfinite(m["steps_per_s"]) and m["steps_per_s"] > 0, method
+        assert m["samples_per_s"] == pytest.approx(m["steps_per_s"] * 4 * 2)
+        assert m["syncs_per_step"] is None  # counted on CUDA only
+        ranks = m["ranks"]
+        assert [r["rank"] for r in ranks] == [0, 1]
+        for key in ("package_calls_per_step", "torch_calls_per_step"):
+            assert ranks[0][key] == ranks[1][key], (method, key, ranks)
+        # DDP all-reduces the gradients every step; the contrastive methods gather the
+        # other process's embeddings every step
+        assert m["ddp_bucket_all_reduces_per_step"] >= 1, method
+        gathers = sum(v for k, v in m["torch_calls_per_step"].items() if "gather" in k)
+        assert gathers >= (1 if method != "byol" else 0), (method, m["torch_calls_per_step"])
+        assert len({r["ddp_bucket_all_reduces_per_step"] for r in ranks}) == 1, ranks
+
+
+@pytest.mark.skipif(_cuda(), reason="on a CUDA machine the suite would run in full")
+def test_gpu_suite_stops_before_any_benchmark_without_cuda(tmp_path):
+    p = subprocess.run(
+        ["bash", "benchmarks/gpu_suite.sh", str(tmp_path / "logs")],
+        cwd=REPO,
+        env={**env_with_venv(), "PYTHON": sys.executable, "PYTHONWARNINGS": "ignore"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "no usable CUDA device" in p.stderr
+    env = (tmp_path / "logs" / "env.txt").read_text()
+    assert "torch.cuda.is_available() False" in env
+    assert sorted(f.name for f in (tmp_path / "logs").iterdir()) == ["env.txt"]
+
+
 def test_local_runs_schedule_once_per_finished_job():
     """workflow/rules/scheduling.smk takes Snakemake's job-rate limiter off local runs: the
     scheduler then passes over the ready jobs once per finished job (plus the first pass),
