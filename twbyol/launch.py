@@ -10,8 +10,8 @@ login node), the rerun reattaches to the same job instead of submitting a duplic
 collects its result if it already finished; it first checks that the SLURM job of that id
 is this run's (its name and working folder), since SLURM reuses ids after a controller reset.
 A preempted or timed-out job is signalled by SLURM (USR2, `signal_delay_s` ahead), checkpoints
-at the end of the step in flight (twbyol.train.Preemption), is requeued by submitit
-(`Trainer.checkpoint`) and resumes from `checkpoint.pt` at that step.
+at the loop's next sync point (twbyol.train.Preemption; every `sync_every` steps), is requeued
+by submitit (`Trainer.checkpoint`) and resumes from `checkpoint.pt` at that step.
 executor `local`: the same callable under submitit's LocalExecutor (no SLURM; `--cores 1`).
 executor `debug`: in this process, for pdb.
 `random_init` runs in this process under every executor: it trains nothing, and a scheduler
@@ -72,8 +72,8 @@ class Trainer:
             import torch
 
             torch.set_num_threads(int(torch_threads))
-        # submitit's USR2 handler (checkpoint + requeue), deferred to the end of the step
-        # in flight: the requeued job resumes at the step it was signalled in
+        # submitit's USR2 handler (checkpoint + requeue), deferred to the loop's next sync
+        # point: the requeued job resumes at the step it checkpointed
         usr = submitit.JobEnvironment._usr_sig()
         preemption = Preemption(usr).install() if callable(signal.getsignal(usr)) else None
         return train(TrainConfig.from_dict(self.cfg), preemption=preemption)

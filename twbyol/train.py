@@ -158,7 +158,7 @@ class TrainConfig:
 
 class Preemption:
     """A scheduler's checkpoint signal (submitit's USR2: SLURM preempts the job or its time
-    limit nears), deferred to the end of the step in flight.
+    limit nears), deferred to the loop's next sync point.
 
     `install` replaces the signal's handler by one that only records it; at the loop's next sync
     point (`_Run.agree`: every `sync_every` steps, all ranks, one all-reduce with the flag, so
@@ -314,7 +314,7 @@ def load_clips(cfg: TrainConfig) -> tuple[list[tuple[str, int]], dict[str, float
 
 def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     """Run (or resume) one pretraining run; returns the efficiency record (on every rank).
-    `preemption`: the scheduler's checkpoint signal, honoured at the end of the step in flight
+    `preemption`: the scheduler's checkpoint signal, honoured at the loop's next sync point
     (the submitted job installs it; see Preemption)."""
     rank, world, device = init_distributed()  # first: a job that cannot use its GPUs fails here
     out_dir = Path(cfg.out_dir)
@@ -628,7 +628,7 @@ class _Run:
 
 def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) -> None:
     """The rest of one epoch: a step per batch of `batches` (every batch left in the epoch),
-    the periodic checkpoints, the checkpoint signal honoured after the step in flight, and the
+    the periodic checkpoints, the checkpoint signal honoured at the next sync point, and the
     epoch's metrics line and checkpoint once its last step is taken."""
     cfg, device = run.cfg, run.device
     momentum = None

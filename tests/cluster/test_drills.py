@@ -51,7 +51,9 @@ RESUMED_RE = re.compile(r"resumed from (\S+) at step (\d+)/(\d+)")
 def run_config(frames_dir: Path, out: Path, run_id: str, batch_size: int) -> dict:
     """tests/test_train.py's tiny BYOL config: 3 epochs of 4 steps, a checkpoint every 4
     steps — i.e. only at epoch ends, so a resume never splits an epoch (an epoch line
-    averages only the steps run since a mid-epoch resume, which would differ)."""
+    averages only the steps run since a mid-epoch resume, which would differ); a sync point
+    every step, so USR2 is honoured after the step in flight (the default, every 10 steps,
+    could defer it past the run's last step)."""
     return asdict(
         cfg(
             frames_dir,
@@ -60,6 +62,7 @@ def run_config(frames_dir: Path, out: Path, run_id: str, batch_size: int) -> dic
             batch_size=batch_size,
             samples_per_epoch=4 * batch_size,
             checkpoint_every=4,
+            sync_every=1,
         )
     )
 
