@@ -29,7 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from twbyol import io  # noqa: E402
-from twbyol.report import _calibration, _f, _g, _mde, _p, _pts, _table  # noqa: E402
+from twbyol.report import (  # noqa: E402
+    REFERENCE_LABELS,
+    _calibration,
+    _f,
+    _g,
+    _mde,
+    _p,
+    _pts,
+    _table,
+)
 from twbyol.tables import Table, run_label, run_order  # noqa: E402
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
@@ -127,6 +136,11 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
                 *(cell(r, ds, "mean_f1") for ds in others),
             ]
         )
+    refs = tt.get("references", {})
+    for line, label in REFERENCE_LABELS.items():  # what a constant, a coin, the truth score
+        if line in refs.get(pre, {}).get("mean", {}):
+            f1s = [_f(refs.get(ds, {}).get("mean", {}).get(line)) for ds in others]
+            rows.append([label, "", _f(refs[pre]["mean"][line]), "", "", "", "", "", *f1s])
     header = [
         "run",
         "seeds",

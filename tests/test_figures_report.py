@@ -174,6 +174,7 @@ def make_study(root: Path) -> dict:
                             "--few-shot-draws",
                             "2",
                             *WINDOW,
+                            *(["--ceiling"] if ds == "mice" else []),  # generated data
                         ]
                     )
                     == 0
@@ -457,8 +458,13 @@ def test_stats_figures_report(study, capsys):
         "power of TW-BYOL (tau=30) vs rho-BYOL",
         "x the MDE",
         "| run | seeds | device | GPU-hours |",
+        "| (reference) every frame positive | mice |",
+        "| (reference) prevalence coin flip | rats |",
+        "| (reference) ceiling: window's ground truth | mice |",
+        "| every frame positive | prevalence coin flip | ceiling: window's ground truth |",
     ):
         assert needle in text, needle
+    assert "| (reference) ceiling: window's ground truth | rats |" not in text  # not generated
     efficiency = text.split("## Efficiency")[1].split("##")[0]
     assert "| 3 | CPU |" in efficiency
     assert "Overall" in capsys.readouterr().out

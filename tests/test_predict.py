@@ -9,7 +9,7 @@ import pytest
 from tests.test_protocol import _dataset
 from twbyol import io
 from twbyol.embed import pca_reduce
-from twbyol.evaluate import _rows, protocol_scores
+from twbyol.evaluate import protocol_scores
 from twbyol.predict import read_predictions, write_predictions
 from twbyol.predictor import load_probes, save_probes
 from twbyol.probe import classification_scores
@@ -24,7 +24,7 @@ def _identity(tmp_path):
 def _test_rows(lab, protocol, task):
     split = protocol.split_of(task)
     return np.concatenate(
-        [_rows(lab, sorted(split[k], key=lab.clips.index)) for k in ("privateTest", "publicTest")]
+        [lab.rows(sorted(split[k], key=lab.clips.index)) for k in ("privateTest", "publicTest")]
     )
 
 

@@ -73,6 +73,8 @@ def test_window_is_the_embed_stages(nf, stride, w):
     n = 200
     win = Window(nf, stride, w)
     idx, nearest = window_indices(n, nf, stride, w)
+    own_idx, own_nearest = win.rows(n)
+    assert np.array_equal(own_idx, idx) and np.array_equal(own_nearest, nearest)
     centres = np.arange(0, n, w)
     inside = (idx == centres[:, None] + win.offsets).all(axis=1)  # not clipped at an end
     assert np.array_equal(centres[inside], win.centres(n))

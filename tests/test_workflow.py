@@ -333,6 +333,9 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
             if line.startswith(f"| {exp['runs'][run]['label']} |")
         )
         assert f"| {n} | {mean:.3f} +- {sd:.3f} |" in row, row
+    refs = json.loads((wd / "results" / "smoke" / "stats" / "ttests.json").read_text())
+    ceiling = refs["references"]["mice"]["mean"]["ceiling"]  # generated data: a ceiling line
+    assert f"| (reference) ceiling: window's ground truth |  | {ceiling:.3f} |" in text
     crit = json.loads((wd / "results" / "smoke" / "stats" / "criteria.json").read_text())
     passed = sum(c["verdict"] == "PASS" for c in crit["criteria"])
     assert f"{passed} of 6 pass" in text

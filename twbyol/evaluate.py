@@ -71,6 +71,7 @@ import csv
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,7 @@ from twbyol.probe import (
     pooled_score,
     task_score,
 )
+from twbyol.reference import reference_lines, window_label_features
 from twbyol.settings import EVALUATION_DEFAULTS, FRAME_FITS
 from twbyol.split import Protocol, read_protocol
 from twbyol.temporal import (
@@ -131,16 +133,6 @@ def load_embedding(path: str | Path, n_frames: int) -> np.ndarray:
         if not np.isfinite(emb[i : i + (1 << 18)]).all():
             raise ValueError(f"{path}: non-finite values from row {i} on (a diverged model?)")
     return emb
-
-
-def _rows(lab: Labels, clips: list[str]) -> np.ndarray:
-    """Frame rows of the named clips, in frame-axis order (as the evaluator's boolean frame
-    mask takes them), whatever the order of `clips`."""
-    pos = {c: i for i, c in enumerate(lab.clips)}
-    idx = sorted(pos[c] for c in clips)
-    if not idx:
-        return np.zeros(0, np.int64)
-    return np.concatenate([np.arange(lab.starts[i], lab.ends[i]) for i in idx])
 
 
 def _nanmean(values: list[float]) -> float:
@@ -195,14 +187,14 @@ def protocol_scores(
             continue
         priv_clips = sorted(split["privateTest"], key=pos.__getitem__)
         pub_clips = sorted(split["publicTest"], key=pos.__getitem__)
-        test = np.concatenate([_rows(lab, priv_clips), _rows(lab, pub_clips)])
+        test = np.concatenate([lab.rows(priv_clips), lab.rows(pub_clips)])
         n_priv = len(test) - sum(length[c] for c in pub_clips)
         x_test = np.asarray(emb[test])  # (N_test, D): private frames, then public frames
         clip_len = [length[c] for c in priv_clips + pub_clips]
         preds: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
         n_train: dict[str, list[int]] = {t: [] for t in tasks}
         for seed in protocol.seeds:
-            train = _rows(lab, protocol.train_clips(tasks[0], seed, test_size))
+            train = lab.rows(protocol.train_clips(tasks[0], seed, test_size))
             x_train = np.asarray(emb[train])
             moments = Moments(x_train)
             for t in tasks:
@@ -326,7 +318,7 @@ def few_shot_scores(
     y = lab.label_array
     labelled = [
         c
-        for c, rows in ((c, _rows(lab, [c])) for c in train_clips)
+        for c, rows in ((c, lab.rows([c])) for c in train_clips)
         if any(np.any(~np.isnan(y[t, rows])) for t in head_idx)
     ]
     x_te = np.asarray(emb[test_rows])  # (N_te, D)
@@ -335,7 +327,7 @@ def few_shot_scores(
     for draw in range(draws if labelled and head_idx else 0):
         order = np.random.default_rng([seed, draw]).permutation(len(labelled))
         for f in fractions:
-            rows = _rows(lab, [labelled[i] for i in order[: n_shot[f]]])
+            rows = lab.rows([labelled[i] for i in order[: n_shot[f]]])
             xs = np.asarray(emb[rows])
             m = Moments(xs)
             probes = [
@@ -431,9 +423,12 @@ def evaluate(
     few_shot_draws: int = 5,
     rare_fraction: float = 0.2,
     fitted: dict[str, list] | None = None,
+    ceiling: bool = False,
 ) -> dict:
     """All metrics of one (N_frames, D) embedding; see the module docstring for definitions.
-    `fitted` receives the headline tasks' probes (protocol_scores) when given."""
+    `fitted` receives the headline tasks' probes (protocol_scores) when given; `ceiling`
+    (synthetic data: the labels are the generator's ground truth) adds the ceiling line to
+    the reference lines (twbyol.reference)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     probes: dict[str, list] = {}
@@ -449,7 +444,7 @@ def evaluate(
     split = protocol.split_of(ref)
     train_clips = protocol.train_clips(ref, protocol.seeds[0], test_size)
     test_clips = list(split["privateTest"]) + list(split["publicTest"])
-    tr, te = _rows(lab, train_clips), _rows(lab, test_clips)
+    tr, te = lab.rows(train_clips), lab.rows(test_clips)
     t_index = {t: i for i, t in enumerate(lab.tasks)}
     head_idx = [t_index[t] for t in head]
 
@@ -473,6 +468,16 @@ def evaluate(
     temporal = temporal_scores(emb, lab, window, crop, n_pairs, mrr_k, n_queries, split_seed)
     timings["temporal"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    truth = None
+    if ceiling and head:  # the same probes on the ground truth of each frame's input window
+        features = window_label_features(lab, window, lab.frame_tasks)
+        truth = protocol_scores(features, lab, replace(protocol, tasks=list(head)), test_size)
+    ref_tasks, ref_mean = reference_lines(lab, protocol, head, test_size, truth)
+    for t, lines in ref_tasks.items():
+        tasks[t]["reference_f1"] = lines
+    timings["reference"] = time.perf_counter() - t0
+
     f1 = {k: [tasks[t].get(k, float("nan")) for t in head] for k in ("f1", "f1_public")}
     return {
         "dim": int(emb.shape[1]),
@@ -494,6 +499,7 @@ def evaluate(
         "mean_f1_public": _nanmean(f1["f1_public"]),
         "n_f1_tasks": int(np.sum(~np.isnan(f1["f1"]))),
         "mean_f1_all": _nanmean([tasks[t]["f1"] for t in discrete]),
+        "reference_mean_f1": ref_mean,
         "knn_k": knn_k,
         "knn_accuracy": _nanmean([tasks[lab.tasks[t]]["knn"]["accuracy"] for t in head_idx]),
         "knn_balanced_accuracy": _nanmean(
@@ -639,6 +645,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--projection", help="the embed stage's .projection.npz of --embedding")
     ap.add_argument("--frames-size", type=int, help="the dataset's frames.size (recorded)")
     ap.add_argument("--frames-fit", choices=FRAME_FITS, help="its frames.fit (recorded)")
+    ap.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="the labels are the generator's ground truth (synthetic data): add the ceiling "
+        "reference line, the probes on each frame's input window's labels (twbyol.reference)",
+    )
     args = ap.parse_args(argv)
     if args.probes_out is not None:
         missing = [
@@ -688,6 +700,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         few_shot_draws=args.few_shot_draws,
         rare_fraction=args.rare_fraction,
         fitted=fitted,
+        ceiling=args.ceiling,
     )
     result["crop_policy"].update(gap_note)
     if args.probes_out is not None:
@@ -717,7 +730,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         f"public {result['mean_f1_public']:.3f} ({result['n_f1_tasks']} tasks), kNN balanced acc "
         f"{result['knn_balanced_accuracy']:.3f}, rare F1 {result['rare_action_f1']:.3f}, "
         f"rho {result['spearman_rho']:.3f}, MRR {result['retrieval_mrr']:.3f} "
-        f"(chance {result['retrieval_mrr_chance']:.3f}) "
+        f"(chance {result['retrieval_mrr_chance']:.3f}); reference lines "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result["reference_mean_f1"].items())
+        + " "
         f"[{result['timings_s']['total']:.1f} s]",
         file=sys.stdout,
     )

@@ -193,11 +193,32 @@ def _what_was_run(exp: dict, exp_sha: str, version: str) -> list[str]:
     ]
 
 
+REFERENCE_LABELS = {
+    "always_positive": "(reference) every frame positive",
+    "coin_flip": "(reference) prevalence coin flip",
+    "ceiling": "(reference) ceiling: window's ground truth",
+}
+
+
+def _reference_rows(references: dict, datasets=None) -> list[list[str]]:
+    """The reference lines' rows of the headline table: mean F1 (private) only."""
+    rows = []
+    for ds, lines in references.items():
+        if datasets is not None and ds not in datasets:
+            continue
+        for line, label in REFERENCE_LABELS.items():
+            if line in lines["mean"]:
+                cells = [_f(lines["mean"][line])] + [""] * (len(HEADLINE_COLS) - 1)
+                rows.append([label, ds, "", *cells])
+    return rows
+
+
 def _headline(exp: dict, table: Table, tt: dict) -> list[str]:
     rows = [
         [run_label(exp, r), ds, str(n), *(f"{_f(m)} +- {_f(sd)}" for m, sd in cells)]
         for r, ds, n, cells in headline(table, (c for c, _ in HEADLINE_COLS))
     ]
+    rows += _reference_rows(tt.get("references", {}))
     return [
         "## Headline metrics",
         "",
@@ -213,7 +234,12 @@ def _headline(exp: dict, table: Table, tt: dict) -> list[str]:
             "whatever its frequency). Rare-action F1: mean private F1 over the rarest 20 % of "
             "the behaviour labels (precision and recall beside it in the evaluation JSON). "
             "Spearman rho (embedding distance vs frame gap) and retrieval MRR count only frame "
-            "pairs whose input windows do not overlap, over the gaps the training crops span."
+            "pairs whose input windows do not overlap, over the gaps the training crops span. "
+            "Reference rows (the same test frames and tasks): the F1 of calling every frame "
+            "positive, the expected F1 of a coin flip at each behaviour's train prevalence, and "
+            "on generated data the ceiling: the same probes fitted on the ground truth of each "
+            "frame's input window (the share of its frames showing each behaviour). A run near "
+            "the first two has learned nothing the probe can use."
         ),
         "",
         *_table(["run", "dataset", "n", *(c for _, c in HEADLINE_COLS)], rows),
@@ -270,9 +296,13 @@ def _vs_control(exp: dict, table: Table) -> list[str]:
     return out
 
 
-def _per_task(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
+def _per_task(
+    exp: dict, table: Table, protocols: dict[str, dict], references: dict | None = None
+) -> list[str]:
     """Per task of each dataset's protocol: private / public score (mean over seeds) of the
-    study's main runs, and the clip-pooled private score of sequence-level tasks."""
+    study's main runs, the clip-pooled private score of sequence-level tasks, and the
+    behaviours' reference lines (private F1)."""
+    references = references or {}
     study = exp.get("study") or {}
     runs = [
         r
@@ -285,10 +315,14 @@ def _per_task(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
         "## Per-task scores (MABe22 protocol)",
         "",
         "Mean over seeds of the private / public score per task (F1, or MSE for continuous "
-        "tasks; pooled = the evaluator's clip-pooled private score of a sequence-level task).",
+        "tasks; pooled = the evaluator's clip-pooled private score of a sequence-level task). "
+        "Reference lines of each behaviour (private F1; see Headline metrics): every frame "
+        "positive, a prevalence coin flip and, on generated data, the ground-truth ceiling.",
         "",
     ]
     for ds, proto in protocols.items():
+        ref = references.get(ds, {"mean": {}, "tasks": {}})
+        lines = [line for line in REFERENCE_LABELS if line in ref["mean"]]
         rows = []
         for task in proto.get("tasks", []):
             cells = []
@@ -301,11 +335,14 @@ def _per_task(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
                         vals.append(f"{_f(priv[0])} / {_f(pub[0])}")
                 cells.append(vals[0] if vals else "n/a")
             kind = "sequence" if task in proto.get("sequence_level", []) else "frame"
-            rows.append([task, kind, *cells])
+            task_ref = ref["tasks"].get(task, {})
+            refs = [_f(task_ref[line]) if line in task_ref else "" for line in lines]
+            rows.append([task, kind, *cells, *refs])
+        ref_head = [REFERENCE_LABELS[line].removeprefix("(reference) ") for line in lines]
         out += [
             f"**{ds}** ({proto.get('source', '?')})",
             "",
-            *_table(["task", "level", *(run_label(exp, r) for r in runs)], rows),
+            *_table(["task", "level", *(run_label(exp, r) for r in runs), *ref_head], rows),
             "",
         ]
     return out
@@ -602,7 +639,7 @@ def build(
         "",
         *_headline(exp, table, tt),
         *_vs_control(exp, table),
-        *_per_task(exp, table, protocols),
+        *_per_task(exp, table, protocols, tt.get("references")),
         *_datasets(protocols),
         *_ttests(exp, tt),
         *_criteria(exp, crit),

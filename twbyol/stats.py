@@ -59,6 +59,7 @@ from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
     headline_dataset,
     load_efficiency,
     load_evaluations,
+    reference_lines,
     run_label,
     run_order,
     run_seed_from_path,
@@ -1006,6 +1007,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     table.write(out / "comparison.tsv")
     tt = ttests(table, study.get("baseline"), frame_tasks, args.tie_tol)
     tt["sequence_tasks"] = seq_tasks
+    tt["references"] = reference_lines(evaluations)  # what a constant, a coin, the truth score
     io.write_json(out / "ttests.json", tt)
     step_bench = io.read_json(args.step_benchmark) if args.step_benchmark else None
     crit = criteria(exp, table, frame_tasks, args.tie_tol, step_bench)

@@ -93,6 +93,31 @@ def task_kinds(evaluations: list[dict]) -> tuple[list[str], list[str]]:
     return list(frame), [t for t in seq if t not in frame]
 
 
+def reference_lines(evaluations: list[dict]) -> dict[str, dict]:
+    """{dataset: {"mean": {line: F1}, "tasks": {task: {line: F1}}}}: the reference lines of
+    the evaluations (twbyol.reference), functions of a dataset's labels and protocol alone,
+    so the same in every run's evaluation of it; a disagreement means the evaluations were
+    scored on different labels, and is an error naming the two."""
+    out: dict[str, dict] = {}
+    first: dict[str, tuple] = {}
+    for ev in evaluations:
+        if "reference_mean_f1" not in ev:
+            continue
+        lines = {
+            "mean": ev["reference_mean_f1"],
+            "tasks": {t: r["reference_f1"] for t, r in ev["tasks"].items() if "reference_f1" in r},
+        }
+        ds, who = ev["dataset"], (ev["run_id"], ev["seed"])
+        if ds not in out:
+            out[ds], first[ds] = lines, who
+        elif lines != out[ds]:
+            raise ValueError(
+                f"{ds}: the reference lines of run {who[0]} seed {who[1]} differ from those of "
+                f"run {first[ds][0]} seed {first[ds][1]}: scored on different labels?"
+            )
+    return out
+
+
 def _num(v) -> float:
     return float("nan") if v is None else float(v)
 

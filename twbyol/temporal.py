@@ -83,6 +83,15 @@ class Window:
         w = self.window_stride
         return -(-self.extent // w) * w
 
+    def rows(self, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame indices of every window of a clip of n_frames (n_windows, num_frames),
+        clipped to the clip, and each frame's window (n_frames,): the embed stage's
+        (twbyol.embed.window_indices, which tests/test_temporal.py checks this against)."""
+        centres = np.arange(0, n_frames, self.window_stride)
+        idx = np.clip(centres[:, None] + self.offsets[None, :], 0, n_frames - 1)
+        nearest = np.round(np.arange(n_frames) / self.window_stride).astype(np.int64)
+        return idx, np.clip(nearest, 0, len(centres) - 1)
+
     def centres(self, n_frames: int) -> np.ndarray:
         """Frame offsets, within a clip of n_frames, of the centres of the windows that lie
         wholly inside it (the embed stage clips the others at the clip's ends)."""

@@ -145,6 +145,15 @@ class Labels:
     starts: np.ndarray  # (n_clips,) int64
     ends: np.ndarray  # (n_clips,) int64
 
+    def rows(self, clips) -> np.ndarray:
+        """Frame rows of the named clips, in frame-axis order (as the evaluator's boolean
+        frame mask takes them), whatever the order of `clips`."""
+        pos = {c: i for i, c in enumerate(self.clips)}
+        idx = sorted(pos[c] for c in clips)
+        if not idx:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(self.starts[i], self.ends[i]) for i in idx])
+
     @property
     def frame_tasks(self) -> list[int]:
         """Indices of the per-frame Discrete tasks: the headline's tasks."""

@@ -20,6 +20,8 @@ rule evaluate:
         fit=lambda w: dataset_cfg(w)["frames"].get("fit", DEFAULT_FRAME_FIT),
         gap_s=lambda w: (f"--crop-gap-s {evaluation_cfg(w)['crop_gap_s']}"
                          if "crop_gap_s" in evaluation_cfg(w) else ""),
+        # a generated dataset's labels are its ground truth: the ceiling reference line
+        ceiling=lambda w: "--ceiling" if "synthetic" in dataset_cfg(w) else "",
     log:
         "results/{exp}/logs/evaluate/{run}/seed{seed}/{dataset}.log",
     benchmark:
@@ -37,7 +39,7 @@ rule evaluate:
         " --window-stride {params.v[window_stride]} --crop-policy {params.v[crop_policy]}"
         " --crop-rho {params.v[crop_rho]} --crop-gap {params.v[crop_gap]} {params.gap_s}"
         " --probes-out {output.probes:q} --projection {input.projection:q}"
-        " --frames-size {params.size} --frames-fit {params.fit} > {log:q} 2>&1"
+        " --frames-size {params.size} --frames-fit {params.fit} {params.ceiling} > {log:q} 2>&1"
 
 
 rule predict:
