@@ -14,9 +14,10 @@ from twbyol.data.sampling import (
     TemporalCropDataset,
     blur_kernel_size,
     build_augmentation,
+    crop_states,
     gap_density,
+    matched_pair_starts,
     near_pair_starts,
-    same_state_starts,
     sample_crop_starts,
     select_clips,
     state_codes,
@@ -247,31 +248,44 @@ def test_near_pairs_draw_their_gaps_from_the_weighting_density():
     assert dt.mean() < 40
 
 
-def test_oracle_near_pairs_are_balanced_over_states_and_stay_in_one():
-    """Over every (s1, s2) cell of a small clip, the draws' frequencies match a state drawn
-    uniformly, then two uniform starts in it (chi-square, fixed seed); unlabelled starts
-    never drawn, no pair across states."""
-    from scipy.stats import chisquare
-
+def test_crop_states_are_each_crops_majority_behaviour():
     nan = np.nan
-    labels = np.array(
-        [[0, 0, 1, 1, 1, 0, nan, 0, 1, 1], [0, 0, 0, 0, 1, 1, nan, 0, 0, 0]], dtype=np.float32
-    )
+    labels = np.array([[0, 0, 1, 1, 1, 0, nan, 0, 1, 1], [1, 1, 0, 0, 0, 1, nan, 1, 0, 0]])
     codes = state_codes(labels, np.arange(10))
-    assert codes[6] == -1 and codes[0] == codes[1] == codes[7] and codes[2] == codes[3] == codes[8]
-    same = (codes[:, None] == codes[None, :]) & (codes[:, None] >= 0)
+    assert codes[6] == -1 and codes[0] == codes[1] != codes[2]
+    # crops of 3 frames every 2nd: start 0 sees frames 0, 2, 4 -> (0,1), (1,0), (1,0)
+    got = crop_states(labels, 5, 3, 2)
+    want = [codes[2], codes[1], codes[2], codes[7], codes[2], codes[7]]
+    # start 3: frames 3, 5, 7 -> (1,0), (0,1), (0,1); start 4: 4, 6, 8 -> (1,0), -, (1,0)
+    assert got.tolist() == [int(w) for w in want]
+    assert crop_states(np.full((2, 10), nan), 5, 3, 2).tolist() == [-1] * 6
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_the_controls_pairs_differ_from_uniform_crops_only_in_behaviour(same):
+    """On the benchmark's own clips (motion generator): the positive control's crop pairs
+    always show one behaviour, the anti control's never; and their gaps follow uniform crops'
+    gap distribution (two-sample Kolmogorov-Smirnov against uniform pairs, p > 0.01, and
+    mean gaps within 5 %)."""
+    from scipy.stats import ks_2samp
+
+    from twbyol.synthetic.dataset import simulated_labels
+
+    last = 900 - 15  # a crop of 8 frames every 2nd spans 15
+    labels = simulated_labels(12, 900, seed=4)
+    density = gap_density(last, "uniform", 30.0)
     rng = np.random.default_rng(0)
-    n = 20_000
-    counts = np.zeros((10, 10))
-    for _ in range(n):
-        a, b = same_state_starts(codes, rng)
-        counts[a, b] += 1
-    assert counts[~same].sum() == 0
-    # each of the 4 states equally often, then both starts uniform among its frames
-    size = {c: int((codes == c).sum()) for c in np.unique(codes[codes >= 0])}
-    assert len(size) == 4
-    expected = np.array([1 / 4 / size[codes[a]] ** 2 for a, b in zip(*np.nonzero(same))]) * n
-    assert chisquare(counts[same], expected).pvalue > 0.01
+    gaps, uniform = [], []
+    for y in labels:
+        codes = crop_states(y, last, 8, 2)
+        for _ in range(400):
+            a, b = matched_pair_starts(codes, density, same, rng)
+            assert (codes[a] == codes[b]) == same and codes[a] >= 0 and codes[b] >= 0
+            gaps.append(abs(int(a) - int(b)))
+            u = rng.integers(0, last + 1, 2)
+            uniform.append(abs(int(u[0]) - int(u[1])))
+    assert ks_2samp(gaps, uniform).pvalue > 0.01
+    assert np.mean(gaps) == pytest.approx(np.mean(uniform), rel=0.05)
 
 
 def test_near_pairs_settings_are_checked():
@@ -283,7 +297,7 @@ def test_near_pairs_settings_are_checked():
         sample_crop_starts(900, 2, 15, "near_pairs", 60, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("density", ["exponential", "oracle"])
+@pytest.mark.parametrize("density", ["exponential", "oracle", "anti_oracle"])
 def test_near_pairs_dataset_items_are_deterministic(tmp_path, density):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "a.npy", rng.integers(0, 256, (300, 24, 24), dtype=np.uint8))
@@ -298,8 +312,10 @@ def test_near_pairs_dataset_items_are_deterministic(tmp_path, density):
     dt = np.array([abs(float(c[0] - c[1])) for _, c, _ in items])
     if density == "exponential":
         assert dt.mean() < 30  # uniform crops: ~ 100
-    else:  # the two centre frames always share their state
-        assert all(bool(t[0, 0] == t[1, 0]) for _, _, t in items)
+    else:  # the two crops' majority states agree (oracle) or differ (anti_oracle)
+        codes = crop_states(labels["a"], 300 - 7, 4, 2)
+        starts = [(c - 3).int().tolist() for _, c, _ in items]  # centre = start + 3
+        assert all((codes[a] == codes[b]) == (density == "oracle") for a, b in starts)
 
 
 def test_times_in_seconds_follow_each_clips_frame_rate(tmp_path):
@@ -343,7 +359,7 @@ def test_times_in_seconds_follow_each_clips_frame_rate(tmp_path):
         cid: np.mean([abs(int(np.diff(near.starts(cid, n, 2, rng))[0])) for _ in range(2000)])
         for cid, n in clips
     }
-    assert set(near._gap_density) == {(598, 7.5), (598, 30.0)}
+    assert set(near._gap_density) == {(598, "exponential", 7.5), (598, "exponential", 30.0)}
     assert 3.0 < mean_dt["fast"] / mean_dt["slow"] < 5.0  # ~ 60 / 15
     with pytest.raises(ValueError, match="need each clip's frame rate; none for \\['slow'"):
         TemporalCropDataset(tmp_path, clips, CropConfig(**kw), 4, seed=0, time_unit="seconds")

@@ -469,3 +469,60 @@ def test_sanity_says_whether_the_upper_bound_leaves_room_for_a_detectable_gain()
         assert pw["enough"] is enough
     no_upper = sanity(_experiment(), _table(), TASKS)["power"]["mice"]
     assert no_upper["enough"] is None and no_upper["mde"] > 0
+
+
+def test_calibration_checks_each_threshold_and_never_passes_what_it_did_not_measure():
+    """The benchmark's calibration table (docs/benchmark.md) from hand-made runs: base at
+    0.61, control 0.30, supervised 0.66, positive control +3 points, anti control -4,
+    permuted level with base; reference lines 0.32 (every frame positive) and 0.95
+    (ceiling)."""
+    rows = _table_rows()
+    rows += _rows("sup", {"mean_f1": [0.65, 0.67, 0.66]})
+    rows += _rows("sub", {"mean_f1": [0.58, 0.60, 0.59]})  # the controls' baseline
+    rows += _rows("pos", {"mean_f1": [0.61, 0.635, 0.62]})
+    rows += _rows("anti", {"mean_f1": [0.54, 0.555, 0.55]})
+    rows += _rows("perm", {"mean_f1": [0.605, 0.625, 0.61]})
+    exp = _experiment(
+        control="ctrl",
+        upper_bound="sup",
+        positive_control="pos",
+        positive_control_baseline="sub",
+        anti_control="anti",
+        negative_control="perm",
+    )
+    refs = {"mice": {"mean": {"always_positive": 0.32, "coin_flip": 0.2, "ceiling": 0.95}}}
+    checks = {c["id"]: c for c in stats.calibration(exp, Table(rows), refs, "mice")}
+    assert checks["room"]["value"] == pytest.approx(0.63) and checks["room"]["verdict"] == "PASS"
+    assert (
+        checks["learns"]["value"] == pytest.approx(0.29) and checks["learns"]["verdict"] == "PASS"
+    )
+    assert checks["beats_control"]["verdict"] == "PASS"
+    assert (
+        checks["headroom"]["value"] == pytest.approx(0.05)
+        and checks["headroom"]["verdict"] == "PASS"
+    )
+    pos = checks["positive_control"]
+    assert pos["value"] == pytest.approx(0.0317, abs=1e-4) and pos["p"] < 0.05
+    assert pos["verdict"] == "PASS"
+    anti = checks["anti_control"]  # against the positive control's baseline by default
+    assert anti["value"] == pytest.approx(-0.0417, abs=1e-4) and anti["verdict"] == "PASS"
+    assert (
+        checks["negative_control"]["verdict"] == "PASS" and checks["negative_control"]["p"] > 0.05
+    )
+    # a weak benchmark fails, and what is missing is NOT RUN
+    weak = {"mice": {"mean": {"always_positive": 0.55, "ceiling": 0.80}}}
+    checks = {
+        c["id"]: c for c in stats.calibration(_experiment(), Table(_table_rows()), weak, "mice")
+    }
+    assert checks["room"]["verdict"] == checks["learns"]["verdict"] == "FAIL"  # 0.25, 0.06
+    for cid in (
+        "beats_control",
+        "headroom",
+        "positive_control",
+        "anti_control",
+        "negative_control",
+    ):
+        assert checks[cid]["verdict"] == "NOT RUN", cid
+    assert {c["verdict"] for c in stats.calibration(_experiment(), Table([]), {}, "mice")} == {
+        "NOT RUN"
+    }

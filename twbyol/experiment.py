@@ -15,7 +15,7 @@ import sys
 
 from twbyol import io
 from twbyol.data.crops import crop_defaults
-from twbyol.settings import EMBEDDING_DEFAULTS, EVALUATION_DEFAULTS
+from twbyol.settings import EMBEDDING_DEFAULTS, EVALUATION_DEFAULTS, LABELLED_WEIGHTINGS
 
 
 def embedding_config(e: dict) -> dict:
@@ -53,8 +53,8 @@ def run_seeds(e: dict, run: str) -> list[int]:
 
 def uses_labels(cfg: dict) -> bool:
     """Runs that learn from the pretraining dataset's labels: the supervised upper bound and
-    the oracle weighting (the positive control); both on the same clips and labels."""
-    return cfg.get("method") == "supervised" or cfg.get("weighting") == "oracle"
+    the oracle weightings (the positive and the anti control); on the same clips and labels."""
+    return cfg.get("method") == "supervised" or cfg.get("weighting") in LABELLED_WEIGHTINGS
 
 
 def check_run(cfg: dict, where: str = "") -> None:

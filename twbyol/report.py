@@ -518,9 +518,19 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
             "",
         ]
     out += [_power_line(exp, ds, pw) for ds, pw in san.get("power", {}).items()]
+    out += [
+        f"- calibration {c['id']}: **{c['verdict']}** {c['check']} >= {_g(c['threshold'])}: "
+        f"{_g(c['value'])}" + (f" ({c['detail']})" if c["detail"] else "")
+        for c in crit.get("calibration", [])
+    ]
+    wants = {
+        "positive_control": "must beat",
+        "anti_control": "must score below",
+        "negative_control": "should not beat",
+    }
     for ds, controls in san.get("controls", {}).items():
         for role, c in controls.items():
-            want = "must beat" if role == "positive_control" else "should not beat"
+            want = wants[role]
             out.append(
                 f"- {ds}: {role.replace('_', ' ')} {run_label(exp, c['run'])} vs "
                 f"{run_label(exp, c['reference'])} ({want} it): {_pts(c['mean_diff'])} points "

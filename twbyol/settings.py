@@ -23,7 +23,10 @@ METHODS = tuple(METHOD_MODULES)
 
 # BYOL's pair weightings w(dt), and the controls (twbyol.methods.byol)
 WEIGHTINGS = ("uniform", "exponential", "binary", "linear", "inverse_square")
-CONTROLS = ("oracle", "permuted")  # the positive and the negative control
+# the positive control (same behaviour), the anti control (different behaviours) and the
+# negative control (TW-BYOL's weights shuffled)
+CONTROLS = ("oracle", "anti_oracle", "permuted")
+LABELLED_WEIGHTINGS = ("oracle", "anti_oracle")  # the controls that read the ground truth
 PAIR_WEIGHTINGS = WEIGHTINGS + CONTROLS
 TIME_UNITS = ("frames", "seconds")  # of tau, time_contrast's window and crop gaps (tau_s, ...)
 DEFAULT_TAU = 30.0  # frames at the source rate (30 fps: 1 s), TW-BYOL's tau

@@ -894,8 +894,14 @@ def sanity(exp: dict, table: Table, frame_tasks: list[str]) -> dict:
     # ground truth) beats its baseline; and no: the negative control (TW-BYOL's weights
     # permuted across pairs) does not.
     roles = [
-        (k, study.get(k), study.get(f"{k}_baseline") or study.get("baseline"))
-        for k in ("positive_control", "negative_control")
+        (
+            k,
+            study.get(k),
+            study.get(f"{k}_baseline")
+            or (study.get("positive_control_baseline") if k == "anti_control" else None)
+            or study.get("baseline"),
+        )
+        for k in ("positive_control", "anti_control", "negative_control")
     ]
     for ds in table.datasets:
         for role, run, ref in roles:
@@ -936,6 +942,103 @@ def sanity(exp: dict, table: Table, frame_tasks: list[str]) -> dict:
             }
             if all(min(v.values()) >= 0.99 for v in per_run.values()):
                 out["trivial_tasks"].setdefault(ds, []).append(task)
+    return out
+
+
+# The benchmark's calibration (docs/benchmark.md), read before TW-BYOL is looked at: each
+# check (name, what it needs, threshold) on the headline dataset's mean F1, in F1 units.
+CALIBRATION = (
+    ("room", "ceiling - every frame positive", 0.30),
+    ("learns", "rho-BYOL - every frame positive", 0.10),
+    ("beats_control", "rho-BYOL - untrained control, one-sided p < 0.01", 0.05),
+    ("headroom", "supervised - rho-BYOL", 0.03),
+    ("positive_control", "positive control - its baseline, one-sided p < 0.05", 0.02),
+    ("anti_control", "anti control below its baseline, one-sided p < 0.05", 0.0),
+    ("negative_control", "permuted weights not different from uniform, two-sided p > 0.05", 0.0),
+)
+
+
+def calibration(exp: dict, table: Table, references: dict, ds: str | None) -> list[dict]:
+    """The CALIBRATION checks on dataset `ds`: {id, check, value, threshold, p, n, verdict
+    (PASS / FAIL / NOT RUN), detail}. Differences are paired by seed (`compare`); a check
+    whose runs or reference lines are missing is NOT RUN, never a pass."""
+    study = exp.get("study") or {}
+    lines = (references.get(ds) or {}).get("mean", {})
+    base = study.get("baseline")
+
+    def mean(run):
+        v = table.values(run, ds, "mean_f1") if run else {}
+        return float(np.mean(list(v.values()))) if v else float("nan")
+
+    def paired(run, ref, alternative):
+        if not (
+            run and ref and table.values(run, ds, "mean_f1") and table.values(ref, ds, "mean_f1")
+        ):
+            return None
+        return compare(table, run, ref, ds, "mean_f1", alternative)
+
+    def result(i, value, ok, c=None, why=""):
+        cid, text, threshold = CALIBRATION[i]
+        measured = not (value is None or math.isnan(value))
+        return {
+            "id": cid,
+            "check": text,
+            "value": value if measured else float("nan"),
+            "threshold": threshold,
+            "p": c["p"] if c else float("nan"),
+            "n": c["n"] if c else 0,
+            "verdict": ("PASS" if ok else "FAIL") if measured and ok is not None else "NOT RUN",
+            "detail": why,
+        }
+
+    out = []
+    room = lines.get("ceiling", float("nan")) - lines.get("always_positive", float("nan"))
+    out.append(result(0, room, room >= 0.30, why="reference lines (ttests.json `references`)"))
+    learns = mean(base) - lines.get("always_positive", float("nan"))
+    out.append(result(1, learns, learns >= 0.10, why=f"mean over {base}'s seeds"))
+    checks = [
+        (
+            2,
+            base,
+            study.get("control"),
+            "greater",
+            lambda c: c["mean_diff"] >= 0.05 and c["p"] < 0.01,
+        ),
+        (3, study.get("upper_bound"), base, "greater", lambda c: c["mean_diff"] >= 0.03),
+        (
+            4,
+            study.get("positive_control"),
+            study.get("positive_control_baseline") or base,
+            "greater",
+            lambda c: c["mean_diff"] >= 0.02 and c["p"] < 0.05,
+        ),
+        (
+            5,
+            study.get("anti_control"),
+            study.get("anti_control_baseline") or study.get("positive_control_baseline") or base,
+            "less",
+            lambda c: c["mean_diff"] < 0 and c["p"] < 0.05,
+        ),
+        (
+            6,
+            study.get("negative_control"),
+            study.get("negative_control_baseline") or base,
+            "two-sided",
+            lambda c: c["p"] > 0.05,
+        ),
+    ]
+    for i, run, ref, alternative, ok in checks:
+        c = paired(run, ref, alternative)
+        if c is None or (c.get("reason") and i != 3):  # the headroom needs no p
+            why = c["reason"] if c else f"needs runs {run} and {ref}"
+            out.append(result(i, None, None, why=why))
+            continue
+        why = (
+            f"{run} - {ref}: {100 * c['mean_diff']:+.2f} points, 95 % CI "
+            f"[{100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}], p {c['p']:.3g} "
+            f"({alternative}), n = {c['n']}"
+        )
+        out.append(result(i, c["mean_diff"], bool(ok(c)), c, why))
     return out
 
 
@@ -1019,6 +1122,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             "dataset": exp.get("pretrain_dataset"),
             "criteria": crit,
             "sanity": sanity(exp, table, frame_tasks),
+            "calibration": calibration(
+                exp, table, tt["references"], headline_dataset(exp) or exp.get("pretrain_dataset")
+            ),
         },
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from twbyol.settings import DEFAULT_TAU, TIME_UNITS, WEIGHTINGS
+from twbyol.settings import DEFAULT_TAU, LABELLED_WEIGHTINGS, TIME_UNITS, WEIGHTINGS
 
 CROP_POLICIES = ("uniform", "max_gap", "min_gap", "near_pairs")
 
@@ -58,10 +58,10 @@ class CropConfig:
                     f"{self.rho}; with more crops their pairs share crops and cannot all "
                     f"be distributed as w(dt)-reweighted uniform pairs"
                 )
-            if self.density not in (*WEIGHTINGS, "oracle"):
+            if self.density not in (*WEIGHTINGS, *LABELLED_WEIGHTINGS):
                 raise ValueError(
                     f"crop_policy near_pairs: weighting {self.density!r} has no density "
-                    f"of pairs; expected one of {(*WEIGHTINGS, 'oracle')}"
+                    f"of pairs; expected one of {(*WEIGHTINGS, *LABELLED_WEIGHTINGS)}"
                 )
 
 

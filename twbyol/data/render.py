@@ -72,7 +72,7 @@ class Scene:
     vignette: float  # brightness fall-off at the frame corners (fraction)
 
 
-def _background(scene: Scene, size: int, rng: np.random.Generator) -> Image.Image:
+def background_image(scene: Scene, size: int, rng: np.random.Generator) -> Image.Image:
     """Floor, walls and texture at the supersampled resolution, as an 8-bit PIL image."""
     big = size * SUPERSAMPLE
     coarse = rng.normal(0.0, 1.0, (8, 8)).astype(np.float32)
@@ -120,7 +120,7 @@ def _body_outline(
     )
 
 
-def _draw_animal(
+def draw_animal(
     draw: ImageDraw.ImageDraw, kp: np.ndarray, L: float, coat: Coat, supine: bool
 ) -> None:
     """Draw one animal from its keypoints (12, 2) and body length L (supersampled pixels)."""
@@ -165,7 +165,7 @@ def render(
     sim: Simulation, coats: list[Coat], scene: Scene, size: int, rng: np.random.Generator
 ) -> Iterator[np.ndarray]:
     """Yield the clip's frames, uint8 (size, size), one per simulated frame."""
-    background = _background(scene, size, rng)
+    background = background_image(scene, size, rng)
     yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size - 0.5
     gain = (scene.gain * (1.0 - scene.vignette * 2 * (xx**2 + yy**2))).astype(np.float32)
     noise = rng.normal(scene.offset, scene.noise, (NOISE_POOL, size, size)).astype(np.float32)
@@ -178,7 +178,7 @@ def render(
         draw = ImageDraw.Draw(img)
         # A pinned (supine) animal lies under its partner: draw it first.
         for i in sorted(range(kps.shape[1]), key=lambda i: not supine[f, i]):
-            _draw_animal(draw, kps[f, i], float(lengths[i]), coats[i], bool(supine[f, i]))
+            draw_animal(draw, kps[f, i], float(lengths[i]), coats[i], bool(supine[f, i]))
         frame = np.asarray(img.reduce(SUPERSAMPLE), dtype=np.float32)
         yield np.clip(frame * gain + noise[picks[f]], 0, 255).astype(np.uint8)
 

@@ -20,7 +20,7 @@ from torchvision.transforms import v2
 from twbyol.data.augment import ParamDrawer
 from twbyol.data.crops import CROP_POLICIES, CropConfig  # noqa: F401 - re-exported
 from twbyol.models.backbones import MEAN, STD, to_model_input  # noqa: F401 - re-exported
-from twbyol.settings import TIME_UNITS
+from twbyol.settings import LABELLED_WEIGHTINGS, TIME_UNITS
 
 # where a crop is augmented: in the loader worker (torchvision transforms, per crop) or on
 # the trainer's device (twbyol.data.augment, the batch at once; the workers only slice)
@@ -36,7 +36,7 @@ def sample_crop_starts(
     within `gap` frames of the first crop's (so dt <= 2*gap between any two, <= gap to the
     first); `min_gap` — consecutive crops at least `gap` frames apart (far pairs only,
     where the weighting matters most); falls back to the largest feasible gap when the clip
-    is too short. `near_pairs` draws from a density: `near_pair_starts`, `same_state_starts`.
+    is too short. `near_pairs` draws from a density: `near_pair_starts`, `matched_pair_starts`.
     Returns (rho,) int64 starts in [0, n_frames - span].
     """
     last = n_frames - span
@@ -44,7 +44,7 @@ def sample_crop_starts(
         raise ValueError(f"clip of {n_frames} frames is shorter than a crop span of {span}")
     if policy == "near_pairs":
         raise ValueError(
-            "crop_policy near_pairs: drawn by near_pair_starts / same_state_starts "
+            "crop_policy near_pairs: drawn by near_pair_starts / matched_pair_starts "
             "from the weighting's density (TemporalCropDataset), not here"
         )
     if policy == "uniform":
@@ -97,19 +97,41 @@ def state_codes(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(cols).any(1), codes.ravel(), -1)
 
 
-def same_state_starts(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two starts of the `near_pairs` policy under the oracle (the positive control): a
-    behaviour state of the clip drawn uniformly among those present, then two starts drawn
-    independently among its frames. Balanced over states, so the rare behaviours get as
-    many pairs as the common ones; pairs of uniform starts that happen to share a state
-    (probability ~ n_state^2) were almost all pairs of the clip's commonest state, which
-    taught nothing uniform crops do not (calibration, README).
-    codes: (last + 1,) `state_codes` of each start's centre frame. Returns (2,) int64."""
-    states = np.unique(codes[codes >= 0])
-    if not len(states):
-        raise ValueError("crop_policy near_pairs with the oracle: the clip has no labelled frame")
-    members = np.flatnonzero(codes == states[rng.integers(len(states))])
-    return rng.choice(members, size=2)
+def crop_states(labels: np.ndarray, last: int, num_frames: int, stride: int) -> np.ndarray:
+    """The ground-truth state each crop shows: for each start in [0, last], the majority
+    `state_codes` over the crop's frames (num_frames frames every `stride`; a tie goes to the
+    lower code; -1 where none of them is labelled). labels (K, n_frames). Returns (last + 1,)
+    int64."""
+    frame_codes = state_codes(labels, np.arange(labels.shape[1]))
+    codes = frame_codes[np.arange(last + 1)[:, None] + stride * np.arange(num_frames)]
+    n_states = int(frame_codes.max()) + 1
+    if n_states <= 0:
+        return np.full(last + 1, -1)
+    counts = np.stack([(codes == k).sum(1) for k in range(n_states)], 1)  # (last + 1, S)
+    return np.where(counts.max(1) > 0, counts.argmax(1), -1)
+
+
+def matched_pair_starts(
+    codes: np.ndarray, density: np.ndarray, same: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """Two starts of the `near_pairs` policy under the oracle (the positive control, `same`)
+    or the anti oracle (the anti control): crops that show the same behaviour, or two
+    different ones (`crop_states`), at a gap drawn from `density` (uniform starts' gaps:
+    `gap_density(last, "uniform", ...)`), the pair uniform among the clip's pairs of that gap
+    that qualify; a gap with none is drawn again. The controls thus differ from uniform
+    crops in behavioural consistency alone, not in their gaps (up to the gaps a clip cannot
+    offer: tests/test_sampling.py measures the difference). Returns (2,) int64 in random
+    order."""
+    last = len(codes) - 1
+    for _ in range(1000):
+        dt = int(rng.choice(last + 1, p=density))
+        a, b = codes[: last + 1 - dt], codes[dt:]
+        ok = np.flatnonzero((a >= 0) & (b >= 0) & ((a == b) if same else (a != b)))
+        if len(ok):
+            lo = int(ok[rng.integers(len(ok))])
+            return rng.permutation(np.array([lo, lo + dt]))
+    what = "the same behaviour" if same else "two different behaviours"
+    raise ValueError(f"crop_policy near_pairs: no pair of crops of this clip shows {what}")
 
 
 class SeparableGaussianBlur(v2.Transform):
@@ -322,17 +344,19 @@ class TemporalCropDataset(torch.utils.data.Dataset):
             raise ValueError(
                 f"clip {clip_id} of {n_frames} frames is shorter than a crop span of {span}"
             )
-        if c.density != "oracle":
-            tau = c.tau * self.fps[clip_id] if c.tau_unit == "seconds" else c.tau  # frames
-            if (last, tau) not in self._gap_density:
-                self._gap_density[last, tau] = gap_density(last, c.density, tau)
-            return near_pair_starts(self._gap_density[last, tau], rng)
+        oracle = c.density in LABELLED_WEIGHTINGS
+        tau = c.tau * self.fps[clip_id] if c.tau_unit == "seconds" else c.tau  # frames
+        key = (last, "uniform" if oracle else c.density, tau)
+        if key not in self._gap_density:
+            self._gap_density[key] = gap_density(last, key[1], tau)
+        if not oracle:
+            return near_pair_starts(self._gap_density[key], rng)
         if clip_id not in self._states:
             if self.labels is None:
-                raise ValueError("crop_policy near_pairs with the oracle needs the run's labels")
-            centres = np.floor(np.arange(last + 1) + (span - 1) / 2.0).astype(int)
-            self._states[clip_id] = state_codes(self.labels[clip_id], centres)
-        return same_state_starts(self._states[clip_id], rng)
+                raise ValueError(f"crop_policy near_pairs with {c.density} needs the run's labels")
+            self._states[clip_id] = crop_states(self.labels[clip_id], last, c.num_frames, c.stride)
+        same = c.density == "oracle"
+        return matched_pair_starts(self._states[clip_id], self._gap_density[key], same, rng)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]:
         """(crops, centres, targets); with augment_on "device" (raw, params, centres,

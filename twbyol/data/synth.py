@@ -73,6 +73,11 @@ from twbyol.settings import BODY_SCALE
 from twbyol.split import EVALUATOR_SEED, derived_protocol
 
 FORMATS = ("mabe22", "ratsi")
+# mabe22's generators: "motion", the benchmark (twbyol.synthetic: behaviours that live in the
+# pixels over time, one look for every clip); "social", this module's social simulation of
+# the MABe22 vocabulary (contacts, chases, huddles, ...), whose labels change faster than a
+# crop sees (docs/benchmark.md)
+GENERATORS = ("social", "motion")
 
 # ----------------------------------------------------------------------------- ethograms
 # Bout lengths are log-normal (median seconds, log-sd): sniffing spans ~2 frames to ~2 s,
@@ -516,6 +521,7 @@ def generate(
     n_user_train: int = 0,
     naming: str = "aicrowd",
     trailing_frame: bool = True,
+    generator: str = "social",
 ) -> dict:
     """Write a synthetic dataset of `n_clips` clips of `n_frames` frames (size x size pixels,
     `fps`) in format `fmt` (mabe22 | ratsi) under `out_dir`; return the summary that is also
@@ -543,6 +549,26 @@ def generate(
         raise ValueError(f"naming must be one of {mabe22.NAMINGS}, got {naming!r}")
     if n_user_train and fmt != "mabe22":
         raise ValueError("n_user_train applies to the mabe22 format only")
+    if generator not in GENERATORS or (generator == "motion" and fmt != "mabe22"):
+        raise ValueError(
+            f"generator {generator!r}: expected one of {GENERATORS} (motion: mabe22 only)"
+        )
+    if generator == "motion":
+        from twbyol.synthetic import dataset
+
+        return dataset.generate(
+            out_dir,
+            n_clips,
+            n_frames,
+            size,
+            seed,
+            fps,
+            jobs,
+            body_scale,
+            n_user_train,
+            naming,
+            trailing_frame,
+        )
     out_dir = Path(out_dir).resolve()
     start = time.time()
     seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)
@@ -665,6 +691,13 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         default="aicrowd",
         help="mabe22: the release's file names to write (AIcrowd or CaltechDATA)",
     )
+    p.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default="social",
+        help="mabe22: motion (the benchmark: behaviours defined by motion, one look for every "
+        "clip; twbyol.synthetic) or social (the MABe22 vocabulary's social simulation)",
+    )
     a = p.parse_args(argv)
     s = generate(
         a.out,
@@ -678,6 +711,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         a.body_scale,
         a.n_user_train,
         a.naming,
+        generator=a.generator,
     )
     print(
         f"wrote {s['n_clips']} {a.fmt} clips x {s['n_frames']} frames to {a.out} in {s['wall_s']} s"

@@ -15,6 +15,8 @@ and two controls that are not functions of dt:
     oracle          1 if the two centre frames have the same ground-truth behaviour state
                     (`same_state`: identical labels on every task), else 0 — the positive
                     control, possible only on labelled (synthetic) clips
+    anti_oracle     1 if both are labelled and their states differ, else 0 — the anti
+                    control: pairs that BYOL should not match
     permuted        TW-BYOL's exp(-dt / tau), shuffled across the pairs of the batch — the
                     negative control: the same weights, no temporal information
 
@@ -52,6 +54,7 @@ from twbyol.hardware import host_to_device
 from twbyol.settings import (  # noqa: F401 (re-exported)
     CONTROLS,
     DEFAULT_TAU,
+    LABELLED_WEIGHTINGS,
     PAIR_WEIGHTINGS,
     WEIGHTINGS,
 )
@@ -239,13 +242,17 @@ class BYOL(nn.Module):
         targets_i/_j (B*P, K) the labels of each pair's two centre frames (oracle only)."""
         if self.weighting == "uniform":
             return None
-        if self.weighting == "oracle":
+        if self.weighting in LABELLED_WEIGHTINGS:
             if targets_i is None or targets_i.shape[-1] == 0:
                 raise ValueError(
-                    "weighting oracle: the batch carries no labels (the run needs "
+                    f"weighting {self.weighting}: the batch carries no labels (the run needs "
                     "`labels` and `protocol`, as the supervised upper bound)"
                 )
-            return same_state(targets_i, targets_j)
+            same = same_state(targets_i, targets_j)
+            if self.weighting == "oracle":
+                return same
+            labelled = targets_i.isfinite().any(-1) & targets_j.isfinite().any(-1)
+            return labelled.float() - same
         if self.weighting == "permuted":
             return permute_pairs(temporal_weight(dt, "exponential", self.tau), self.seed, step)
         return temporal_weight(dt, self.weighting, self.tau)

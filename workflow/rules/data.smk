@@ -15,8 +15,9 @@ rule synth:
         s=lambda w: canonical(dataset_cfg(w)["synthetic"]),
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
         body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", BODY_SCALE),
-        layout=lambda w: canonical({"n_user_train": 0, "naming": "aicrowd", **{
-            k: v for k, v in dataset_cfg(w)["synthetic"].items() if k in ("n_user_train", "naming")}}),
+        layout=lambda w: canonical({"n_user_train": 0, "naming": "aicrowd", "generator": "social", **{
+            k: v for k, v in dataset_cfg(w)["synthetic"].items()
+            if k in ("n_user_train", "naming", "generator")}}),
     threads: stage_threads("synth", 2)
     log:
         "results/{exp}/logs/synth/{dataset}.log",
@@ -30,7 +31,8 @@ rule synth:
         "twbyol synth --format {params.fmt} --out {params.out_dir:q} --n-clips {params.s[n_clips]}"
         " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
         " --body-scale {params.body_scale} --n-user-train {params.layout[n_user_train]}"
-        " --naming {params.layout[naming]} --jobs {threads} > {log:q} 2>&1"
+        " --naming {params.layout[naming]} --generator {params.layout[generator]}"
+        " --jobs {threads} > {log:q} 2>&1"
 
 
 rule clip_list:
