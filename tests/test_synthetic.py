@@ -174,3 +174,14 @@ def test_the_dataset_is_the_mabe22_layout_and_regenerates_from_its_seed(tmp_path
         assert cs.labels_of(c).sum(0).tolist() == [1.0] * 40  # one behaviour a frame
     assert s["generator"] == "motion" and set(s["tasks"]) == set(dataset.TASKS)
     assert len(s["user_train_clips"]) == 1
+
+
+def test_the_slow_variant_scales_every_bout():
+    """bout_scale 10 (bouts of ~15 s, longer than the crops' gaps): medians 10x the
+    documented ones."""
+    rng = np.random.default_rng(1)
+    clips = [ethogram.bouts(rng, 9000, FPS, scale=10.0) for _ in range(60)]
+    for k, b in enumerate(ethogram.ETHOGRAM):
+        n = np.concatenate([lengths[1:-1][kinds[1:-1] == k] for kinds, _, lengths in clips])
+        if len(n) > 50:
+            assert np.median(n) / FPS == pytest.approx(10 * b.median_s, rel=0.1), b.name

@@ -522,6 +522,7 @@ def generate(
     naming: str = "aicrowd",
     trailing_frame: bool = True,
     generator: str = "social",
+    bout_scale: float = 1.0,
 ) -> dict:
     """Write a synthetic dataset of `n_clips` clips of `n_frames` frames (size x size pixels,
     `fps`) in format `fmt` (mabe22 | ratsi) under `out_dir`; return the summary that is also
@@ -553,6 +554,8 @@ def generate(
         raise ValueError(
             f"generator {generator!r}: expected one of {GENERATORS} (motion: mabe22 only)"
         )
+    if bout_scale != 1.0 and generator != "motion":
+        raise ValueError("bout_scale applies to the motion generator only")
     if generator == "motion":
         from twbyol.synthetic import dataset
 
@@ -568,6 +571,7 @@ def generate(
             n_user_train,
             naming,
             trailing_frame,
+            bout_scale,
         )
     out_dir = Path(out_dir).resolve()
     start = time.time()
@@ -698,6 +702,13 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         help="mabe22: motion (the benchmark: behaviours defined by motion, one look for every "
         "clip; twbyol.synthetic) or social (the MABe22 vocabulary's social simulation)",
     )
+    p.add_argument(
+        "--bout-scale",
+        type=float,
+        default=1.0,
+        help="motion: multiply every bout's length (the slow variant: bouts outlast the "
+        "crops' gaps)",
+    )
     a = p.parse_args(argv)
     s = generate(
         a.out,
@@ -712,6 +723,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         a.n_user_train,
         a.naming,
         generator=a.generator,
+        bout_scale=a.bout_scale,
     )
     print(
         f"wrote {s['n_clips']} {a.fmt} clips x {s['n_frames']} frames to {a.out} in {s['wall_s']} s"

@@ -36,20 +36,30 @@ def _clip_id(rng: np.random.Generator) -> str:
 
 
 def simulate(
-    seed: np.random.SeedSequence, n_frames: int, size: int, fps: float, body_scale: float
+    seed: np.random.SeedSequence,
+    n_frames: int,
+    size: int,
+    fps: float,
+    body_scale: float,
+    bout_scale: float = 1.0,
 ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
     """Clip id, keypoints (T, 3, 12, 2), drawn body lengths (T, 3), states (T,) and the
     generator that renders it, for one clip's seed."""
     rng = np.random.default_rng(seed)
     clip_id = _clip_id(rng)
-    kinds, starts, lengths = ethogram.bouts(rng, n_frames, fps)
+    kinds, starts, lengths = ethogram.bouts(rng, n_frames, fps, scale=bout_scale)
     body = scene.MOUSE_LENGTH * body_scale * size
     kp, drawn = motion.animate(rng, kinds, starts, lengths, fps, scene.arena(size), body)
     return clip_id, kp, drawn, ethogram.states(kinds, lengths), rng
 
 
 def simulated_labels(
-    n_clips: int, n_frames: int, seed: int, fps: float = 30.0, n_user_train: int = 0
+    n_clips: int,
+    n_frames: int,
+    seed: int,
+    fps: float = 30.0,
+    n_user_train: int = 0,
+    bout_scale: float = 1.0,
 ) -> np.ndarray:
     """float32 (n_clips, n_behaviours, n_frames): the labels `generate` writes for these
     settings, without animating or rendering (the bouts are drawn first from each clip's
@@ -58,7 +68,7 @@ def simulated_labels(
     for s in np.random.SeedSequence(seed).spawn(n_clips + n_user_train)[:n_clips]:
         rng = np.random.default_rng(s)
         _clip_id(rng)
-        kinds, _, lengths = ethogram.bouts(rng, n_frames, fps)
+        kinds, _, lengths = ethogram.bouts(rng, n_frames, fps, scale=bout_scale)
         out.append(labels_of(ethogram.states(kinds, lengths)))
     return np.stack(out)
 
@@ -76,10 +86,13 @@ def make_clip(
     body_scale: float,
     video_path,
     extra_frames: int,
+    bout_scale: float = 1.0,
 ) -> tuple[str, np.ndarray, np.ndarray]:
     """Simulate, render and encode one clip (its video `extra_frames` longer than its labels,
     as the release's); return its id, keypoints and labels."""
-    clip_id, kp, drawn, states, rng = simulate(seed, n_frames + extra_frames, size, fps, body_scale)
+    clip_id, kp, drawn, states, rng = simulate(
+        seed, n_frames + extra_frames, size, fps, body_scale, bout_scale
+    )
     encode_video(video_path(clip_id), scene.render(kp, drawn, size, rng), fps)
     return clip_id, kp[:n_frames], labels_of(states[:n_frames])
 
@@ -123,9 +136,11 @@ def generate(
     n_user_train: int = 0,
     naming: str = "aicrowd",
     trailing_frame: bool = True,
+    bout_scale: float = 1.0,
 ) -> dict:
     """Write the dataset under `out_dir` (see the module docstring); return the summary also
-    written to `out_dir/synth.json`, last."""
+    written to `out_dir/synth.json`, last. `bout_scale` multiplies every bout's length (the
+    slow variant, whose bouts outlast the crops' gaps)."""
     out_dir = Path(out_dir).resolve()
     start = time.time()
     seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)
@@ -134,7 +149,7 @@ def generate(
     for i, s in enumerate(seeds):
         group = "submission" if i < n_clips else "userTrain"
         place = functools.partial(mabe22.video_path, out_dir, group=group, naming=naming)
-        args.append((s, n_frames, size, fps, body_scale, place, extra))
+        args.append((s, n_frames, size, fps, body_scale, place, extra, bout_scale))
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             made = list(pool.map(make_clip, *zip(*args)))
@@ -167,6 +182,7 @@ def generate(
         "seed": seed,
         "fps": fps,
         "body_scale": body_scale,
+        "bout_scale": bout_scale,
         "naming": naming,
         "trailing_frame": bool(extra),
         "clips": ids[:n_clips],

@@ -79,10 +79,12 @@ def bouts(
     n_frames: int,
     fps: float,
     ethogram: tuple[Behaviour, ...] = ETHOGRAM,
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A clip's bouts: (behaviour index, first frame, length in frames) of each, covering
     n_frames. The first bout starts at a random point of its drawn length (the clip cuts
-    into an ongoing bout), so bout starts are not aligned with the clip's start."""
+    into an ongoing bout), so bout starts are not aligned with the clip's start. `scale`
+    multiplies every bout's length (the slow variant: bouts longer than the crops' gaps)."""
     w = np.array([b.weight for b in ethogram])
     state = int(rng.choice(len(w), p=w / w.sum()))
     kinds, starts, lengths = [], [], []
@@ -90,7 +92,8 @@ def bouts(
     first = True
     while t < n_frames:
         b = ethogram[state]
-        n = max(round(MIN_BOUT_S * fps), round(b.median_s * fps * math.exp(b.sigma * rng.normal())))
+        n = round(scale * b.median_s * fps * math.exp(b.sigma * rng.normal()))
+        n = max(round(MIN_BOUT_S * fps), n)
         if first:  # the clip opens inside a bout
             n = max(1, int(rng.integers(1, n + 1)))
             first = False

@@ -15,9 +15,10 @@ rule synth:
         s=lambda w: canonical(dataset_cfg(w)["synthetic"]),
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
         body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", BODY_SCALE),
-        layout=lambda w: canonical({"n_user_train": 0, "naming": "aicrowd", "generator": "social", **{
+        layout=lambda w: canonical({
+            "n_user_train": 0, "naming": "aicrowd", "generator": "social", "bout_scale": 1.0, **{
             k: v for k, v in dataset_cfg(w)["synthetic"].items()
-            if k in ("n_user_train", "naming", "generator")}}),
+            if k in ("n_user_train", "naming", "generator", "bout_scale")}}),
     threads: stage_threads("synth", 2)
     log:
         "results/{exp}/logs/synth/{dataset}.log",
@@ -32,6 +33,7 @@ rule synth:
         " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
         " --body-scale {params.body_scale} --n-user-train {params.layout[n_user_train]}"
         " --naming {params.layout[naming]} --generator {params.layout[generator]}"
+        " --bout-scale {params.layout[bout_scale]}"
         " --jobs {threads} > {log:q} 2>&1"
 
 
