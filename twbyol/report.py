@@ -519,8 +519,8 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
         ]
     out += [_power_line(exp, ds, pw) for ds, pw in san.get("power", {}).items()]
     out += [
-        f"- calibration {c['id']}: **{c['verdict']}** {c['check']} >= {_g(c['threshold'])}: "
-        f"{_g(c['value'])}" + (f" ({c['detail']})" if c["detail"] else "")
+        f"- calibration {c['id']}: **{c['verdict']}** ({c['check']}): {_g(c['value'])}"
+        + (f"; {c['detail']}" if c["detail"] else "")
         for c in crit.get("calibration", [])
     ]
     wants = {
