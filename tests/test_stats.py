@@ -526,3 +526,19 @@ def test_calibration_checks_each_threshold_and_never_passes_what_it_did_not_meas
     assert {c["verdict"] for c in stats.calibration(_experiment(), Table([]), {}, "mice")} == {
         "NOT RUN"
     }
+
+
+def test_the_sds_upper_bound_is_the_chi_square_interval_and_covers_95_percent():
+    """sd_upper by hand (3 seeds: x 6.28) and by simulation: the true SD lies below the bound
+    in 95 % of draws; the MDE at that bound is the MDE of that SD."""
+    assert stats.sd_upper(1.0, 3) == pytest.approx(math.sqrt(2 / sps.chi2.ppf(0.025, 2)))
+    assert stats.sd_upper(1.0, 3) == pytest.approx(6.28, abs=0.01)
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0, 2.0, (20_000, 5)).std(axis=1, ddof=1)
+    covered = np.mean([stats.sd_upper(s, 5) >= 2.0 for s in draws])
+    assert covered == pytest.approx(0.975, abs=0.005)  # one-sided: the upper end of a 95 % CI
+    pw = stats.power_summary(0.01, 4, 0.02, "test")
+    assert pw["mde_sd_upper"] == pytest.approx(
+        stats.min_detectable_effect(pw["sd_diff_upper95"], 4)
+    )
+    assert pw["mde_sd_upper"] > pw["mde"]

@@ -434,7 +434,10 @@ def _mde(pw: dict | None) -> str:
     """A power_summary's MDE in F1 points, or why there is none."""
     if not pw:
         return "n/a"
-    return f"n/a ({pw['reason']})" if pw["reason"] else _pts(pw["mde"])
+    if pw["reason"]:
+        return f"n/a ({pw['reason']})"
+    upper = pw.get("mde_sd_upper")
+    return _pts(pw["mde"]) + (f" (at the SD's 95 % bound {_pts(upper)})" if upper else "")
 
 
 def _rests_on(c: dict) -> str:

@@ -185,14 +185,28 @@ def seeds_needed(
     return _smallest_n(lambda n: ttest_power(effect, sd, n, alpha) >= power, 1, max_n)
 
 
+def sd_upper(sd: float, n: int, level: float = 0.95) -> float:
+    """The upper end of the two-sided `level` confidence interval of a normal SD estimated
+    from n values: sd * sqrt((n - 1) / chi2_{(1 - level)/2, n - 1}). A handful of seeds
+    estimates an SD poorly (3 seeds: the bound is 6.3x the estimate), so an MDE from the point
+    SD alone overstates what the seeds can show. NaN for n < 2."""
+    from scipy import stats
+
+    if n < 2 or not sd >= 0:
+        return float("nan")
+    return sd * math.sqrt((n - 1) / stats.chi2.ppf((1 - level) / 2, n - 1))
+
+
 def power_summary(sd: float, n: int, target: float | None, basis: str) -> dict:
     """What a paired comparison of n seeds with paired SD `sd` can detect: the MDE at POWER,
-    the power at `target` (the effect the study asks about) and the seeds it would need.
+    the same at the SD's upper 95 % bound (`mde_sd_upper`: what the seeds can promise), the
+    power at `target` (the effect the study asks about) and the seeds it would need.
 
-    Returns {"alpha", "power", "alternative", "n", "sd_diff", "mde", "target_effect",
-    "target_basis", "power_at_target", "seeds_needed", "max_seeds", "seeds_needed_text",
-    "reason"}; mde and power_at_target are NaN (reason says why) with fewer than 2 seeds or
-    zero SD; seeds_needed is None beyond max_seeds (text "> 100")."""
+    Returns {"alpha", "power", "alternative", "n", "sd_diff", "sd_diff_upper95", "mde",
+    "mde_sd_upper", "target_effect", "target_basis", "power_at_target", "seeds_needed",
+    "max_seeds", "seeds_needed_text", "reason"}; the MDEs and power_at_target are NaN (reason
+    says why) with fewer than 2 seeds or zero SD; seeds_needed is None beyond max_seeds
+    (text "> 100")."""
     nan = float("nan")
     reason = None
     if n < 2:
@@ -209,7 +223,9 @@ def power_summary(sd: float, n: int, target: float | None, basis: str) -> dict:
         "alternative": "greater",
         "n": n,
         "sd_diff": sd,
+        "sd_diff_upper95": sd_upper(sd, n) if ok else nan,
         "mde": min_detectable_effect(sd, n) if ok else nan,
+        "mde_sd_upper": min_detectable_effect(sd_upper(sd, n), n) if ok else nan,
         "target_effect": target if has_target else None,
         "target_basis": basis,
         "power_at_target": ttest_power(target, sd, n) if ok and has_target else nan,
