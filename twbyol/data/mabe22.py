@@ -121,6 +121,11 @@ def _load_dict(path: Path, keys: tuple[str, ...] = ()) -> dict:
 # ----------------------------------------------------------------------------- writer
 
 
+def random_clip_id(rng: np.random.Generator) -> str:
+    """A sequence id as the release's: 20 random upper-case letters and digits."""
+    return "".join(rng.choice(np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")), 20))
+
+
 def write(
     root: str | os.PathLike,
     clip_ids: list[str],

@@ -342,9 +342,7 @@ def _mabe22_labels(
 
 
 def _mabe22_id(i: int, rng: np.random.Generator) -> str:
-    # MABe22 sequence ids are 20 random upper-case letters and digits.
-    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
-    return "".join(rng.choice(alphabet, 20))
+    return mabe22.random_clip_id(rng)
 
 
 # -------------------------------------------------------------------------------- ratsi

@@ -30,11 +30,6 @@ from twbyol.synthetic import ethogram, motion, scene
 TASKS = ethogram.NAMES
 
 
-def _clip_id(rng: np.random.Generator) -> str:
-    # MABe22 sequence ids are 20 random upper-case letters and digits.
-    return "".join(rng.choice(np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")), 20))
-
-
 def simulate(
     seed: np.random.SeedSequence,
     n_frames: int,
@@ -46,7 +41,7 @@ def simulate(
     """Clip id, keypoints (T, 3, 12, 2), drawn body lengths (T, 3), states (T,) and the
     generator that renders it, for one clip's seed."""
     rng = np.random.default_rng(seed)
-    clip_id = _clip_id(rng)
+    clip_id = mabe22.random_clip_id(rng)
     kinds, starts, lengths = ethogram.bouts(rng, n_frames, fps, scale=bout_scale)
     body = scene.MOUSE_LENGTH * body_scale * size
     kp, drawn = motion.animate(rng, kinds, starts, lengths, fps, scene.arena(size), body)
@@ -67,7 +62,7 @@ def simulated_labels(
     out = []
     for s in np.random.SeedSequence(seed).spawn(n_clips + n_user_train)[:n_clips]:
         rng = np.random.default_rng(s)
-        _clip_id(rng)
+        mabe22.random_clip_id(rng)
         kinds, _, lengths = ethogram.bouts(rng, n_frames, fps, scale=bout_scale)
         out.append(labels_of(ethogram.states(kinds, lengths)))
     return np.stack(out)
