@@ -45,14 +45,14 @@ class Behaviour:
 ETHOGRAM = (
     Behaviour("rest", 1.0, 1.5, 0.5, (0.0, 0.0), "nothing: a held posture"),
     Behaviour("walk", 1.3, 1.5, 0.5, (2.5, 3.5), "the body travels ~1 body length/s; 3 Hz gait"),
-    Behaviour("scan", 1.0, 1.5, 0.5, (2.0, 3.0), "the head sweeps +-0.6 rad, body still"),
+    Behaviour("scan", 1.0, 1.5, 0.5, (2.0, 3.0), "head and front body sweep +-0.6 / +-0.22 rad"),
     Behaviour(
         "groom",
         0.9,
         1.5,
         0.5,
         (3.5, 4.5),
-        "forepaws circle at the snout (0.09 L), head bobs +-0.25 rad",
+        "forepaws circle at the snout (0.09 L), head bobs, body rocks",
     ),
     Behaviour("rear", 0.2, 1.0, 0.4, (0.0, 0.0), "the body shortens to ~60 % and back"),
 )

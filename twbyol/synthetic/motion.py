@@ -23,8 +23,9 @@ N_MICE = 3
 BLEND = 4  # frames over which the pose parameters move from one bout's to the next's
 TURN_NOISE = 1.5  # rad/s: s.d. of a walking mouse's spontaneous turning (OU, 0.5 s)
 MAX_TURN = 4.0  # rad/s: turning away from a wall or another mouse
-HEAD_YAW = 0.7  # rad: the range of a held head turn, and a scan's sweep
-BEND = 0.25  # rad: the range of a held body bend
+HEAD_YAW = 0.7  # rad: a scan's head sweep
+HELD_YAW = 0.85  # rad: the range of a held head turn (covers a scan's, body bend included)
+BEND = 0.3  # rad: the range of a held body bend (a scan's sweep bends the body as far)
 PAWS_UP = 0.4  # share of resting and scanning bouts held with the forepaws at the snout
 
 _I = {name: i for i, name in enumerate(NAMES)}
@@ -71,7 +72,7 @@ def _bout_params(
         phi = rng.uniform(0, 2 * math.pi)
         wave = np.sin(2 * math.pi * f * tt + phi)
         # the held posture every behaviour but walk and rear starts from
-        yaw0 = rng.uniform(-HEAD_YAW, HEAD_YAW)
+        yaw0 = rng.uniform(-HELD_YAW, HELD_YAW)
         bend0 = rng.uniform(-BEND, BEND)
         up = rng.random() < PAWS_UP
         p["stride"][sl] = rng.uniform(0, 2 * math.pi)  # where the paws were left
@@ -87,15 +88,17 @@ def _bout_params(
             p["yaw"][sl] = 0.1 * np.sin(2 * math.pi * f * tt + phi + 1.0)
             p["paws_up"][sl], p["ext"][sl] = 0.0, 1.0
             p["tail"][sl] = 0.25 * np.sin(2 * math.pi * f * tt + phi + 2.0)[:, None] * [1, 1.6]
-        elif name == "scan":
+        elif name == "scan":  # the head and the front of the body sweep together
             p["yaw"][sl] = rng.uniform(0.8, 1.0) * HEAD_YAW * wave
+            p["bend"][sl] = 0.3 * bend0 + 0.22 * wave
         elif name == "groom":
             amp = rng.uniform(0.08, 0.10)
             circle = np.stack([np.cos(2 * math.pi * f * tt + phi), wave], -1)  # (n, 2)
             p["paw"][sl] = amp * np.stack([circle, -circle], 1)  # the paws in opposite phase
             p["paws_up"][sl] = 1.0
-            p["yaw"][sl] = yaw0 * 0.3 + 0.25 * wave  # the head bobs with the paws
+            p["yaw"][sl] = yaw0 * 0.3 + 0.25 * wave  # the head bobs with the paws ...
             p["ext"][sl] = 0.78 + 0.08 * np.sin(2 * math.pi * f * tt + phi + 1.0)
+            p["bend"][sl] = 0.3 * bend0 + 0.12 * np.sin(2 * math.pi * f * tt + phi + 2.0)  # rocks
         elif name == "rear":
             depth = rng.uniform(0.55, 0.65)
             ramp = np.minimum(1.0, np.minimum(tt, tt[-1] - tt) / 0.25)  # 0.25 s up, hold, down
