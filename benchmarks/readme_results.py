@@ -47,10 +47,16 @@ _DONE = re.compile(r"^(\d+) of (\d+) steps \(100%\) done$")
 
 def study_time(log_dir: Path, target: str) -> tuple[float, int, str] | None:
     """(wall seconds, jobs, log name) of the newest complete Snakemake run of `target`:
-    first to last timestamp of a log whose job stats list the target and that ran to 100 %."""
+    first to last timestamp of a log whose job stats list the target (or that built its
+    report, `snakemake results/{target}/report.md`) and that ran to 100 %."""
+    report = f"results/{target}/report.md"
     for log in sorted(log_dir.glob("*.snakemake.log"), reverse=True):
         text = log.read_text(errors="replace").splitlines()
-        if not any(line.split()[:2] == [target, "1"] for line in text if line.strip()):
+        if not any(
+            line.split()[:2] == [target, "1"] or line.strip() == f"output: {report}"
+            for line in text
+            if line.strip()
+        ):
             continue
         done = [m for m in map(_DONE.match, text) if m]
         stamps = [
@@ -99,7 +105,7 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
     timing = study_time(log_dir, exp_name)
     timing_txt = (
         f"**{_hms(timing[0])}** for {timing[1]} jobs (`snakemake --cores {os.cpu_count()} "
-        f"{exp_name}`, log {timing[2]})"
+        f"{exp_name}` or its report, log {timing[2]})"
         if timing
         else "wall time not found in the logs"
     )
