@@ -72,3 +72,24 @@ def test_the_evaluation_carries_the_lines_the_same_for_every_embedding():
             np.mean([res["tasks"][t]["reference_f1"][line] for t in head])
         )
     assert "ceiling" not in evaluate(emb, lab, protocol, **kw)["reference_mean_f1"]
+
+
+def test_stats_collects_one_set_of_lines_per_dataset_nan_included():
+    """The lines are the same in every run's evaluation (NaN, e.g. a ceiling without a
+    labelled train frame, equal to NaN); evaluations scored on other labels are refused."""
+    from twbyol.tables import collect_references
+
+    def ev(run, ceiling):
+        lines = {"always_positive": 0.5, "coin_flip": 0.3, "ceiling": ceiling}
+        return {
+            "run_id": run,
+            "seed": 0,
+            "dataset": "mice",
+            "reference_mean_f1": lines,
+            "tasks": {"walk": {"reference_f1": lines}},
+        }
+
+    got = collect_references([ev("a", float("nan")), ev("b", float("nan"))])
+    assert got["mice"]["mean"]["always_positive"] == 0.5
+    with pytest.raises(ValueError, match="run b seed 0 differ from those of run a seed 0"):
+        collect_references([ev("a", 0.9), ev("b", 0.8)])

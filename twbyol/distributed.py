@@ -31,20 +31,24 @@ _state: dict = {"device": None, "host_group": None}
 BACKENDS = {"cuda": "nccl", "cpu": "gloo"}
 
 
+def _initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
 def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return _initialized() and dist.get_world_size() > 1
 
 
 def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    return dist.get_rank() if _initialized() else 0
 
 
 def world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return dist.get_world_size() if _initialized() else 1
 
 
 def backend() -> str | None:
-    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
+    return dist.get_backend() if _initialized() else None
 
 
 def device() -> torch.device:
@@ -70,7 +74,7 @@ def init(dev: torch.device) -> None:
 
 
 def destroy() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if _initialized():
         dist.destroy_process_group()
     _state.update(device=None, host_group=None)
 

@@ -69,7 +69,6 @@ class _Embedder:
     """A pretraining run's backbone embedding one clip's frames as the embed stage does."""
 
     def __init__(self, model: str | os.PathLike, window_stride: int, batch_size: int) -> None:
-
         from twbyol.allocator import keep_large_allocations
         from twbyol.embed import load_backbone
         from twbyol.hardware import pick_device, run_autocast

@@ -200,12 +200,10 @@ REFERENCE_LABELS = {
 }
 
 
-def _reference_rows(references: dict, datasets=None) -> list[list[str]]:
+def _reference_rows(references: dict) -> list[list[str]]:
     """The reference lines' rows of the headline table: mean F1 (private) only."""
     rows = []
     for ds, lines in references.items():
-        if datasets is not None and ds not in datasets:
-            continue
         for line, label in REFERENCE_LABELS.items():
             if line in lines["mean"]:
                 cells = [_f(lines["mean"][line])] + [""] * (len(HEADLINE_COLS) - 1)

@@ -8,6 +8,7 @@ figures nor the tables' readers.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -93,11 +94,12 @@ def task_kinds(evaluations: list[dict]) -> tuple[list[str], list[str]]:
     return list(frame), [t for t in seq if t not in frame]
 
 
-def reference_lines(evaluations: list[dict]) -> dict[str, dict]:
+def collect_references(evaluations: list[dict]) -> dict[str, dict]:
     """{dataset: {"mean": {line: F1}, "tasks": {task: {line: F1}}}}: the reference lines of
-    the evaluations (twbyol.reference), functions of a dataset's labels and protocol alone,
-    so the same in every run's evaluation of it; a disagreement means the evaluations were
-    scored on different labels, and is an error naming the two."""
+    the evaluations (twbyol.reference.reference_lines), functions of a dataset's labels and
+    protocol alone, so the same in every run's evaluation of it (compared as JSON, where NaN
+    equals NaN); a disagreement means the evaluations were scored on different labels, and
+    is an error naming the two."""
     out: dict[str, dict] = {}
     first: dict[str, tuple] = {}
     for ev in evaluations:
@@ -110,7 +112,7 @@ def reference_lines(evaluations: list[dict]) -> dict[str, dict]:
         ds, who = ev["dataset"], (ev["run_id"], ev["seed"])
         if ds not in out:
             out[ds], first[ds] = lines, who
-        elif lines != out[ds]:
+        elif json.dumps(lines, sort_keys=True) != json.dumps(out[ds], sort_keys=True):
             raise ValueError(
                 f"{ds}: the reference lines of run {who[0]} seed {who[1]} differ from those of "
                 f"run {first[ds][0]} seed {first[ds][1]}: scored on different labels?"
