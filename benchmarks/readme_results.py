@@ -122,11 +122,13 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
     for r in run_order(exp, table.runs):
         f1 = tests.get(r, {}).get("metrics", {}).get("mean_f1", {})
         ci = f1.get("ci95", [float("nan")] * 2)
+        boot = (f1.get("clip_bootstrap") or {}).get("ci")
         vs = (
             ""
             if r == base or not f1
             else f"{_pts(f1.get('mean_diff'))} [{_pts(ci[0])}, {_pts(ci[1])}], p = "
             f"{_p(f1.get('p_two_sided'))}; MDE {_mde(f1.get('power'))}"
+            + (f"; seeds + clips [{_pts(boot[0])}, {_pts(boot[1])}]" if boot else "")
         )
         n = table.summary(r, pre, "mean_f1")[2]
         rows.append(
@@ -174,8 +176,9 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
                 "",
                 f"Linear-probe mean F1 (the evaluator's protocol, private score) over the "
                 f"per-frame tasks of {pre}, mean +- sd over seeds; differences paired by seed in "
-                "F1 points with the smallest difference the one-sided test detects at 80 % power "
-                "(MDE); temporal metrics over windows with disjoint input (noise: rho ~ 0, MRR at "
+                "F1 points with the 95 % t-interval over seeds (the test clips held fixed), the "
+                "smallest difference the one-sided test detects at 80 % power (MDE) and the 95 % "
+                "interval of a bootstrap over seeds and test clips (seeds + clips); temporal metrics over windows with disjoint input (noise: rho ~ 0, MRR at "
                 "chance "
                 f"{_chance(d, pre, base)}).",
                 "",

@@ -142,6 +142,14 @@ def test_scores_equal_a_plain_sklearn_implementation_of_the_evaluator():
             assert got[f"{m}_pooled"] == pytest.approx(ref["pooled"], rel=1e-9), task
         else:
             assert f"{m}_pooled" not in got
+        if m == "f1" and task not in protocol.sequence_level:
+            # per test clip, in privateTest + publicTest order; their sums give the F1
+            c, split = got["clip_counts"], protocol.split_of(task)
+            assert sorted(c["clips"]) == sorted(split["privateTest"] + split["publicTest"])
+            tp, fp, fn = (sum(c[k]) for k in ("tp", "fp", "fn"))
+            assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(ref["private"], rel=1e-12)
+        else:
+            assert "clip_counts" not in got
     # the checks are not vacuous: the embedding carries the signal, the rare task is rare
     assert ours["behave"]["f1"] > 0.6 and ours["strain"]["f1"] > 0.6
     assert 0 < ours["rare"]["pos_rate"] < 0.15

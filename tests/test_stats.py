@@ -542,3 +542,52 @@ def test_the_sds_upper_bound_is_the_chi_square_interval_and_covers_95_percent():
         stats.min_detectable_effect(pw["sd_diff_upper95"], 4)
     )
     assert pw["mde_sd_upper"] > pw["mde"]
+
+
+def test_ttests_add_the_clip_bootstrap_of_mean_f1_from_the_evaluations_counts():
+    """Evaluations with per-clip counts: mean_f1's comparison carries the bootstrap, whose
+    estimate is the difference the t-test reads (the same evaluations' mean F1)."""
+    from twbyol.tables import collect_clip_counts
+
+    rng = np.random.default_rng(0)
+    clips = [f"c{i}" for i in range(8)]
+    evaluations = []
+    for run, hit in (("base", 0.5), ("tw", 0.7)):
+        for seed in range(3):
+            tasks, f1s = {}, []
+            for t in ("walk", "rest"):
+                tp = rng.binomial(50, hit + 0.05 * seed, 8)
+                c = {"clips": clips, "tp": tp.tolist(), "fp": [10] * 8, "fn": (50 - tp).tolist()}
+                f1 = 2 * tp.sum() / (2 * tp.sum() + 80 + (50 - tp).sum())
+                tasks[t] = {"type": "Discrete", "f1": f1, "clip_counts": c}
+                f1s.append(f1)
+            evaluations.append(
+                {
+                    "run_id": run,
+                    "seed": seed,
+                    "dataset": "mice",
+                    "tasks": tasks,
+                    "headline_tasks": ["walk", "rest"],
+                    "mean_f1": float(np.mean(f1s)),
+                }
+            )
+    rows = [
+        {
+            "run_id": e["run_id"],
+            "seed": e["seed"],
+            "dataset": "mice",
+            "metric": "mean_f1",
+            "value": e["mean_f1"],
+        }
+        for e in evaluations
+    ]
+    counts = collect_clip_counts(evaluations)
+    assert counts["mice"]["tasks"] == ["walk", "rest"]
+    tt = stats.ttests(Table(rows), "base", ["walk", "rest"], 0.005, counts)
+    f1 = tt["tests"]["mice"]["tw"]["metrics"]["mean_f1"]
+    boot = f1["clip_bootstrap"]
+    assert boot["estimate"] == pytest.approx(f1["mean_diff"])
+    assert boot["ci"][0] < f1["mean_diff"] < boot["ci"][1] and boot["n_clips"] == {"walk": 8}
+    # without counts (an older evaluation): no bootstrap, the t-test alone
+    plain = stats.ttests(Table(rows), "base", ["walk", "rest"], 0.005)
+    assert "clip_bootstrap" not in plain["tests"]["mice"]["tw"]["metrics"]["mean_f1"]

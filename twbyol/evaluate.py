@@ -82,6 +82,7 @@ from twbyol.predictor import save_probes
 from twbyol.probe import (
     Moments,
     aggregate_seeds,
+    clip_counts,
     fit_probe,
     knn_neighbours,
     knn_scores,
@@ -247,6 +248,9 @@ def protocol_scores(
             )
             if kind == "Discrete":
                 r.update(n_pos_test=int(np.sum(yt[ok] == 1)), pos_rate=float(np.mean(yt[ok] == 1)))
+                if not r["sequence_level"] and priv.get("average") == "binary":
+                    # the F1's per-clip sufficient statistics: a clip bootstrap resamples them
+                    r["clip_counts"] = clip_counts(yt, agg, ok, priv_clips + pub_clips, clip_len)
             if r["sequence_level"]:
                 # per clip, over its labelled frames (labelled test frames are in clip order)
                 labelled_per_clip = [int(c.sum()) for c in np.split(ok, np.cumsum(clip_len)[:-1])]

@@ -252,6 +252,37 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return out
 
 
+def clip_counts(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    ok: np.ndarray,
+    clips: Sequence[str],
+    lengths: Sequence[int],
+) -> dict:
+    """Per clip, the counts of a binary task's F1 over its scored frames: {"clips": names,
+    "tp", "fp", "fn": [int per clip]}. `y_true`, `y_pred` and `ok` (the scored frames) hold
+    the clips' frames one clip after the other, `lengths[i]` frames for `clips[i]`. Summed
+    over the clips, the counts give `classification_scores`' binary F1, 2 tp / (2 tp + fp +
+    fn), so resampling clips and summing their counts resamples the F1 (twbyol.bootstrap)."""
+    y_true, y_pred, ok = np.asarray(y_true), np.asarray(y_pred), np.asarray(ok, bool)
+    if len(y_true) != int(np.sum(lengths)) or len(clips) != len(lengths):
+        raise ValueError(
+            f"clip_counts: {len(y_true)} frames for {len(clips)} clips of {int(np.sum(lengths))}"
+        )
+    pos, called = ok & (y_true == 1), ok & (y_pred == 1)
+    cut = np.cumsum(lengths)[:-1]
+
+    def per_clip(mask: np.ndarray) -> list[int]:
+        return [int(m.sum()) for m in np.split(mask, cut)]
+
+    return {
+        "clips": list(clips),
+        "tp": per_clip(pos & called),
+        "fp": per_clip(called & ok & (y_true != 1)),
+        "fn": per_clip(pos & ~called),
+    }
+
+
 def label_key(c: float) -> str:
     """JSON key of a class label: '1' for 1.0, '2.5' for 2.5."""
     return str(int(c)) if float(c).is_integer() else str(c)

@@ -49,11 +49,13 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
+from twbyol.bootstrap import clip_bootstrap
 from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
     EFFICIENCY,
     HEADLINE,
     Table,
     _num,
+    collect_clip_counts,
     collect_references,
     comparison_rows,
     headline,
@@ -416,10 +418,19 @@ def comparison_power(metric: str, c: dict) -> dict:
     return power_summary(c["sd_diff"], c["n"], *target_effect(metric, c["mean_ref"]))
 
 
-def ttests(table: Table, baseline: str | None, frame_tasks: list[str], tol: float) -> dict:
+def ttests(
+    table: Table,
+    baseline: str | None,
+    frame_tasks: list[str],
+    tol: float,
+    clip_counts: dict[str, dict] | None = None,
+) -> dict:
     """Every run vs the baseline on every HEADLINE metric, per dataset (ttests.json), each
-    with its power analysis (`power`: comparison_power)."""
+    with its power analysis (`power`: comparison_power); mean_f1 also with the clip
+    bootstrap (`clip_bootstrap`, twbyol.bootstrap) where `clip_counts`
+    (tables.collect_clip_counts) has both runs' per-clip counts."""
     tests: dict = {}
+    clip_counts = clip_counts or {}
     for ds in table.datasets:
         for run in table.runs:
             if baseline is None or run == baseline:
@@ -429,6 +440,11 @@ def ttests(table: Table, baseline: str | None, frame_tasks: list[str], tol: floa
                 for m in HEADLINE
                 if table.values(run, ds, m) and table.values(baseline, ds, m)
             }
+            counts = clip_counts.get(ds, {"runs": {}})
+            if "mean_f1" in metrics and {run, baseline} <= set(counts["runs"]):
+                metrics["mean_f1"]["clip_bootstrap"] = clip_bootstrap(
+                    counts["runs"][run], counts["runs"][baseline], counts["tasks"]
+                )
             if metrics:
                 tests.setdefault(ds, {})[run] = {
                     "metrics": metrics,
@@ -442,7 +458,9 @@ def ttests(table: Table, baseline: str | None, frame_tasks: list[str], tol: floa
         "note": "paired by seed; p one-sided (run > baseline) and two-sided; ci95 = two-sided 95 % "
         "t-interval of the mean difference; no multiple-comparison correction; power: at the "
         "observed paired SD, the smallest difference the one-sided test detects with 80 % power "
-        "(mde, noncentral t) and the seeds a target effect needs (seeds_needed)",
+        "(mde, noncentral t) and the seeds a target effect needs (seeds_needed); "
+        "mean_f1's clip_bootstrap: the percentile interval of the difference with seeds and "
+        "test clips resampled (twbyol.bootstrap), where the t-interval holds the test set fixed",
         "tests": tests,
     }
 
@@ -1143,7 +1161,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     out = Path(args.out_dir)
     table.write(out / "comparison.tsv")
-    tt = ttests(table, study.get("baseline"), frame_tasks, args.tie_tol)
+    tt = ttests(
+        table, study.get("baseline"), frame_tasks, args.tie_tol, collect_clip_counts(evaluations)
+    )
     tt["sequence_tasks"] = seq_tasks
     tt["references"] = collect_references(evaluations)  # what a constant, a coin, the truth score
     io.write_json(out / "ttests.json", tt)

@@ -120,6 +120,20 @@ def collect_references(evaluations: list[dict]) -> dict[str, dict]:
     return out
 
 
+def collect_clip_counts(evaluations: list[dict]) -> dict[str, dict]:
+    """{dataset: {"tasks": its headline tasks, "runs": {run: {seed: {task: clip_counts}}}}}:
+    each evaluation's per-clip (tp, fp, fn) of its binary per-frame tasks
+    (twbyol.probe.clip_counts), for the clip bootstrap of its mean F1."""
+    out: dict[str, dict] = {}
+    for ev in evaluations:
+        counts = {t: r["clip_counts"] for t, r in ev["tasks"].items() if "clip_counts" in r}
+        ds = out.setdefault(
+            ev["dataset"], {"tasks": list(ev.get("headline_tasks", [])), "runs": {}}
+        )
+        ds["runs"].setdefault(ev["run_id"], {})[int(ev["seed"])] = counts
+    return out
+
+
 def _num(v) -> float:
     return float("nan") if v is None else float(v)
 
