@@ -21,7 +21,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from twbyol.data import frames, mabe22, synth
+from twbyol.data import frames, mabe22
+from twbyol.synthetic import generate as synth
 
 
 def bare_decode(path: Path, size: int) -> list[np.ndarray]:

@@ -67,8 +67,8 @@ STEADY_STEPS = 200
 
 
 def render_clip(args: tuple[int, int, int, str]) -> tuple[str, int]:
-    from twbyol.data.render import render
-    from twbyol.data.synth import _mabe22_clip
+    from twbyol.synthetic.generate import _mabe22_clip
+    from twbyol.synthetic.render import render
 
     i, n_frames, size, out = args
     rng = np.random.default_rng([7, i])

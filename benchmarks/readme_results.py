@@ -178,8 +178,8 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
                 f"per-frame tasks of {pre}, mean +- sd over seeds; differences paired by seed in "
                 "F1 points with the 95 % t-interval over seeds (the test clips held fixed), the "
                 "smallest difference the one-sided test detects at 80 % power (MDE) and the 95 % "
-                "interval of a bootstrap over seeds and test clips (seeds + clips); temporal metrics over windows with disjoint input (noise: rho ~ 0, MRR at "
-                "chance "
+                "interval of a bootstrap over seeds and test clips (seeds + clips); temporal "
+                "metrics over windows with disjoint input (noise: rho ~ 0, MRR at chance "
                 f"{_chance(d, pre, base)}).",
                 "",
                 *_table(header, rows),

@@ -63,7 +63,7 @@ def prepare(shared: Path, out: Path) -> dict:
     """Write the experiment's folder (module docstring); returns what it holds."""
     import av
 
-    from twbyol.data.render import encode_video
+    from twbyol.synthetic.render import encode_video
 
     named = behaviours_of(shared)
     names = [b for b, _ in named]

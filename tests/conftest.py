@@ -130,7 +130,7 @@ def write_release(
     import json
     import shutil
 
-    from twbyol.data import synth
+    from twbyol.synthetic import generate as synth
 
     summary = synth.generate(
         root,

@@ -10,10 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from twbyol.data import frames, index, mabe22, ratsi, synth
+from twbyol.data import frames, index, mabe22, ratsi
 from twbyol.data.frames import extract_frames
-from twbyol.data.sim import CENTRE, NOSE, TAIL_BASE
 from twbyol.synthetic import dataset as motion_dataset
+from twbyol.synthetic import generate as synth
+from twbyol.synthetic.social import CENTRE, NOSE, TAIL_BASE
 
 N_CLIPS, N_FRAMES, SIZE, SEED = 3, 40, 64, 7
 LABELS, FRAME_MAP = "submission_labels.npy", "frame_number_map.npy"  # the AIcrowd names
@@ -107,7 +108,7 @@ def test_generator_is_deterministic(mice, tmp_path):
 
 
 def test_every_action_kind_has_a_control_and_bad_kinds_fail():
-    from twbyol.data import sim
+    from twbyol.synthetic import social as sim
 
     assert set(sim._CONTROL) == set(sim.SOLO_KINDS + sim.SOCIAL_KINDS)
     with pytest.raises(ValueError, match="'leap'.*unknown kind 'jump'"):
@@ -207,7 +208,7 @@ def test_video_frame_count_must_match_labels(mice, tmp_path):
     video = mabe22.read(root).clips.video_paths[0]
     # Re-encode the clip 5 frames short: a valid file that disagrees with its labels.
     frames_ = _decode(video, SIZE)[: N_FRAMES - 5]
-    from twbyol.data.render import encode_video
+    from twbyol.synthetic.render import encode_video
 
     encode_video(video, iter(frames_), 30.0)
     with pytest.raises(ValueError, match=f"{video.name}.*{N_FRAMES - 5} frames"):

@@ -84,7 +84,7 @@ REAL = {  # stage -> modules it must run / must not depend on
     ),
     "read-dataset": (
         {"data/index.py", "data/mabe22.py", "data/ratsi.py", "split.py"},
-        {"data/sim.py", "data/render.py", "data/synth.py"},
+        {"synthetic/social.py", "synthetic/render.py", "synthetic/generate.py"},
     ),
     "stats": ({"stats.py", "io.py"}, {"figures.py", "report.py", "evaluate.py"}),
 }

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twbyol.data import frames, index, mabe22, synth
-from twbyol.data.render import encode_video
+from twbyol.data import frames, index, mabe22
 from twbyol.split import read_protocol
+from twbyol.synthetic import generate as synth
+from twbyol.synthetic.render import encode_video
 
 N_CLIPS, N_USER, N_FRAMES = 14, 3, 40
 

@@ -11,7 +11,7 @@ import pytest
 
 from twbyol.data import videos
 from twbyol.data.frames import extract_frames, fitted_size
-from twbyol.data.render import encode_video
+from twbyol.synthetic.render import encode_video
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real_rodent_video"
 

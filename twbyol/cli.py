@@ -12,7 +12,7 @@ import sys
 # stage name -> (module, one-line purpose)
 STAGES: dict[str, tuple[str, str]] = {
     "synth": (
-        "twbyol.data.synth",
+        "twbyol.synthetic.generate",
         "generate a synthetic dataset in the MABe22 or RatSI on-disk format",
     ),
     "read-dataset": (

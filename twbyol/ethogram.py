@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
-from twbyol.data.sim import run_spans
+from twbyol.bouts import run_spans
 from twbyol.probe import classification_scores
 
 TEST_SPLITS = ("privateTest", "publicTest")

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from twbyol.bouts import run_spans
 from twbyol.data import mabe22
-from twbyol.data.render import encode_video
-from twbyol.data.sim import run_spans
 from twbyol.io import write_json
 from twbyol.split import EVALUATOR_SEED, derived_protocol
 from twbyol.synthetic import ethogram, motion, scene
+from twbyol.synthetic.render import encode_video
 
 TASKS = ethogram.NAMES
 

@@ -4,7 +4,7 @@ Each mouse turns a bout into per-frame kinematic parameters (position, heading, 
 head yaw and reach, gait phase, forepaws raised and their offsets, tail, body length), drawn
 afresh per mouse and bout within each behaviour's ranges, so that the three mice of a clip
 move out of phase and two clips differ in every detail but the behaviour. Parameters blend
-over `BLEND` frames at a bout change (no jumps). `twbyol.data.sim.pose` turns them into
+over `BLEND` frames at a bout change (no jumps). `twbyol.synthetic.social.pose` turns them into
 keypoints; the renderer draws from the keypoints only, so the two agree by construction.
 All lengths are in body lengths L (the body length in pixels is the same for every mouse of
 every clip), times in seconds.
@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from twbyol.data.sim import Arena, pose
 from twbyol.synthetic.ethogram import ETHOGRAM, NAMES
+from twbyol.synthetic.social import Arena, pose
 
 N_MICE = 3
 BLEND = 4  # frames over which the pose parameters move from one bout's to the next's

@@ -11,8 +11,8 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from twbyol.data.render import SUPERSAMPLE, Coat, Scene, background_image, draw_animal
-from twbyol.data.sim import Arena
+from twbyol.synthetic.render import SUPERSAMPLE, Coat, Scene, background_image, draw_animal
+from twbyol.synthetic.social import Arena
 
 ARENA_FRACTION = 0.92  # the floor's side as a share of the frame
 MOUSE_LENGTH = 0.11  # nose to tail base as a share of the frame at body_scale 1 (MABe22's)

@@ -10,10 +10,11 @@ sniffing) and the four sequence-level conditions (experiment_day, time_of_day, s
 lights). `ratsi`: two white rats (one fur-marked) on a dark square floor, labelled per frame
 with one RatSI behaviour. Layouts: see `twbyol.data.mabe22` / `twbyol.data.ratsi`.
 
-Labels are the annotator's view of the simulation (`twbyol.data.sim`): geometric definitions
-on the keypoints (contact, close, oral contacts) or the simulated action while it is visibly
-happening (grooming, chasing at speed, ...), so every label is visible in the pixels. Clip i
-depends only on (seed, i): same seed -> byte-identical labels/keypoints and identical frames.
+Labels are the annotator's view of the simulation (`twbyol.synthetic.social`): geometric
+definitions on the keypoints (contact, close, oral contacts) or the simulated action while it
+is visibly happening (grooming, chasing at speed, ...), so every label is visible in the
+pixels. Clip i depends only on (seed, i): same seed -> byte-identical labels/keypoints and
+identical frames.
 A `synth.json` summary (settings, per-task frame frequency and bout lengths) is written last.
 
 Timescales: each action's bouts are log-normal (Action.median_s, sigma); at 30 fps, median
@@ -48,9 +49,13 @@ from types import ModuleType
 
 import numpy as np
 
+from twbyol.bouts import runs
 from twbyol.data import mabe22, ratsi
-from twbyol.data.render import Coat, Scene, encode_video, render
-from twbyol.data.sim import (
+from twbyol.io import write_json
+from twbyol.settings import BODY_SCALE
+from twbyol.split import EVALUATOR_SEED, derived_protocol
+from twbyol.synthetic.render import Coat, Scene, encode_video, render
+from twbyol.synthetic.social import (
     BODY_POINTS,
     CENTRE,
     LEFT_EAR,
@@ -65,12 +70,8 @@ from twbyol.data.sim import (
     Simulation,
     Species,
     far_distance,
-    runs,
     simulate,
 )
-from twbyol.io import write_json
-from twbyol.settings import BODY_SCALE
-from twbyol.split import EVALUATOR_SEED, derived_protocol
 
 FORMATS = ("mabe22", "ratsi")
 # mabe22's generators: "motion", the benchmark (twbyol.synthetic: behaviours that live in the

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from twbyol.data.sim import (
+from twbyol.io import atomic_path
+from twbyol.synthetic.social import (
     CENTRE,
     LEFT_EAR,
     LEFT_FOREPAW,
@@ -35,7 +36,6 @@ from twbyol.data.sim import (
     Arena,
     Simulation,
 )
-from twbyol.io import atomic_path
 
 SUPERSAMPLE = 2  # draw at 2x, then average 2x2 blocks: cheap anti-aliasing
 NOISE_POOL = 8  # distinct sensor-noise frames per clip, drawn at random per frame
