@@ -23,10 +23,12 @@ nearest other clip (cosine) votes its behaviour (leave-one-out 1-NN over the 33 
 2 of the other 32 share each behaviour). Printed per run: accuracy over seeds, the chance
 level (expected accuracy of the same vote with the labels shuffled; 2/32 here) and the
 permutation p-value of the seeds' mean accuracy against 2,000 label shufflings (the same
-shufflings for every seed). A clip's behaviour-mates are the other panels of its own source
-video: "the behaviour is recognised" and "panels of one recording look alike" cannot be told
-apart with these files, so a high score shows the embedding separates these recordings, no
-more.
+shufflings for every seed); and each trained run against the untrained control (the
+experiment's `study.control`): the accuracy difference paired by clip (a clip's hits averaged
+over seeds) with a one-sided sign-flip p of "run > control". A clip's behaviour-mates are
+the other panels of its own source video: "the behaviour is recognised" and "panels of one
+recording look alike" cannot be told apart with these files, so a high score shows the
+embedding separates these recordings, no more.
 """
 
 from __future__ import annotations
@@ -92,12 +94,25 @@ def prepare(shared: Path, out: Path) -> dict:
     return made
 
 
-def loo_accuracy(x: np.ndarray, y: np.ndarray) -> float:
-    """Leave-one-out cosine 1-NN accuracy of rows x (n, D) with labels y (n,)."""
+def loo_hits(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n,) bool: whether each row's leave-one-out cosine nearest neighbour shares its label."""
     z = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sim = z @ z.T
     np.fill_diagonal(sim, -np.inf)
-    return float(np.mean(y[np.argmax(sim, axis=1)] == y))
+    return y[np.argmax(sim, axis=1)] == y
+
+
+def loo_accuracy(x: np.ndarray, y: np.ndarray) -> float:
+    """Leave-one-out cosine 1-NN accuracy of rows x (n, D) with labels y (n,)."""
+    return float(np.mean(loo_hits(x, y)))
+
+
+def sign_flip_p(d: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
+    """One-sided p of mean(d) > 0 for paired differences d (n,): the share of random sign
+    flips of d whose mean is at least the observed one (the observed counted once)."""
+    d = np.asarray(d, float)
+    flips = rng.choice([-1.0, 1.0], size=(n_perm, len(d)))
+    return float((1 + np.sum((flips * d).mean(axis=1) >= d.mean() - 1e-12)) / (1 + n_perm))
 
 
 def chance(y: np.ndarray) -> float:
@@ -120,23 +135,39 @@ def analyse(results: Path, dataset: str = "real", n_perm: int = 2000) -> dict:
     out = {"clips": len(y), "behaviours": len(set(y)), "chance": chance(y)}
     rng = np.random.default_rng(0)
     perms = [rng.permutation(len(y)) for _ in range(n_perm)]
+    hits: dict[str, np.ndarray] = {}  # run -> (n,) share of its seeds with a hit per clip
     for run_dir in sorted((results / "embed").iterdir()):
-        accs, null = [], np.zeros(n_perm)
+        accs, null, per_clip = [], np.zeros(n_perm), []
         for emb_path in sorted(run_dir.glob(f"seed*/{dataset}.npy")):
             emb = np.load(emb_path)
             x = np.stack([emb[s:e].mean(0) for s, e in zip(lab.starts, lab.ends)])
-            accs.append(loo_accuracy(x, y))
+            per_clip.append(loo_hits(x, y))
+            accs.append(float(per_clip[-1].mean()))
             null += [loo_accuracy(x, y[p]) for p in perms]
         if not accs:
             continue
         null /= len(accs)
         mean = float(np.mean(accs))
+        hits[run_dir.name] = np.mean(per_clip, axis=0)
         out[run_dir.name] = {
             "seeds": len(accs),
             "accuracy": mean,
             "sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else float("nan"),
             "p_perm": float((1 + np.sum(null >= mean)) / (1 + n_perm)),
         }
+    # each trained run against the untrained control, paired by clip (its hits averaged
+    # over seeds): the difference in accuracy and a one-sided sign-flip p (run > control)
+    exp_path = results / "experiment.json"
+    study = json.loads(exp_path.read_text()).get("study", {}) if exp_path.exists() else {}
+    control = study.get("control", "random_init")
+    out["control"] = control if control in hits else None
+    for run, h in hits.items():
+        if run != control and control in hits:
+            d = h - hits[control]
+            out[run]["vs_control"] = {
+                "diff": float(d.mean()),
+                "p": sign_flip_p(d, n_perm, np.random.default_rng(1)),
+            }
     return out
 
 
@@ -157,17 +188,21 @@ def knn_block(res: dict, results: Path) -> str:
         f"`{version}`; {machine()}). Leave-one-out 1-NN over the {res['clips']} labelled clips "
         f"({res['behaviours']} behaviours), clip embedding = mean of its frames'; chance "
         f"{res['chance']:.4f}; p = share of {PERMUTATIONS} label shufflings scoring at least "
-        "the seeds' mean accuracy.",
+        "the seeds' mean accuracy; vs the control: the accuracy difference paired by clip "
+        "(each clip's hits averaged over seeds) with the one-sided sign-flip p of run > "
+        "control.",
         "",
-        "| run | seeds | 1-NN accuracy | p (permutation) |",
-        "|---|---|---|---|",
+        "| run | seeds | 1-NN accuracy | p (permutation) | vs the control (accuracy, p) |",
+        "|---|---|---|---|---|",
     ]
     for run in exp["runs"]:
         r = res.get(run)
         if r:
+            vs = r.get("vs_control")
             lines.append(
                 f"| {run_label(exp, run)} | {r['seeds']} | {r['accuracy']:.3f} +- "
-                f"{r['sd']:.3f} | {r['p_perm']:.3f} |"
+                f"{r['sd']:.3f} | {r['p_perm']:.3f} | "
+                + (f"{vs['diff']:+.3f}, p = {vs['p']:.3f} |" if vs else "|")
             )
     return "\n".join(lines) + "\n\n"
 

@@ -382,3 +382,25 @@ def test_real_videos_with_clip_level_labels(tmp_path):
     for k, c in enumerate(cs.clip_ids):
         lab = cs.labels_of(c)
         assert (lab[k] == 1).all() and (np.delete(lab, k, axis=0) == 0).all()
+
+
+def test_the_sanity_knn_vs_the_control_is_a_sign_flip_test():
+    """benchmarks/real_videos.py: the paired test of a trained run against the control."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import real_videos
+
+    rng = np.random.default_rng(0)
+    # known answer: every difference positive -> p = (1 + #flips all-positive-mean) / (1 + n)
+    d = np.full(12, 1 / 3)
+    p = real_videos.sign_flip_p(d, 4000, rng)
+    assert p == pytest.approx(1 / 4001 + 0.5**12, abs=2e-3)
+    # null: symmetric noise gives p roughly uniform; zero differences give p = 1
+    ps = [real_videos.sign_flip_p(rng.normal(size=30), 400, rng) for _ in range(200)]
+    assert 0.4 < np.mean(ps) < 0.6 and np.mean(np.array(ps) < 0.05) < 0.1
+    assert real_videos.sign_flip_p(np.zeros(10), 100, rng) == 1.0
+    # the hits: a clip next to its own label's twin hits, the others miss
+    x = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    y = np.array(["a", "a", "b", "c"])
+    assert real_videos.loo_hits(x, y).tolist() == [True, True, False, False]
