@@ -45,6 +45,19 @@ def evaluation_config(e: dict) -> dict:
     }
 
 
+def crop_span(e: dict) -> int:
+    """Source frames one training crop of experiment `e` covers, (num_frames - 1) x stride
+    + 1: the shortest clip its pretraining can crop."""
+    crop = {**crop_defaults(), **e.get("crop", {})}
+    return (int(crop["num_frames"]) - 1) * int(crop["stride"]) + 1
+
+
+def min_clip_frames(e: dict, dataset: str) -> int:
+    """The shortest clip the experiment accepts in `dataset`'s clip list: its crop span for
+    the pretraining dataset, 0 (any) for the others (they are only embedded)."""
+    return crop_span(e) if dataset == e.get("pretrain_dataset") else 0
+
+
 def run_seeds(e: dict, run: str) -> list[int]:
     """The seeds run `run` of experiment `e` trains with: its own `seeds`, else the
     experiment's (so that the comparisons that need power get more seeds than the rest)."""

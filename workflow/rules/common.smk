@@ -9,7 +9,7 @@ from twbyol import deps
 from twbyol.io import files_under
 from twbyol.tables import headline_dataset
 from twbyol.settings import BODY_SCALE, CLIP_OPTIONS, DEFAULT_FRAME_FIT, READER_OPTIONS, VIDEO_SUFFIXES
-from twbyol.experiment import embedding_config, evaluation_config
+from twbyol.experiment import embedding_config, evaluation_config, min_clip_frames
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
 
