@@ -150,3 +150,34 @@ def test_what_python_imports_for_each_stage_is_in_its_closure():
             else deps.stage_modules(stage)
         )
         assert loaded <= walked, (stage, loaded - walked)
+
+
+def test_the_package_has_no_import_cycle():
+    """No module imports, anywhere in its source (imports inside functions included), a
+    module that imports it back, directly or through others. A module's own parent packages
+    are left out: Python imports them first whatever the module says."""
+    import pkgutil
+
+    import twbyol
+
+    names = [m.name for m in pkgutil.walk_packages(twbyol.__path__, "twbyol.")]
+    graph = {
+        n: {m for m in deps.imports_of(n) if not n.startswith(m + ".") and m != "twbyol"}
+        for n in names
+    }
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(u: str, path: list[str]) -> None:
+        state[u] = 1
+        for v in sorted(graph.get(u, ())):
+            if state.get(v) == 1:
+                cycles.append(path[path.index(v) :] + [v])
+            elif v in graph and not state.get(v):
+                visit(v, [*path, v])
+        state[u] = 2
+
+    for n in names:
+        if not state.get(n):
+            visit(n, [n])
+    assert not cycles, cycles
