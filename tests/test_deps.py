@@ -73,10 +73,11 @@ REAL = {  # stage -> modules it must run / must not depend on
         {"evaluate.py", "probe.py", "temporal.py", "split.py", "io.py", "data/artifacts.py"},
         {"data/mabe22.py", "data/ratsi.py", "data/index.py", "train.py", "stats.py"},
     ),
-    "figures": (
-        {"figures.py", "tables.py", "evaluate.py", "temporal.py", "split.py", "data/artifacts.py"},
-        {"data/mabe22.py", "train.py", "stats.py"},
+    "figures": (  # no stage imports another stage
+        {"figures.py", "tables.py", "probe.py", "data/artifacts.py"},
+        {"data/mabe22.py", "train.py", "stats.py", "evaluate.py"},
     ),
+    "submission": ({"submission.py", "data/artifacts.py"}, {"evaluate.py", "train.py"}),
     "report": ({"report.py", "tables.py"}, {"stats.py", "figures.py"}),
     "embed": (
         {"embed.py", "models/backbones.py", "data/artifacts.py", "io.py"},

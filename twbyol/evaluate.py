@@ -67,7 +67,6 @@ the paired t-tests of `stats` compare like with like. --seed is recorded, not us
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -77,7 +76,7 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
-from twbyol.data.artifacts import Labels, load_labels  # noqa: F401 (re-exported)
+from twbyol.data.artifacts import Labels, labelled_spans, load_labels, read_index
 from twbyol.predictor import save_probes
 from twbyol.probe import (
     Moments,
@@ -101,22 +100,6 @@ from twbyol.temporal import (
     retrieval_mrr,
     spearman_distance_vs_gap,
 )
-
-
-def load_index(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Clip ids, starts and ends of the labelled clips of an index.tsv (docs/artifacts.md:
-    clip index): the rows of the labels, embeddings and evaluation."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    for col in ("clip_id", "start", "end", "labelled"):
-        if rows and col not in rows[0]:
-            raise ValueError(f"{path}: missing column {col!r}")
-    rows = [r for r in rows if r["labelled"] == "1"]
-    return (
-        [r["clip_id"] for r in rows],
-        np.array([int(r["start"]) for r in rows], dtype=np.int64),
-        np.array([int(r["end"]) for r in rows], dtype=np.int64),
-    )
 
 
 def load_embedding(path: str | Path, n_frames: int) -> np.ndarray:
@@ -668,14 +651,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     t_start = time.perf_counter()
     crop_gap, gap_note = args.crop_gap, {}
     if args.crop_gap_s is not None:
-        from twbyol.data.artifacts import read_index
-
         index = read_index(args.index)
         fps = float(np.median(index.loc[index["labelled"] == 1, "fps"]))
         crop_gap = round(args.crop_gap_s * fps)
         gap_note = {"gap_s": args.crop_gap_s, "fps": fps}
     lab = load_labels(args.labels)
-    clips, starts, ends = load_index(args.index)
+    clips, starts, ends = labelled_spans(args.index)
     if clips != lab.clips or not (
         np.array_equal(starts, lab.starts) and np.array_equal(ends, lab.ends)
     ):
