@@ -4,10 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_train import (
-    cfg,
-    frames,  # noqa: F401 (a fixture)
-)
+from tests.test_train import cfg
 from twbyol import hardware
 from twbyol.train import train
 

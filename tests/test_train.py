@@ -12,27 +12,6 @@ import torch
 from twbyol.train import TrainConfig, train
 
 
-@pytest.fixture()
-def frames(tmp_path):
-    """A frames folder + index.tsv of 6 clips whose content moves (a drifting bright square)."""
-    d = tmp_path / "frames"
-    d.mkdir()
-    rows = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits"]
-    start = 0
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        t = 120
-        arr = rng.integers(0, 40, (t, 24, 24), dtype=np.uint8)
-        for f in range(t):
-            x = (f // 4 + 3 * i) % 18
-            arr[f, 6:12, x : x + 6] = 220
-        np.save(d / f"c{i}.npy", arr)
-        rows.append(f"c{i}\t{t}\t30.0\t/none/c{i}.mp4\t0\t{start}\t{start + t}\t1\t")
-        start += t
-    (d / "index.tsv").write_text("\n".join(rows) + "\n")
-    return d
-
-
 def cfg(frames, out, **kw):
     base = dict(
         run_id="tw",
@@ -382,22 +361,21 @@ def test_a_signal_mid_step_checkpoints_at_the_next_sync_point_and_the_run_resume
 
 
 def test_random_init_is_the_untrained_initialisation(frames, tmp_path):
-    out = tmp_path / "ri"
-    train(cfg(frames, out, method="random_init"))
-    assert metrics(out) == [
-        {
-            "run_id": "tw",
-            "seed": 0,
-            "method": "random_init",
-            "epoch": 0,
-            "step": 0,
-            "loss": None,
-            "lr": 0.0,
-            "samples": 0,
-            "wall_s": 0.0,
-        }
-    ]
-    assert json.loads((out / "efficiency.json").read_text())["samples"] == 0
+    """The control's network is the one pretraining starts from: its weights equal those of
+    a BYOL run of the same seed that cannot move them (lr 0), differ from another seed's,
+    and no step is taken."""
+    ri = tmp_path / "ri"
+    train(cfg(frames, ri, method="random_init"))
+    still = tmp_path / "lr0"
+    train(cfg(frames, still, weighting="uniform", lr=0.0, weight_decay=0.0, warmup_epochs=0))
+    other = tmp_path / "ri1"
+    train(cfg(frames, other, method="random_init", seed=1))
+    a, b, c = (_backbone(p) for p in (ri, still, other))
+    weights = [k for k in a if not k.endswith(("running_mean", "running_var", "batches_tracked"))]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    assert not all(torch.equal(a[k], c[k]) for k in weights)
+    assert [(m["step"], m["samples"]) for m in metrics(ri)] == [(0, 0)]
+    assert json.loads((ri / "efficiency.json").read_text())["samples"] == 0
 
 
 def test_non_finite_loss_stops_with_a_clear_error(frames, tmp_path, monkeypatch):
