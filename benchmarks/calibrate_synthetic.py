@@ -36,8 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from twbyol import io  # noqa: E402
+from twbyol.data.artifacts import load_labels  # noqa: E402
 from twbyol.embed import embed  # noqa: E402
-from twbyol.evaluate import evaluate, load_labels  # noqa: E402
+from twbyol.evaluate import evaluate  # noqa: E402
 from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
 from twbyol.split import read_protocol  # noqa: E402
 from twbyol.stats import paired_ttest  # noqa: E402

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,3 +176,25 @@ def release(tmp_path_factory) -> dict[str, Path]:
         write_release(root, naming)
         out[naming] = root
     return out
+
+
+@pytest.fixture()
+def frames(tmp_path):
+    """The training tests' frames folder: frames + index.tsv of 6 clips of 120 frames at
+    24 px whose content moves (a drifting bright square)."""
+    d = tmp_path / "frames"
+    d.mkdir()
+    rows = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits"]
+    start = 0
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        t = 120
+        arr = rng.integers(0, 40, (t, 24, 24), dtype=np.uint8)
+        for f in range(t):
+            x = (f // 4 + 3 * i) % 18
+            arr[f, 6:12, x : x + 6] = 220
+        np.save(d / f"c{i}.npy", arr)
+        rows.append(f"c{i}\t{t}\t30.0\t/none/c{i}.mp4\t0\t{start}\t{start + t}\t1\t")
+        start += t
+    (d / "index.tsv").write_text("\n".join(rows) + "\n")
+    return d

@@ -13,11 +13,9 @@ from twbyol.data.augment import P, ParamDrawer, augment_batch, blur_matrices, re
 from twbyol.data.sampling import (
     STD,
     CropConfig,
-    SeparableGaussianBlur,
     TemporalCropDataset,
-    blur_kernel_size,
-    build_augmentation,
 )
+from twbyol.data.transforms import SeparableGaussianBlur, blur_kernel_size, build_augmentation
 
 
 def frames_dir(tmp_path, n_clips=3, n_frames=120, h=40, w=48):

@@ -110,9 +110,22 @@ def test_probe_benchmark_runs_and_its_probes_agree_with_sklearn():
     assert len(diffs) == 2 and max(diffs) < 1e-3, out
 
 
-def test_train_step_benchmark_runs():
+def test_train_step_benchmark_reports_consistent_figures():
+    """Each comparison prints both variants' median ms/step and clips/s and their ratio:
+    the clips/s are the batch over the step time, the ratio that of the two step times
+    (to the printed rounding), for both comparisons (TW-BYOL/uniform, ours/pytorchvideo)."""
+    import re
+
     out = _bench("benchmarks/bench_train_step.py", "--batch", "4", "--steps", "2", "--amp", "bf16")
-    assert out.count("clips/s") == 4 and "ratio ours / pytorchvideo" in out, out
+    rows = re.findall(r"^\s+(\S+)\s+([\d.]+) ms/step = \s*([\d.]+) clips/s", out, re.M)
+    ratios = re.findall(r"ratio (\S+) / (\S+) = ([\d.]+)", out)
+    assert [r[0] for r in rows] == ["tw-byol", "uniform", "ours", "pytorchvideo"], out
+    assert [r[:2] for r in ratios] == [("tw-byol", "uniform"), ("ours", "pytorchvideo")], out
+    ms = {name: float(m) for name, m, _ in rows}
+    for _, m, rate in rows:
+        assert float(m) > 0 and float(rate) == pytest.approx(4e3 / float(m), rel=2e-3, abs=0.051)
+    for a, b, r in ratios:
+        assert float(r) == pytest.approx(ms[a] / ms[b], rel=0.01, abs=2e-3), out
 
 
 def test_gpu_run_benchmark_runs_the_pipelines_training_and_embedding(tmp_path):

@@ -73,10 +73,11 @@ REAL = {  # stage -> modules it must run / must not depend on
         {"evaluate.py", "probe.py", "temporal.py", "split.py", "io.py", "data/artifacts.py"},
         {"data/mabe22.py", "data/ratsi.py", "data/index.py", "train.py", "stats.py"},
     ),
-    "figures": (
-        {"figures.py", "tables.py", "evaluate.py", "temporal.py", "split.py", "data/artifacts.py"},
-        {"data/mabe22.py", "train.py", "stats.py"},
+    "figures": (  # no stage imports another stage
+        {"figures.py", "tables.py", "probe.py", "data/artifacts.py"},
+        {"data/mabe22.py", "train.py", "stats.py", "evaluate.py"},
     ),
+    "submission": ({"submission.py", "data/artifacts.py"}, {"evaluate.py", "train.py"}),
     "report": ({"report.py", "tables.py"}, {"stats.py", "figures.py"}),
     "embed": (
         {"embed.py", "models/backbones.py", "data/artifacts.py", "io.py"},
@@ -150,3 +151,34 @@ def test_what_python_imports_for_each_stage_is_in_its_closure():
             else deps.stage_modules(stage)
         )
         assert loaded <= walked, (stage, loaded - walked)
+
+
+def test_the_package_has_no_import_cycle():
+    """No module imports, anywhere in its source (imports inside functions included), a
+    module that imports it back, directly or through others. A module's own parent packages
+    are left out: Python imports them first whatever the module says."""
+    import pkgutil
+
+    import twbyol
+
+    names = [m.name for m in pkgutil.walk_packages(twbyol.__path__, "twbyol.")]
+    graph = {
+        n: {m for m in deps.imports_of(n) if not n.startswith(m + ".") and m != "twbyol"}
+        for n in names
+    }
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(u: str, path: list[str]) -> None:
+        state[u] = 1
+        for v in sorted(graph.get(u, ())):
+            if state.get(v) == 1:
+                cycles.append(path[path.index(v) :] + [v])
+            elif v in graph and not state.get(v):
+                visit(v, [*path, v])
+        state[u] = 2
+
+    for n in names:
+        if not state.get(n):
+            visit(n, [n])
+    assert not cycles, cycles

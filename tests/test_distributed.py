@@ -22,7 +22,6 @@ import torch.multiprocessing as mp
 from tests.test_methods import batch
 from tests.test_methods import cfg as method_cfg
 from tests.test_train import cfg as train_cfg
-from tests.test_train import frames  # noqa: F401 (a fixture)
 from twbyol import distributed
 from twbyol.methods import build_method
 

@@ -108,3 +108,50 @@ def test_the_schema_names_the_packages_methods_weightings_and_policies():
     assert set(run["method"]["enum"]) == set(METHODS)
     assert set(run["weighting"]["enum"]) == set(PAIR_WEIGHTINGS)
     assert set(run["crop_policy"]["enum"]) == set(CROP_POLICIES)
+
+
+def _validated() -> dict:
+    """config.yaml as the workflow sees it: validated, the schema's defaults filled in."""
+    from snakemake.utils import validate
+
+    cfg = copy.deepcopy(CONFIG)
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return cfg["experiments"]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda e: e.update(pretrain_dataset="birds"), r"smoke: dataset 'birds' is used"),
+        (
+            lambda e: e["study"].update(proposed="nope"),
+            r"smoke.study.proposed: run 'nope' is not defined",
+        ),
+        (
+            lambda e: e["datasets"]["mice"].update(format="videos"),
+            r"smoke.datasets.mice: format videos reads a folder",
+        ),
+        (
+            lambda e: e["training"].update(batch_size=33),
+            r"smoke.training.batch_size: 33 is not divisible by 2 GPUs",
+        ),
+        (
+            lambda e: e["runs"].update(bad={"method": "moco_v3", "weighting": "oracle"}),
+            r"smoke.runs.bad.weighting",
+        ),
+        (
+            lambda e: e["stage_resources"].update(embed={"gpus": 1, "sbatch_extra": {"gres": "x"}}),
+            r"smoke.stage_resources.embed",
+        ),
+    ],
+)
+def test_every_experiment_passes_the_cross_key_checks_and_a_broken_one_names_its_key(edit, message):
+    from twbyol.experiment import check_experiment
+
+    exps = _validated()
+    for name, exp in exps.items():
+        check_experiment(name, exp)  # config.yaml as shipped
+    smoke = copy.deepcopy(exps["smoke"])
+    edit(smoke)
+    with pytest.raises(ValueError, match=message):
+        check_experiment("smoke", smoke)

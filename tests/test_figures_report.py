@@ -571,3 +571,34 @@ def test_the_efficiency_table_names_what_each_runs_seeds_trained_on():
     assert _device({0: 4, 1: 4}) == "4 GPUs"
     assert _device({0: 1}) == "1 GPU"
     assert _device({0: 0, 1: 4}) == "CPU / 4 GPUs (seeds differ)"
+
+
+def test_evaluate_runs_on_its_files_alone(study, tmp_path):
+    """Settings flags default to their homes (the evaluator's split seed, test size and k;
+    the sampler's crop policy) and the input window to the one the embed stage recorded
+    beside the embedding: the same evaluation as with every flag given. Without a recorded
+    window it says which flags to give."""
+    root, paths = study
+    labels, index = paths["mice"]
+    emb = root / "embed" / "byol_uniform" / "seed0" / "mice.npy"
+    local = tmp_path / "mice.npy"
+    local.write_bytes(emb.read_bytes())
+    files = ["--labels", str(labels), "--index", str(index), "--embedding", str(local)]
+    files += ["--protocol", str(labels).removesuffix(".npz") + ".protocol.json"]
+    files += ["--run-id", "r", "--seed", "0", "--dataset", "mice", "--method", "byol"]
+    quick = ["--n-pairs", "2000", "--n-queries", "100", "--few-shot-draws", "2"]
+    with pytest.raises(SystemExit):
+        evaluate.main([*files, *quick, "--out", str(tmp_path / "none.json")])
+    io.write_npz(
+        tmp_path / "mice.projection.npz",
+        mean=np.zeros(0),
+        axes=np.zeros((0, 0)),
+        window=np.array([1, 1, 1]),
+    )
+    evaluate.main([*files, *quick, "--out", str(tmp_path / "alone.json")])
+    given = [*WINDOW[:6], "--split-seed", "42", "--test-size", "0.1", "--knn-k", "20"]
+    given += ["--crop-policy", "uniform", "--crop-rho", "2", "--crop-gap", "60"]
+    evaluate.main([*files, *quick, *given, "--out", str(tmp_path / "flags.json")])
+    a, b = (io.read_json(tmp_path / f"{n}.json") for n in ("alone", "flags"))
+    a.pop("timings_s"), b.pop("timings_s")
+    assert a == b and a["window"]["num_frames"] == 1

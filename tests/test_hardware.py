@@ -4,10 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_train import (
-    cfg,
-    frames,  # noqa: F401 (a fixture)
-)
+from tests.test_train import cfg
 from twbyol import hardware
 from twbyol.train import train
 
@@ -131,3 +128,5 @@ def test_embed_runs_the_model_in_the_precision_it_was_trained_in(
     got = np.load(emb)[: len(clip)]
     np.testing.assert_array_equal(got, want)
     assert not np.array_equal(first_clip(torch.bfloat16), first_clip(None))
+    # the input window it embedded with, recorded for the evaluation: crop 4 x 2, stride 4
+    assert np.load(proj)["window"].tolist() == [4, 2, 4]

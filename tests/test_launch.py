@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tests.test_train import cfg, frames  # noqa: F401  (frames: a pytest fixture)
+from tests.test_train import cfg
 from twbyol import launch
 
 TWBYOL = str(Path(sys.executable).parent / "twbyol")

@@ -10,7 +10,8 @@ from sklearn.linear_model import Ridge, RidgeClassifier
 from sklearn.metrics import f1_score, mean_squared_error
 from sklearn.model_selection import train_test_split
 
-from twbyol.evaluate import Labels, evaluate, headline_tasks, protocol_scores
+from twbyol.data.artifacts import Labels
+from twbyol.evaluate import evaluate, headline_tasks, protocol_scores
 from twbyol.split import Protocol, derived_protocol
 from twbyol.submission import check_submission, submission_array
 

@@ -10,10 +10,7 @@ from torchvision.transforms import v2
 
 from twbyol.data.sampling import (
     CropConfig,
-    SeparableGaussianBlur,
     TemporalCropDataset,
-    blur_kernel_size,
-    build_augmentation,
     crop_states,
     gap_density,
     matched_pair_starts,
@@ -22,6 +19,7 @@ from twbyol.data.sampling import (
     select_clips,
     state_codes,
 )
+from twbyol.data.transforms import SeparableGaussianBlur, blur_kernel_size, build_augmentation
 
 
 @pytest.mark.parametrize("size,kernel", [(56, 11), (224, 45)])

@@ -234,7 +234,7 @@ class _Resources(dict):
 def test_the_plugin_builds_sbatch_from_the_stage_resources():
     """The installed snakemake-executor-plugin-slurm's own submit-command code, on mabe22's
     embed stage: what it passes to sbatch, and to the srun that runs the rule in the job."""
-    submit = pytest.importorskip("snakemake_executor_plugin_slurm.submit_string")
+    import snakemake_executor_plugin_slurm.submit_string as submit  # a declared dependency
     from snakemake_executor_plugin_slurm.utils import set_gres_string
     from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
     from snakemake_executor_plugin_slurm_jobstep import get_gpu_setting

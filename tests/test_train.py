@@ -3,33 +3,13 @@
 import copy
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from twbyol.train import TrainConfig, train
-
-
-@pytest.fixture()
-def frames(tmp_path):
-    """A frames folder + index.tsv of 6 clips whose content moves (a drifting bright square)."""
-    d = tmp_path / "frames"
-    d.mkdir()
-    rows = ["clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits"]
-    start = 0
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        t = 120
-        arr = rng.integers(0, 40, (t, 24, 24), dtype=np.uint8)
-        for f in range(t):
-            x = (f // 4 + 3 * i) % 18
-            arr[f, 6:12, x : x + 6] = 220
-        np.save(d / f"c{i}.npy", arr)
-        rows.append(f"c{i}\t{t}\t30.0\t/none/c{i}.mp4\t0\t{start}\t{start + t}\t1\t")
-        start += t
-    (d / "index.tsv").write_text("\n".join(rows) + "\n")
-    return d
 
 
 def cfg(frames, out, **kw):
@@ -241,6 +221,94 @@ def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, mo
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _killed_at_step_7(frames, out, monkeypatch, **kw):
+    """A run of cfg(**kw) killed at step 7 (after its step-6 checkpoint)."""
+    import twbyol.train as tr
+
+    real = tr.ema_momentum
+    calls = {"n": 0}
+
+    def dying(step, total, base):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise Interrupt
+        return real(step, total, base)
+
+    monkeypatch.setattr(tr, "ema_momentum", dying)
+    with pytest.raises(Interrupt):
+        train(cfg(frames, out, **kw))
+    monkeypatch.setattr(tr, "ema_momentum", real)
+    assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
+
+
+def _backbone(out):
+    return torch.load(out / "model.pt", weights_only=True)["backbone"]
+
+
+def test_a_checkpoint_of_another_config_is_set_aside_and_the_run_starts_anew(
+    frames, tmp_path, monkeypatch, capsys
+):
+    """Killed at tau 30, rerun at tau 15: the run does not resume the tau-30 weights; it
+    keeps the old checkpoint aside, says why, and ends as a fresh tau-15 run."""
+    fresh = tmp_path / "fresh"
+    train(cfg(frames, fresh, tau=15.0))
+    out = tmp_path / "edited"
+    _killed_at_step_7(frames, out, monkeypatch, tau=30.0)
+    capsys.readouterr()
+    train(cfg(frames, out, tau=15.0))
+    err = capsys.readouterr().err
+    assert "not resuming" in err and "tau 30.0 -> 15.0" in err and "resumed from" not in err
+    aside = list(out.glob("checkpoint.*.set-aside.pt"))
+    assert len(aside) == 1 and aside[0].name in err
+    assert torch.load(aside[0], weights_only=True)["step"] == 6  # the old run's, kept whole
+    a, b = _backbone(fresh), _backbone(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [m["step"] for m in metrics(out)] == [m["step"] for m in metrics(fresh)]
+
+
+def test_a_checkpoint_resumes_across_write_settings_not_across_code_unless_told(
+    frames, tmp_path, monkeypatch, capsys
+):
+    import twbyol.train as tr
+
+    # where and how often it writes may change: it resumes
+    out = tmp_path / "settings"
+    _killed_at_step_7(frames, out, monkeypatch)
+    capsys.readouterr()
+    train(cfg(frames, out, checkpoint_every=3, log_every=5))
+    assert "resumed from" in capsys.readouterr().err
+
+    # other training code (its digest): set aside, unless training.resume_any_code
+    for allow in (False, True):
+        out = tmp_path / f"code{allow}"
+        _killed_at_step_7(frames, out, monkeypatch)
+        monkeypatch.setattr(tr, "code_digest", lambda c: "0123456789abcdef")
+        capsys.readouterr()
+        train(cfg(frames, out, resume_any_code=allow))
+        monkeypatch.undo()
+        err = capsys.readouterr().err
+        if allow:
+            assert "resumed from" in err and "running 0123456789abcdef" in err
+            assert not list(out.glob("*.set-aside.pt"))
+        else:
+            assert "other training code" in err and "resume_any_code" in err
+            assert len(list(out.glob("*.set-aside.pt"))) == 1
+
+
+def test_the_code_digest_follows_the_methods_own_files(tmp_path, monkeypatch):
+    import twbyol.train as tr
+
+    c = cfg(tmp_path, tmp_path)
+    d = tr.code_digest(c)
+    assert len(d) == 16 and d == tr.code_digest(c)
+    assert tr.code_digest(cfg(tmp_path, tmp_path, method="moco_v3", weighting="uniform")) != d
+    real = Path.read_bytes
+    monkeypatch.setattr(
+        Path, "read_bytes", lambda p: real(p) + (b"#" if p.name == "byol.py" else b"")
+    )
+    assert tr.code_digest(c) != d
+
+
 @pytest.mark.parametrize("sync_every, honoured_at", [(1, 5), (10, 6)])
 def test_a_signal_mid_step_checkpoints_at_the_next_sync_point_and_the_run_resumes_there(
     frames, tmp_path, monkeypatch, capsys, sync_every, honoured_at
@@ -293,22 +361,21 @@ def test_a_signal_mid_step_checkpoints_at_the_next_sync_point_and_the_run_resume
 
 
 def test_random_init_is_the_untrained_initialisation(frames, tmp_path):
-    out = tmp_path / "ri"
-    train(cfg(frames, out, method="random_init"))
-    assert metrics(out) == [
-        {
-            "run_id": "tw",
-            "seed": 0,
-            "method": "random_init",
-            "epoch": 0,
-            "step": 0,
-            "loss": None,
-            "lr": 0.0,
-            "samples": 0,
-            "wall_s": 0.0,
-        }
-    ]
-    assert json.loads((out / "efficiency.json").read_text())["samples"] == 0
+    """The control's network is the one pretraining starts from: its weights equal those of
+    a BYOL run of the same seed that cannot move them (lr 0), differ from another seed's,
+    and no step is taken."""
+    ri = tmp_path / "ri"
+    train(cfg(frames, ri, method="random_init"))
+    still = tmp_path / "lr0"
+    train(cfg(frames, still, weighting="uniform", lr=0.0, weight_decay=0.0, warmup_epochs=0))
+    other = tmp_path / "ri1"
+    train(cfg(frames, other, method="random_init", seed=1))
+    a, b, c = (_backbone(p) for p in (ri, still, other))
+    weights = [k for k in a if not k.endswith(("running_mean", "running_var", "batches_tracked"))]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    assert not all(torch.equal(a[k], c[k]) for k in weights)
+    assert [(m["step"], m["samples"]) for m in metrics(ri)] == [(0, 0)]
+    assert json.loads((ri / "efficiency.json").read_text())["samples"] == 0
 
 
 def test_non_finite_loss_stops_with_a_clear_error(frames, tmp_path, monkeypatch):

@@ -404,3 +404,26 @@ def test_the_sanity_knn_vs_the_control_is_a_sign_flip_test():
     x = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [-1.0, 0.0]])
     y = np.array(["a", "a", "b", "c"])
     assert real_videos.loo_hits(x, y).tolist() == [True, True, False, False]
+
+
+def test_a_recording_shorter_than_a_crop_fails_the_clip_list_naming_it(tmp_path):
+    """A 3-frame video among a lab's recordings: the clip list (the first step, before any
+    frame is extracted) names it with its length and the crop span, and writes nothing; the
+    same folder lists fine for a dataset the experiment does not pretrain on."""
+    from twbyol.data import index
+    from twbyol.experiment import crop_span, min_clip_frames
+
+    _video(tmp_path / "v" / "long.mp4", n=20)
+    _video(tmp_path / "v" / "sub" / "blip.mp4", n=3)
+    exp = {"pretrain_dataset": "lab", "crop": {"num_frames": 8, "stride": 2}}
+    assert crop_span(exp) == 15 == min_clip_frames(exp, "lab")
+    assert min_clip_frames(exp, "other") == 0
+    assert crop_span({}) == (8 - 1) * 8 + 1  # CropConfig's defaults
+    out = tmp_path / "clips.tsv"
+    args = ["--format", "videos", "--root", str(tmp_path / "v"), "--n-shards", "1"]
+    args += ["--clips-out", str(out)]
+    with pytest.raises(ValueError, match=r"1 clip\(s\) shorter than .* crop span of 15") as e:
+        index.main([*args, "--min-frames", "15"])
+    assert "sub__blip (3 frames" in str(e.value) and "long" not in str(e.value).split(":")[-1]
+    assert not out.exists()
+    assert index.main([*args, "--min-frames", "0"]) == 0 and out.exists()

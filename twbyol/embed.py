@@ -140,7 +140,9 @@ def embed(
     """Embed the labelled clips of `index_path` with `model`'s backbone into `out`, and
     write the reduction applied to the backbone's features to `projection` (.npz: mean (D,)
     and axes (D, d), out = (features - mean) @ axes; both empty when none was needed), with
-    which the evaluation's probes are applied to the features of any video (twbyol.predict).
+    which the evaluation's probes are applied to the features of any video (twbyol.predict),
+    and `window`: the input window of every frame's embedding, (num_frames, stride,
+    window_stride), which the evaluation reads when not told.
 
     Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
     x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated."""
@@ -181,7 +183,8 @@ def embed(
     del feats
     if not np.isfinite(emb).all():
         raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
-    io.write_npz(projection, mean=mean, axes=axes)
+    window = [int(cfg["crop"]["num_frames"]), int(cfg["crop"]["stride"]), int(window_stride)]
+    io.write_npz(projection, mean=mean, axes=axes, window=np.array(window, np.int64))
     io.write_npy(out, emb)
     wall = time.time() - t0
     info = {

@@ -67,7 +67,7 @@ the paired t-tests of `stats` compare like with like. --seed is recorded, not us
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import math
 import sys
 import time
@@ -77,7 +77,7 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
-from twbyol.data.artifacts import Labels, load_labels  # noqa: F401 (re-exported)
+from twbyol.data.artifacts import Labels, labelled_spans, load_labels, read_index
 from twbyol.predictor import save_probes
 from twbyol.probe import (
     Moments,
@@ -101,22 +101,6 @@ from twbyol.temporal import (
     retrieval_mrr,
     spearman_distance_vs_gap,
 )
-
-
-def load_index(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Clip ids, starts and ends of the labelled clips of an index.tsv (docs/artifacts.md:
-    clip index): the rows of the labels, embeddings and evaluation."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    for col in ("clip_id", "start", "end", "labelled"):
-        if rows and col not in rows[0]:
-            raise ValueError(f"{path}: missing column {col!r}")
-    rows = [r for r in rows if r["labelled"] == "1"]
-    return (
-        [r["clip_id"] for r in rows],
-        np.array([int(r["start"]) for r in rows], dtype=np.int64),
-        np.array([int(r["end"]) for r in rows], dtype=np.int64),
-    )
 
 
 def load_embedding(path: str | Path, n_frames: int) -> np.ndarray:
@@ -551,17 +535,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--split-seed",
         type=int,
-        required=True,
+        default=EVALUATION_DEFAULTS["split_seed"],
         help="seed of every evaluation draw (kNN frames, few-shot clips, frame pairs, "
-        "retrieval queries: the same draws for every run; the workflow's default 42)",
+        "retrieval queries: the same draws for every run; default %(default)s)",
     )
     ap.add_argument(
         "--test-size",
         type=float,
-        required=True,
-        help="share of SubmissionTrain each probe leaves unused (the evaluator's 0.1)",
+        default=EVALUATION_DEFAULTS["test_size"],
+        help="share of SubmissionTrain each probe leaves unused (the evaluator's %(default)s)",
     )
-    ap.add_argument("--knn-k", type=int, required=True, help="neighbours per vote (DINO's k=20)")
+    ap.add_argument(
+        "--knn-k",
+        type=int,
+        default=EVALUATION_DEFAULTS["knn_k"],
+        help="neighbours per vote (DINO's k=20; default %(default)s)",
+    )
     ap.add_argument(
         "--knn-max-train",
         type=int,
@@ -572,36 +561,40 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--num-frames",
         type=int,
-        required=True,
         help="frames of the embed stage's input window (the experiment's "
-        "crop.num_frames): windows that share input are never compared",
+        "crop.num_frames): windows that share input are never compared. The three window "
+        "flags default to the window the embed stage recorded in the embedding's "
+        ".projection.npz",
     )
     ap.add_argument(
         "--frame-stride",
         type=int,
-        required=True,
         help="source frames between the window's frames (crop.stride)",
     )
     ap.add_argument(
         "--window-stride",
         type=int,
-        required=True,
         help="frames between the embed stage's window centres (embedding."
         "window_stride); 1, 1, 1: each frame embedded on its own",
     )
     ap.add_argument(
         "--crop-policy",
-        required=True,
+        default=CropPolicy.policy,
         choices=("uniform", "max_gap", "min_gap"),
         help="the experiment's crop.policy: the temporal metrics cover the frame "
-        "gaps its training crops span (uniform: the whole clip)",
+        "gaps its training crops span (uniform: the whole clip; default %(default)s)",
     )
-    ap.add_argument("--crop-rho", type=int, required=True, help="crops per sample (crop.rho)")
+    ap.add_argument(
+        "--crop-rho",
+        type=int,
+        default=CropPolicy.rho,
+        help="crops per sample (crop.rho; default %(default)s)",
+    )
     ap.add_argument(
         "--crop-gap",
         type=int,
-        required=True,
-        help="crop.gap of the max_gap / min_gap policies, in frames",
+        default=CropPolicy.gap,
+        help="crop.gap of the max_gap / min_gap policies, in frames (default %(default)s)",
     )
     ap.add_argument(
         "--crop-gap-s",
@@ -665,17 +658,29 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if missing:
             ap.error(f"--probes-out needs {', '.join(missing)}")
 
+    window_flags = (args.num_frames, args.frame_stride, args.window_stride)
+    if None in window_flags:
+        recorded = Path(args.projection or Path(args.embedding).with_suffix(".projection.npz"))
+        with np.load(recorded) if recorded.exists() else contextlib.nullcontext({}) as z:
+            if "window" not in z:
+                ap.error(
+                    f"{recorded} records no input window (an embedding of an older twbyol "
+                    "embed): give --num-frames, --frame-stride and --window-stride"
+                )
+            args.num_frames, args.frame_stride, args.window_stride = (
+                given if given is not None else int(v)
+                for given, v in zip(window_flags, z["window"])
+            )
+
     t_start = time.perf_counter()
     crop_gap, gap_note = args.crop_gap, {}
     if args.crop_gap_s is not None:
-        from twbyol.data.artifacts import read_index
-
         index = read_index(args.index)
         fps = float(np.median(index.loc[index["labelled"] == 1, "fps"]))
         crop_gap = round(args.crop_gap_s * fps)
         gap_note = {"gap_s": args.crop_gap_s, "fps": fps}
     lab = load_labels(args.labels)
-    clips, starts, ends = load_index(args.index)
+    clips, starts, ends = labelled_spans(args.index)
     if clips != lab.clips or not (
         np.array_equal(starts, lab.starts) and np.array_equal(ends, lab.ends)
     ):

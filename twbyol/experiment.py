@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from twbyol import io
+from twbyol import io, slurm
 from twbyol.data.crops import crop_defaults
 from twbyol.settings import EMBEDDING_DEFAULTS, EVALUATION_DEFAULTS, LABELLED_WEIGHTINGS
 
@@ -43,6 +43,19 @@ def evaluation_config(e: dict) -> dict:
         "crop_gap": crop["gap"],
         **({"crop_gap_s": crop["gap_s"]} if crop.get("gap_s") is not None else {}),
     }
+
+
+def crop_span(e: dict) -> int:
+    """Source frames one training crop of experiment `e` covers, (num_frames - 1) x stride
+    + 1: the shortest clip its pretraining can crop."""
+    crop = {**crop_defaults(), **e.get("crop", {})}
+    return (int(crop["num_frames"]) - 1) * int(crop["stride"]) + 1
+
+
+def min_clip_frames(e: dict, dataset: str) -> int:
+    """The shortest clip the experiment accepts in `dataset`'s clip list: its crop span for
+    the pretraining dataset, 0 (any) for the others (they are only embedded)."""
+    return crop_span(e) if dataset == e.get("pretrain_dataset") else 0
 
 
 def run_seeds(e: dict, run: str) -> list[int]:
@@ -138,6 +151,38 @@ def run_config(exp: str, e: dict, run: str, seed: int) -> dict:
         "index": f"results/{exp}/frames/{ds}/"
         + ("index.tsv" if r.get("pretrain_splits") else "clips.tsv"),
     }
+
+
+def check_experiment(name: str, exp: dict) -> None:
+    """Every cross-key check of one experiment of the config (already valid under the
+    schema, whose defaults are filled in), run by the workflow before any job: the datasets
+    and runs it names exist, a `videos` dataset has its folder, the batch splits over the
+    GPUs, each run resolves to a valid training config (`run_config`), and its SLURM options
+    (twbyol.slurm.check_experiment). Errors are ValueErrors naming the key."""
+    where = f"config: experiments.{name}"
+    for ds in [exp["pretrain_dataset"], *exp["eval_datasets"]]:
+        if ds not in exp["datasets"]:
+            raise ValueError(f"{where}: dataset {ds!r} is used but not defined under datasets")
+    for key, ds in exp["datasets"].items():
+        if ds["format"] == "videos" and "path" not in ds:
+            raise ValueError(
+                f"{where}.datasets.{key}: format videos reads a folder of recordings: "
+                "give its `path` (there is no synthetic generator of that format)"
+            )
+    for role, run in (exp.get("study") or {}).items():
+        for r in run if isinstance(run, list) else [run]:
+            if r not in exp["runs"]:
+                raise ValueError(f"{where}.study.{role}: run {r!r} is not defined under runs")
+    for r in (exp.get("predict") or {}).get("runs", []):
+        if r not in exp["runs"]:
+            raise ValueError(f"{where}.predict.runs: run {r!r} is not defined under runs")
+    batch = exp["training"].get("batch_size", 64)
+    gpus = max(exp["resources"].get("gpus_per_node", 1), 1) * exp["resources"].get("nodes", 1)
+    if batch % gpus:
+        raise ValueError(f"{where}.training.batch_size: {batch} is not divisible by {gpus} GPUs")
+    for run in exp["runs"]:  # the runs' cross-key rules (check_run)
+        run_config(name, exp, run, exp["seeds"][0])
+    slurm.check_experiment(where, exp)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

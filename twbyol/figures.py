@@ -534,11 +534,11 @@ def qualitative(
     n_tsne: int = 1500,
     seed: int = 0,
 ) -> None:
-    from twbyol.evaluate import load_index, load_labels
+    from twbyol.data.artifacts import labelled_spans, load_labels
     from twbyol.probe import unit_rows
 
     lab = load_labels(labels_path)
-    clips, _, _ = load_index(index_path)
+    clips, _, _ = labelled_spans(index_path)
     rng = np.random.default_rng(seed)
     study = exp.get("study") or {}
     by_run: dict[str, str] = {}

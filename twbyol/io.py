@@ -6,8 +6,10 @@ A killed job therefore never leaves a file that looks complete (DESIGN: artifact
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +21,71 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+class DiskFull(OSError):
+    """No room for an output: the message names the path, the bytes needed (where known)
+    and the bytes free."""
+
+
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Free bytes on the disk of `path` (its nearest existing folder), for an ordinary user."""
+    p = Path(path).absolute()
+    while not p.exists():
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def disk_full(path: str | os.PathLike, needed: int | None = None) -> DiskFull:
+    """The DiskFull error of writing `path` (`needed` bytes, when known)."""
+    want = f"needs {_gb(needed)}, " if needed is not None else ""
+    return DiskFull(
+        errno.ENOSPC,
+        f"{path}: no space left on its disk ({want}{_gb(free_bytes(path))} free); nothing "
+        "was left that looks complete: free space (or point results/ at a larger disk) and "
+        "run the same command again",
+    )
+
+
+def require_space(folder: str | os.PathLike, needed: int, what: str) -> None:
+    """DiskFull before any work when `folder`'s disk has fewer than `needed` bytes free."""
+    free = free_bytes(folder)
+    if needed > free:
+        raise DiskFull(
+            errno.ENOSPC,
+            f"{folder}: {what} need {_gb(needed)} and its disk has {_gb(free)} free; free "
+            "space (or point results/ at a larger disk) and run the same command again",
+        )
+
+
+def reserve(path: str | os.PathLike, nbytes: int, name: str | os.PathLike | None = None) -> None:
+    """Allocate the first `nbytes` of the existing file `path` on its disk now (a memory map
+    written past a full disk dies of SIGBUS; an allocation fails here, as DiskFull naming
+    `name`: the output a temporary `path` becomes)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as e:
+        if e.errno in NO_ROOM:
+            raise disk_full(name or path, nbytes) from e
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no allocation there: write on
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `path` only on success.
 
     `suffix` defaults to the target's own suffix so that writers which append one
-    (np.save adds .npy, np.savez .npz) write exactly the yielded path.
+    (np.save adds .npy, np.savez .npz) write exactly the yielded path. A full disk while
+    writing is DiskFull naming `path`, and leaves nothing behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +100,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # readable by the lab, as an ordinary file would be
         os.replace(tmp_path, path)
+    except OSError as e:
+        if e.errno in NO_ROOM and not isinstance(e, DiskFull):
+            tmp_path.unlink(missing_ok=True)
+            raise disk_full(path) from e
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

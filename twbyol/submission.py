@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from twbyol import io
+from twbyol.data.artifacts import labelled_spans
 from twbyol.split import read_protocol
 
 
@@ -66,8 +67,6 @@ def check_submission(sub: np.ndarray, total: int, where: str) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from twbyol.evaluate import load_index
-
     ap = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             f"{a.protocol}: the dataset has no release frame map (not a MABe22 "
             f"layout): there is no leaderboard to submit to"
         )
-    clips, starts, ends = load_index(a.index)
+    clips, starts, ends = labelled_spans(a.index)
     emb = np.load(a.embedding, mmap_mode="r")
     if emb.shape[0] != (ends[-1] if len(ends) else 0):
         raise ValueError(

@@ -27,6 +27,7 @@ every weighting runs the same batches over the same schedule (the skipped step's
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from twbyol import distributed, io
+from twbyol import deps, distributed, io
 from twbyol.allocator import keep_large_allocations
 from twbyol.data.augment import augment_batch
 from twbyol.data.sampling import AUGMENT_ON, CropConfig, TemporalCropDataset, select_clips
@@ -53,6 +54,15 @@ from twbyol.optim import build_optimizer, cosine_schedule
 from twbyol.settings import DEFAULT_TAU, TIME_UNITS
 
 WARM_STEPS = 5  # efficiency.json's steady rate leaves out the first steps of a process
+# Settings a checkpoint may be resumed under changed: where and how often the run writes and
+# checks, never what it trains. Every other TrainConfig field must match (resume_identity).
+RESUME_IGNORES = (
+    "out_dir",  # the run's folder: a results folder moved as a whole resumes
+    "checkpoint_every",  # when checkpoints are written
+    "sync_every",  # when ranks agree on signals and non-finite losses
+    "log_every",  # printing
+    "resume_any_code",  # this rule itself
+)
 
 
 @dataclass
@@ -125,6 +135,10 @@ class TrainConfig:
     sync_every: int = 10  # steps between sync points (preemption and non-finite checks):
     # 10 Slow-R50 steps are ~5 s of SLURM's 120 s signal lead
     log_every: int = 0  # also print a JSON line every N steps (0: epochs only)
+    resume_any_code: bool = False  # resume a checkpoint of this config taken under other
+    # training code (a fix that must not restart long runs);
+    # off: such a checkpoint is set aside and the run starts
+    # anew. Either way the log names both code digests
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -477,6 +491,45 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     return eff
 
 
+def code_digest(cfg: TrainConfig) -> str:
+    """sha256 (16 hex digits) of the source files a pretraining of cfg.method runs
+    (twbyol.deps.pretrain_modules: the launcher, the loop, that method), by path and bytes."""
+    h = hashlib.sha256()
+    for rel in deps.pretrain_modules(cfg.method):
+        path = deps.ROOT.parent / rel
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def resume_identity(cfg: TrainConfig) -> dict:
+    """What a checkpoint must share with a run to be resumed by it: the config (every field
+    but RESUME_IGNORES) and the training code's digest."""
+    config = {k: v for k, v in asdict(cfg).items() if k not in RESUME_IGNORES}
+    return {"config": json.loads(json.dumps(config)), "code": code_digest(cfg)}
+
+
+def resumable(ck: dict, cfg: TrainConfig) -> str | None:
+    """None if checkpoint `ck` may be resumed by the run `cfg`, else why not (the settings
+    that differ, old -> new, or the code digests)."""
+    if "identity" not in ck:
+        return "it records no config (taken by an older twbyol)"
+    theirs, ours = json.loads(ck["identity"]), resume_identity(cfg)
+    keys = sorted(set(theirs["config"]) | set(ours["config"]))
+    differ = [k for k in keys if theirs["config"].get(k) != ours["config"].get(k)]
+    if differ:
+        shown = "; ".join(
+            f"{k} {json.dumps(theirs['config'].get(k))} -> {json.dumps(ours['config'].get(k))}"
+            for k in differ
+        )
+        return f"it was taken under another config ({shown})"
+    if theirs["code"] != ours["code"] and not cfg.resume_any_code:
+        return (
+            f"it was taken under other training code ({theirs['code']}, now {ours['code']}; "
+            "training.resume_any_code: true resumes it)"
+        )
+    return None
+
+
 @dataclass(eq=False)
 class _Run:
     """The live state of a run's training loop: model, optimiser, schedules, the step, the
@@ -523,11 +576,29 @@ class _Run:
         return self.wall_before + time.time() - self.t0
 
     def resume(self) -> None:
-        """Load checkpoint.pt if there is one: weights, optimiser, scaler, step, wall time, the
-        metrics lines and this rank's sums of the running epoch."""
+        """Load checkpoint.pt if there is one and it is this run's (`resumable`): weights,
+        optimiser, scaler, step, wall time, the metrics lines and this rank's sums of the
+        running epoch. A checkpoint of another config or code is renamed aside (kept, named in
+        the log) and the run starts anew."""
         if not self.ckpt_path.exists():
             return
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        why = resumable(ck, self.cfg)
+        distributed.barrier()  # every rank has read the file before it is set aside
+        if why is not None:
+            aside = self.ckpt_path.with_name(
+                f"checkpoint.{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.set-aside.pt"
+            )
+            if self.is_main:
+                os.replace(self.ckpt_path, aside)
+                print(
+                    f"not resuming {self.ckpt_path}: {why}. Kept as {aside.name}; starting "
+                    f"run {self.cfg.run_id} seed {self.cfg.seed} anew",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            distributed.barrier()
+            return
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scaler.load_state_dict(ck["scaler"])
@@ -543,8 +614,15 @@ class _Run:
             part = parts[self.rank]  # each rank's own sums
             self.sums, self.n_in_epoch, self.skipped = part["sums"], part["n"], part["skipped"]
         if self.is_main:
+            code = json.loads(ck["identity"])["code"]
             print(
-                f"resumed from {self.ckpt_path} at step {self.step}/{self.total}",
+                f"resumed from {self.ckpt_path} at step {self.step}/{self.total}"
+                + (
+                    f" (taken under training code {code}, running {code_digest(self.cfg)}: "
+                    "training.resume_any_code)"
+                    if code != code_digest(self.cfg)
+                    else ""
+                ),
                 file=sys.stderr,
                 flush=True,
             )
@@ -581,6 +659,7 @@ class _Run:
                 "wall_s": self.wall(),
                 "history": [json.dumps(h) for h in self.history],
                 "epoch": json.dumps(parts),
+                "identity": json.dumps(resume_identity(self.cfg)),
             }
             with io.atomic_path(self.ckpt_path) as tmp:
                 torch.save(state, tmp)

@@ -35,7 +35,7 @@ import torch
 from submitit.core import utils as submitit_utils
 
 from tests.cluster.test_cluster import wait_for_job
-from tests.test_train import cfg, frames  # noqa: F401  (frames: a pytest fixture)
+from tests.test_train import cfg
 
 pytestmark = pytest.mark.cluster
 

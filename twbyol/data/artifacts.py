@@ -132,6 +132,18 @@ def read_index(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def labelled_spans(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Clip ids, starts and ends (int64) of the labelled clips of an index.tsv (`read_index`,
+    validated): the rows of the labels, the embeddings and the evaluation."""
+    df = read_index(path)
+    df = df[df["labelled"] == 1]
+    return (
+        [str(c) for c in df["clip_id"]],
+        df["start"].to_numpy(np.int64),
+        df["end"].to_numpy(np.int64),
+    )
+
+
 @dataclass
 class Labels:
     """Per-frame labels of one dataset (docs/artifacts.md: labels .npz), as `load_labels`

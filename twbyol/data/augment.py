@@ -1,6 +1,6 @@
 """The crop augmentation as batched tensor operations on the training device.
 
-The loader path (`twbyol.data.sampling.build_augmentation`) augments each crop in a loader
+The loader path (`twbyol.data.transforms.build_augmentation`) augments each crop in a loader
 worker with torchvision's transforms: ~750 Python calls and 5 ms a 56 px sample on one core
 here, and on the H200 node measured in the README the 8 workers of a GPU could not feed it.
 Here the workers only slice the crops' uint8 frames from the memmap and draw each crop's
@@ -26,8 +26,15 @@ The same augmentation, not a look-alike:
 from __future__ import annotations
 
 import torch
+from torchvision.transforms import v2
 
 from twbyol.data.crops import CropConfig
+from twbyol.data.transforms import (
+    AsOneImage,
+    SeparableGaussianBlur,
+    blur_kernel_size,
+    reflect_band_index,
+)
 from twbyol.models.backbones import MEAN, STD
 
 # one crop's parameters, as a row of the (rho, len(PARAMS)) float64 tensor a sample carries
@@ -53,10 +60,6 @@ class ParamDrawer:
     themselves, from torch's default generator (the loader seeds it per sample)."""
 
     def __init__(self, compose: torch.nn.Module) -> None:
-        from torchvision.transforms import v2
-
-        from twbyol.data.sampling import AsOneImage, SeparableGaussianBlur
-
         # (kind, the transform whose coin is drawn, the one whose make_params is called), in
         # the loader path's order
         self.steps = []
@@ -130,7 +133,6 @@ def resample_matrices(
 def blur_matrices(sigma: torch.Tensor, apply: torch.Tensor, n: int, k: int) -> torch.Tensor:
     """(N, n, n) float32 matrices of SeparableGaussianBlur's 1-D pass over n pixels with a
     k-tap kernel of each crop's sigma (reflect padding); the identity where `apply` is 0."""
-    from twbyol.data.sampling import reflect_band_index
 
     dev = sigma.device
     lim = (k - 1) / (2.0 * 2.0**0.5)
@@ -174,7 +176,6 @@ def _jitter(x: torch.Tensor, p: torch.Tensor, whole_clip: bool) -> torch.Tensor:
 
 def _blur(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """SeparableGaussianBlur with each crop's sigma (where drawn) on (N, T, H, W)."""
-    from twbyol.data.sampling import blur_kernel_size
 
     n, _, h, w = x.shape
     k = blur_kernel_size(min(h, w))

@@ -9,6 +9,12 @@ with `np.load(p, mmap_mode="r")`. Frames go from PyAV's decoder through swscale 
 converts to gray and resizes in one pass, at no extra cost) straight into an `open_memmap`
 at a temp path that is renamed only when the whole clip decoded with the expected frame
 count. The .done file (JSON: clip ids and frame counts) is written after the last clip.
+
+Disk space: before decoding, the shard's bytes still needed are checked against the free
+space of --out-dir (an error naming both, before any work); each clip's file is then
+allocated whole before it is mapped, so a disk that fills meanwhile is an error naming the
+clip's file, never a SIGBUS. Either way nothing that looks complete is left, and the same
+command finishes once there is room.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 
 from twbyol.data.artifacts import read_clips, resolve_source
 from twbyol.data.clips import count_video_frames
-from twbyol.io import atomic_path, write_json
+from twbyol.io import atomic_path, require_space, reserve, write_json
 from twbyol.settings import DEFAULT_FRAME_FIT
 from twbyol.settings import FRAME_FITS as FITS
 
@@ -125,11 +131,29 @@ def extract_frames(
     i = 0
     with atomic_path(out_path, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size))
+        reserve(
+            tmp, os.path.getsize(tmp), out_path
+        )  # a full disk fails here, not as SIGBUS mid-write
         for i, img in enumerate(iter_gray(video_path, size, fit, n)):
             out[i] = img
         out.flush()
         del out  # close the memmap before the rename
     return n
+
+
+NPY_HEADER = 128  # bytes before the frames of an .npy of a 3-D uint8 array
+
+
+def shard_bytes(rows, out_dir: Path, size: int) -> int:
+    """Bytes a shard's extraction still needs on its disk: each clip's .npy (header and
+    frames) less the file it replaces, and room for the largest one's temporary copy (the
+    old file goes only once the new one is whole)."""
+    new = [NPY_HEADER + int(n) * size * size for n in rows["n_frames"]]
+    old = [
+        (out_dir / f"{c}.npy").stat().st_size if (out_dir / f"{c}.npy").exists() else 0
+        for c in rows["clip_id"]
+    ]
+    return max(sum(new) - sum(old), 0) + (max(new) if any(old) else 0)
 
 
 def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> int:
@@ -162,6 +186,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol extract-frames") -> 
     a = p.parse_args(argv)
     index = read_clips(a.clips)
     rows = index[index["shard"] == a.shard]
+    require_space(a.out_dir, shard_bytes(rows, a.out_dir, a.size), f"shard {a.shard}'s frames")
     start, counts = time.time(), {}
     for row in rows.itertuples(index=False):
         counts[row.clip_id] = extract_frames(

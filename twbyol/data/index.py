@@ -117,6 +117,22 @@ def scan_clips(fmt: str, root: str | os.PathLike, options: dict | None = None, l
     return all_clips(read_dataset(fmt, root, options, log=log))
 
 
+def check_lengths(clips: list[VideoOnlyClip], min_frames: int, root) -> None:
+    """ValueError naming every clip shorter than `min_frames` (the experiment's crop span):
+    pretraining cannot crop them, and would find out only after every video's frames were
+    extracted."""
+    short = [c for c in clips if c.n_frames < min_frames]
+    if short:
+        named = ", ".join(f"{c.clip_id} ({c.n_frames} frames, {c.video_path})" for c in short[:10])
+        more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+        raise ValueError(
+            f"{root}: {len(short)} clip(s) shorter than the experiment's crop span of "
+            f"{min_frames} frames ((crop.num_frames - 1) x crop.stride + 1), which "
+            f"pretraining cannot crop: {named}{more}. Remove them from the dataset, or "
+            "shorten the crops"
+        )
+
+
 def shards_from(clips: pd.DataFrame, where: Path, ds: Dataset, root: Path) -> dict[str, int]:
     """{clip id: shard} of the clip list `clips` (read from `where`), checked against the
     dataset as read now: the same clips, sources and frame counts, else an error naming the
@@ -223,6 +239,13 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         "without --clips",
     )
     p.add_argument(
+        "--min-frames",
+        type=int,
+        default=0,
+        help="with --clips-out: fail, naming them, on clips shorter than this (the "
+        "experiment's crop span, for its pretraining dataset), before any frame is extracted",
+    )
+    p.add_argument(
         "--split-seed",
         type=int,
         default=EVALUATOR_SEED,
@@ -250,6 +273,7 @@ def main(argv: list[str] | None = None, prog: str = "twbyol read-dataset") -> in
         if a.n_shards < 1:
             p.error(f"--n-shards must be >= 1, got {a.n_shards}")
         clips = scan_clips(a.fmt, a.root, io.json_arg(a.options))
+        check_lengths(clips, a.min_frames, a.root)
         write_text(
             a.clips_out,
             clip_frame(clips, a.n_shards, a.root).to_csv(sep="\t", index=False),

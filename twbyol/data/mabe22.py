@@ -2,7 +2,7 @@
 for the synthetic benchmark and the tests).
 
 The release as a user has it (sources: the CaltechDATA record rdsa8-rde65, the AIcrowd
-video-data round, the public evaluator damaggu/MABe2022 `round2/`; DESIGN.md, "MABe22"):
+video-data round, the public evaluator damaggu/MABe2022 `round2/`):
 
     root/                                  any nesting: files are found by name under root
       mouse_submission_labels.npy          labels (CaltechDATA; AIcrowd/evaluator name:

@@ -9,7 +9,7 @@ from twbyol import deps
 from twbyol.io import files_under
 from twbyol.tables import headline_dataset
 from twbyol.settings import BODY_SCALE, CLIP_OPTIONS, DEFAULT_FRAME_FIT, READER_OPTIONS, VIDEO_SUFFIXES
-from twbyol.experiment import embedding_config, evaluation_config
+from twbyol.experiment import check_experiment, embedding_config, evaluation_config, min_clip_frames
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds
 
@@ -24,34 +24,7 @@ PKG = Path(os.path.relpath(Path(workflow.basedir) / "twbyol"))
 ENV = "../../envs/twbyol.yaml"
 
 
-def check_experiment(name, exp):
-    """Cross-key checks the schema cannot express; errors name the key."""
-    where = f"config: experiments.{name}"
-    for ds in [exp["pretrain_dataset"], *exp["eval_datasets"]]:
-        if ds not in exp["datasets"]:
-            raise ValueError(f"{where}: dataset {ds!r} is used but not defined under datasets")
-    for key, ds in exp["datasets"].items():
-        if ds["format"] == "videos" and "path" not in ds:
-            raise ValueError(
-                f"{where}.datasets.{key}: format videos reads a folder of recordings: "
-                "give its `path` (there is no synthetic generator of that format)"
-            )
-    for role, run in exp["study"].items():
-        for r in run if isinstance(run, list) else [run]:
-            if r not in exp["runs"]:
-                raise ValueError(f"{where}.study.{role}: run {r!r} is not defined under runs")
-    for r in (exp.get("predict") or {}).get("runs", []):
-        if r not in exp["runs"]:
-            raise ValueError(f"{where}.predict.runs: run {r!r} is not defined under runs")
-    batch = exp["training"].get("batch_size", 64)
-    gpus = max(exp["resources"].get("gpus_per_node", 1), 1) * exp["resources"].get("nodes", 1)
-    if batch % gpus:
-        raise ValueError(f"{where}.training.batch_size: {batch} is not divisible by {gpus} GPUs")
-    for run in exp["runs"]:  # the runs' cross-key rules (twbyol.experiment.check_run)
-        resolve_run(name, exp, run, exp["seeds"][0])
-
-
-for _name, _exp in EXPERIMENTS.items():
+for _name, _exp in EXPERIMENTS.items():  # the cross-key checks the schema cannot express
     check_experiment(_name, _exp)
 
 
@@ -228,12 +201,7 @@ def canonical(obj):
     return obj
 
 
-# ---- SLURM options of the experiments (twbyol.slurm)
 from twbyol import slurm
-
-for _name, _exp in EXPERIMENTS.items():
-    slurm.check_experiment(f"config: experiments.{_name}", _exp)
-
 
 # the shape of the stages' jobs: the experiments' stage_resources
 from snakemake.resources import Resources

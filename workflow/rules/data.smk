@@ -51,6 +51,7 @@ rule clip_list:
         n_shards=lambda w: dataset_cfg(w)["frames"]["n_shards"],
         root=dataset_dir,
         options=lambda w: as_json(clip_options(dataset_cfg(w))),
+        min_frames=lambda w: min_clip_frames(exp_cfg(w), w.dataset),
     log:
         "results/{exp}/logs/clip_list/{dataset}.log",
     benchmark:
@@ -62,7 +63,8 @@ rule clip_list:
         ENV
     shell:
         "twbyol read-dataset --format {params.fmt} --root {params.root:q} --options {params.options:q}"
-        " --clips-out {output.clips:q} --n-shards {params.n_shards} > {log:q} 2>&1"
+        " --clips-out {output.clips:q} --n-shards {params.n_shards}"
+        " --min-frames {params.min_frames} > {log:q} 2>&1"
 
 
 rule read_dataset:
