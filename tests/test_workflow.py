@@ -688,9 +688,12 @@ def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path):
         120.0, abs=1e-3
     )  # 17500000/145833
     assert index.loc["dlc_openfield__m3v1mp4", "n_frames"] == 2330
-    # DANNCE's 1328x1048 letterboxed into 48 px: black bars above and below, none at the sides
+    # DANNCE's 1328x1048 letterboxed into the experiment's square frames: black bars above
+    # and below (~6 px each at 64 px), none at the sides
+    size = real["datasets"]["real"]["frames"]["size"]
     f = np.load(res / "frames" / "real" / "dannce__CameraL_0.npy", mmap_mode="r")
-    assert f.shape == (3500, 48, 48) and f[:, :4].max() == 0 and f[:, 24, :2].max() > 0
+    assert f.shape == (3500, size, size) and f[:, :4].max() == 0
+    assert f[:, size // 2, :2].max() > 0
     # dt in seconds for the tau_s run (clips of 1.6 to 56 s), frames for the other
     dt = {
         r: [
