@@ -33,7 +33,7 @@ from pathlib import Path
 
 # keys (JSON) / metric names (TSV, after "efficiency/") that measure the machine, not the study
 MEASURED_KEYS = re.compile(
-    r"^(timings?_s|wall(_time)?(_s)?|.*_seconds?|.*_s_per_.*|seconds|elapsed.*|samples_per_s|"
+    r"^(timings?_s|wall(_time)?(_s)?|.*_seconds?|.*_s_per_.*|seconds|elapsed.*|.*samples_per_s|"
     r"clips_per_s|.*per_second|step_time.*|.*_time_s|gpu_hours|cpu_hours|.*memory.*|"
     r"max_rss.*|peak_.*|hostname|host|node|date|created|started|finished|time|job_id|"
     r"slurm_.*|pid)$"

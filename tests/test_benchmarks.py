@@ -349,7 +349,12 @@ def test_compare_results_skips_measurements_and_finds_changed_results(tmp_path):
         (root / "evaluate").mkdir(parents=True)
         (root / "logs").mkdir()
         (root / "logs" / "x.log").write_text(f"took {wall} s")
-        doc = {"mean_f1": f1, "rho": float("nan"), "timings_s": {"probe": wall}}
+        doc = {
+            "mean_f1": f1,
+            "rho": float("nan"),
+            "timings_s": {"probe": wall},
+            "steady_samples_per_s": 100 / wall,  # efficiency.json's steady rate: measured
+        }
         (root / "evaluate" / "m.json").write_text(json.dumps(doc))
         rows = f"run\tmetric\tvalue\nA\tmean_f1\t{f1}\nA\tefficiency/wall_s\t{wall}\n"
         (root / "comparison.tsv").write_text(rows)
