@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from twbyol import stats
-from twbyol.stats import Table, criteria, paired_ttest, run_seed_from_path, sanity
+from twbyol import statistics, stats
+from twbyol.statistics import paired_ttest
+from twbyol.stats import Table, criteria, run_seed_from_path, sanity
 
 A = [0.71, 0.69, 0.74, 0.70]
 B = [0.68, 0.69, 0.70, 0.66]
@@ -165,7 +166,7 @@ def test_criteria_pass_on_a_clear_win():
     # criterion 1 states its power: the MDE at its paired SD and the seeds +2 points needs
     pw = c["f1_gain"]["power"]
     assert pw["n"] == 3 and pw["mde"] == pytest.approx(
-        stats.min_detectable_effect(pw["sd_diff"], 3)
+        statistics.min_detectable_effect(pw["sd_diff"], 3)
     )
     assert "needs" in c["f1_gain"]["evidence"]["power"]
 
@@ -265,10 +266,10 @@ def _power_by_integration(effect, sd, n, alpha=0.05):
 @pytest.mark.parametrize("n", [2, 3, 5, 10, 40])
 def test_ttest_power_equals_an_independent_integration(n):
     for effect in (0.0, 0.01, 0.03):
-        assert stats.ttest_power(effect, 0.016, n) == pytest.approx(
+        assert statistics.ttest_power(effect, 0.016, n) == pytest.approx(
             _power_by_integration(effect, 0.016, n), abs=1e-7
         )
-    mde = stats.min_detectable_effect(0.016, n)
+    mde = statistics.min_detectable_effect(0.016, n)
     assert _power_by_integration(mde, 0.016, n) == pytest.approx(0.80, abs=1e-6)
 
 
@@ -276,17 +277,17 @@ def test_mde_approaches_the_normal_approximation_for_many_seeds():
     # (z_0.95 + z_0.80) sd / sqrt(n); the t's heavier tails make the exact MDE larger
     sd, n = 0.016, 2000
     approx = (sps.norm.ppf(0.95) + sps.norm.ppf(0.80)) * sd / math.sqrt(n)
-    exact = stats.min_detectable_effect(sd, n)
+    exact = statistics.min_detectable_effect(sd, n)
     assert exact == pytest.approx(approx, rel=2e-3) and exact > approx
     # ...and at 3 seeds the approximation understates it by half
-    assert stats.min_detectable_effect(sd, 3) > 1.5 * (approx * math.sqrt(n / 3))
+    assert statistics.min_detectable_effect(sd, 3) > 1.5 * (approx * math.sqrt(n / 3))
 
 
 @pytest.mark.parametrize("n", [3, 5])
 def test_mde_has_its_power_in_a_simulated_paired_t_test(n):
     rng = np.random.default_rng(0)
     sd = 0.016
-    mde = stats.min_detectable_effect(sd, n)
+    mde = statistics.min_detectable_effect(sd, n)
     reps = 200_000
     d = rng.normal(mde, sd, size=(reps, n))  # paired differences
     t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
@@ -299,18 +300,18 @@ def test_mde_has_its_power_in_a_simulated_paired_t_test(n):
 
 def test_the_studys_numbers_sd_of_1_6_points():
     sd = 0.016
-    mde = {n: stats.min_detectable_effect(sd, n) * 100 for n in (3, 6, 10)}
+    mde = {n: statistics.min_detectable_effect(sd, n) * 100 for n in (3, 6, 10)}
     assert mde == pytest.approx({3: 3.676, 6: 1.897, 10: 1.365}, abs=1e-3)
-    assert stats.seeds_needed(0.02, sd) == 6
-    assert stats.ttest_power(0.02, sd, 5) < 0.80 <= stats.ttest_power(0.02, sd, 6)
+    assert statistics.seeds_needed(0.02, sd) == 6
+    assert statistics.ttest_power(0.02, sd, 5) < 0.80 <= statistics.ttest_power(0.02, sd, 6)
 
 
 def test_power_summary_says_why_it_has_no_answer():
-    one = stats.power_summary(float("nan"), 1, 0.02, "x")
+    one = statistics.power_summary(float("nan"), 1, 0.02, "x")
     assert math.isnan(one["mde"]) and "at least 2" in one["reason"] and one["seeds_needed"] is None
-    flat = stats.power_summary(0.0, 3, 0.02, "x")
+    flat = statistics.power_summary(0.0, 3, 0.02, "x")
     assert math.isnan(flat["mde"]) and "zero SD" in flat["reason"]
-    noisy = stats.power_summary(0.2, 3, 0.02, "x")  # 20 points of SD: +2 needs > 100 seeds
+    noisy = statistics.power_summary(0.2, 3, 0.02, "x")  # 20 points of SD: +2 needs > 100 seeds
     assert noisy["seeds_needed"] is None and noisy["seeds_needed_text"] == "> 100"
     assert noisy["reason"] is None and noisy["mde"] > 0.4
 
@@ -318,7 +319,7 @@ def test_power_summary_says_why_it_has_no_answer():
 def test_ttests_state_the_power_of_every_comparison():
     tt = stats.ttests(_table(), "base", TASKS, 0.005)
     f1 = tt["tests"]["mice"]["tw"]["metrics"]["mean_f1"]
-    assert f1["power"]["mde"] == pytest.approx(stats.min_detectable_effect(f1["sd_diff"], 3))
+    assert f1["power"]["mde"] == pytest.approx(statistics.min_detectable_effect(f1["sd_diff"], 3))
     assert f1["power"]["target_effect"] == 0.02 and f1["power"]["seeds_needed"] >= 2
     rho = tt["tests"]["mice"]["tw"]["metrics"]["spearman_rho"]["power"]
     assert rho["target_effect"] == pytest.approx(0.1 * 0.30)  # criterion 3: +10 % of rho
@@ -337,7 +338,7 @@ def test_ttests_state_the_power_of_every_comparison():
 
 def test_pitman_morgan_is_the_correlation_of_sum_and_difference():
     x, y = [0.61, 0.66, 0.60, 0.65, 0.62], [0.60, 0.62, 0.61, 0.63, 0.615]
-    pm = stats.pitman_morgan(x, y)
+    pm = statistics.pitman_morgan(x, y)
     r, p_two = sps.pearsonr(np.add(x, y), np.subtract(x, y))
     assert pm["r"] == pytest.approx(r) and pm["p_greater"] == pytest.approx(p_two / 2)
     assert pm["ratio"] == pytest.approx(np.var(x, ddof=1) / np.var(y, ddof=1)) and pm["df"] == 3
@@ -346,8 +347,8 @@ def test_pitman_morgan_is_the_correlation_of_sum_and_difference():
         c = math.sqrt(bound)
         rc = np.corrcoef(np.add(x, np.multiply(c, y)), np.subtract(x, np.multiply(c, y)))[0, 1]
         assert rc * math.sqrt(3) / math.sqrt(1 - rc**2) == pytest.approx(sign * sps.t.ppf(0.95, 3))
-    assert "at least 3" in stats.pitman_morgan([0.6, 0.7], [0.6, 0.65])["reason"]
-    assert "do not vary" in stats.pitman_morgan([0.6, 0.7, 0.8], [0.6] * 3)["reason"]
+    assert "at least 3" in statistics.pitman_morgan([0.6, 0.7], [0.6, 0.65])["reason"]
+    assert "do not vary" in statistics.pitman_morgan([0.6, 0.7, 0.8], [0.6] * 3)["reason"]
 
 
 @pytest.mark.parametrize("ratio,n,rho", [(2.0, 3, 0.0), (0.25, 6, 0.5), (4.0, 10, -0.3)])
@@ -362,16 +363,16 @@ def test_pitman_morgan_power_matches_a_simulation(ratio, n, rho):
     t = r * math.sqrt(n - 2) / np.sqrt(1 - r * r)
     crit = sps.t.ppf(0.95, n - 2)
     sim = np.mean(t > crit) if ratio > 1 else np.mean(t < -crit)
-    assert stats.pitman_morgan_power(ratio, n, rho=rho) == pytest.approx(sim, abs=0.004)
+    assert statistics.pitman_morgan_power(ratio, n, rho=rho) == pytest.approx(sim, abs=0.004)
 
 
 def test_variance_test_power_at_three_seeds_is_nearly_nil():
-    vt = stats.variance_test_power(3)
+    vt = statistics.variance_test_power(3)
     assert vt["power_at_ratio"] < 0.1  # a 2-fold difference: detected < 10 % of the time
     assert vt["detectable_ratio"] > 100  # 80 % power needs a > 100-fold one
-    assert stats.pitman_morgan_power(2.0, vt["seeds_needed"]) >= 0.8
-    assert stats.pitman_morgan_power(2.0, vt["seeds_needed"] - 1) < 0.8
-    assert stats.pitman_morgan_power(1.0, 5) == pytest.approx(0.05)
+    assert statistics.pitman_morgan_power(2.0, vt["seeds_needed"]) >= 0.8
+    assert statistics.pitman_morgan_power(2.0, vt["seeds_needed"] - 1) < 0.8
+    assert statistics.pitman_morgan_power(1.0, 5) == pytest.approx(0.05)
 
 
 # ---- criteria on evidence -----------------------------------------------------------------
@@ -465,7 +466,7 @@ def test_sanity_says_whether_the_upper_bound_leaves_room_for_a_detectable_gain()
         rows += _rows("sup", {"mean_f1": sup})
         pw = sanity(exp, Table(rows), TASKS)["power"]["mice"]
         assert pw["headroom"] == pytest.approx(np.mean(sup) - np.mean(base))
-        assert pw["mde"] == pytest.approx(stats.min_detectable_effect(pw["sd_diff"], 3))
+        assert pw["mde"] == pytest.approx(statistics.min_detectable_effect(pw["sd_diff"], 3))
         assert pw["enough"] is enough
     no_upper = sanity(_experiment(), _table(), TASKS)["power"]["mice"]
     assert no_upper["enough"] is None and no_upper["mde"] > 0
@@ -531,15 +532,15 @@ def test_calibration_checks_each_threshold_and_never_passes_what_it_did_not_meas
 def test_the_sds_upper_bound_is_the_chi_square_interval_and_covers_95_percent():
     """sd_upper by hand (3 seeds: x 6.28) and by simulation: the true SD lies below the bound
     in 95 % of draws; the MDE at that bound is the MDE of that SD."""
-    assert stats.sd_upper(1.0, 3) == pytest.approx(math.sqrt(2 / sps.chi2.ppf(0.025, 2)))
-    assert stats.sd_upper(1.0, 3) == pytest.approx(6.28, abs=0.01)
+    assert statistics.sd_upper(1.0, 3) == pytest.approx(math.sqrt(2 / sps.chi2.ppf(0.025, 2)))
+    assert statistics.sd_upper(1.0, 3) == pytest.approx(6.28, abs=0.01)
     rng = np.random.default_rng(0)
     draws = rng.normal(0, 2.0, (20_000, 5)).std(axis=1, ddof=1)
-    covered = np.mean([stats.sd_upper(s, 5) >= 2.0 for s in draws])
+    covered = np.mean([statistics.sd_upper(s, 5) >= 2.0 for s in draws])
     assert covered == pytest.approx(0.975, abs=0.005)  # one-sided: the upper end of a 95 % CI
-    pw = stats.power_summary(0.01, 4, 0.02, "test")
+    pw = statistics.power_summary(0.01, 4, 0.02, "test")
     assert pw["mde_sd_upper"] == pytest.approx(
-        stats.min_detectable_effect(pw["sd_diff_upper95"], 4)
+        statistics.min_detectable_effect(pw["sd_diff_upper95"], 4)
     )
     assert pw["mde_sd_upper"] > pw["mde"]
 
