@@ -60,7 +60,6 @@ from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
     EFFICIENCY,
     HEADLINE,
     Table,
-    _num,
     collect_clip_counts,
     collect_references,
     comparison_rows,
