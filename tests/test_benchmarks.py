@@ -122,10 +122,13 @@ def test_train_step_benchmark_reports_consistent_figures():
     assert [r[0] for r in rows] == ["tw-byol", "uniform", "ours", "pytorchvideo"], out
     assert [r[:2] for r in ratios] == [("tw-byol", "uniform"), ("ours", "pytorchvideo")], out
     ms = {name: float(m) for name, m, _ in rows}
+    # ms are printed to 0.1: +-0.05 ms of rounding, a relative 0.05 / ms in what they give
     for _, m, rate in rows:
-        assert float(m) > 0 and float(rate) == pytest.approx(4e3 / float(m), rel=2e-3, abs=0.051)
+        assert float(m) > 0
+        assert float(rate) == pytest.approx(4e3 / float(m), rel=0.06 / float(m), abs=0.051)
     for a, b, r in ratios:
-        assert float(r) == pytest.approx(ms[a] / ms[b], rel=0.01, abs=2e-3), out
+        rel = 0.06 / ms[a] + 0.06 / ms[b]
+        assert float(r) == pytest.approx(ms[a] / ms[b], rel=rel, abs=2e-3), out
 
 
 def test_gpu_run_benchmark_runs_the_pipelines_training_and_embedding(tmp_path):
