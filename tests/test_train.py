@@ -189,38 +189,6 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, monkeypatch):
-    """The drill: kill a run mid-epoch, rerun it: it resumes from checkpoint.pt and ends with
-    exactly the uninterrupted run's metrics and weights (deterministic CPU settings)."""
-    ref = tmp_path / "ref"
-    train(cfg(frames, ref))
-
-    out = tmp_path / "cut"
-    import twbyol.train as tr
-
-    real = tr.ema_momentum
-    calls = {"n": 0}
-
-    def dying(step, total, base):  # dies at step 7: after the step-6 checkpoint, mid epoch 3
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise Interrupt
-        return real(step, total, base)
-
-    monkeypatch.setattr(tr, "ema_momentum", dying)
-    with pytest.raises(Interrupt):
-        train(cfg(frames, out))
-    assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
-    monkeypatch.setattr(tr, "ema_momentum", real)
-    train(cfg(frames, out))
-
-    strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
-    assert strip(metrics(out)) == strip(metrics(ref))
-    a = torch.load(ref / "model.pt", weights_only=True)["backbone"]
-    b = torch.load(out / "model.pt", weights_only=True)["backbone"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-
-
 def _killed_at_step_7(frames, out, monkeypatch, **kw):
     """A run of cfg(**kw) killed at step 7 (after its step-6 checkpoint)."""
     import twbyol.train as tr
@@ -239,6 +207,22 @@ def _killed_at_step_7(frames, out, monkeypatch, **kw):
         train(cfg(frames, out, **kw))
     monkeypatch.setattr(tr, "ema_momentum", real)
     assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(frames, tmp_path, monkeypatch):
+    """The drill: kill a run mid-epoch, rerun it: it resumes from checkpoint.pt and ends with
+    exactly the uninterrupted run's metrics and weights (deterministic CPU settings)."""
+    ref = tmp_path / "ref"
+    train(cfg(frames, ref))
+
+    out = tmp_path / "cut"
+    _killed_at_step_7(frames, out, monkeypatch)  # after the step-6 checkpoint, mid epoch 3
+    train(cfg(frames, out))
+
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
+    assert strip(metrics(out)) == strip(metrics(ref))
+    a, b = _backbone(ref), _backbone(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _backbone(out):

@@ -508,12 +508,13 @@ def resume_identity(cfg: TrainConfig) -> dict:
     return {"config": json.loads(json.dumps(config)), "code": code_digest(cfg)}
 
 
-def resumable(ck: dict, cfg: TrainConfig) -> str | None:
-    """None if checkpoint `ck` may be resumed by the run `cfg`, else why not (the settings
-    that differ, old -> new, or the code digests)."""
+def resumable(ck: dict, ours: dict, any_code: bool = False) -> str | None:
+    """None if checkpoint `ck` may be resumed by a run of resume identity `ours`, else why
+    not (the settings that differ, old -> new, or the code digests); `any_code`:
+    training.resume_any_code."""
     if "identity" not in ck:
         return "it records no config (taken by an older twbyol)"
-    theirs, ours = json.loads(ck["identity"]), resume_identity(cfg)
+    theirs = json.loads(ck["identity"])
     keys = sorted(set(theirs["config"]) | set(ours["config"]))
     differ = [k for k in keys if theirs["config"].get(k) != ours["config"].get(k)]
     if differ:
@@ -522,7 +523,7 @@ def resumable(ck: dict, cfg: TrainConfig) -> str | None:
             for k in differ
         )
         return f"it was taken under another config ({shown})"
-    if theirs["code"] != ours["code"] and not cfg.resume_any_code:
+    if theirs["code"] != ours["code"] and not any_code:
         return (
             f"it was taken under other training code ({theirs['code']}, now {ours['code']}; "
             "training.resume_any_code: true resumes it)"
@@ -562,6 +563,9 @@ class _Run:
         # this rank's first step with a non-finite loss (-1: none), kept on the device and
         # read at the sync points
         self.nonfinite_at = torch.full((), -1.0, dtype=torch.float64, device=self.device)
+        # what its checkpoints record and a resume compares: the code digested once, as the
+        # process loaded it (a file edited during the run does not change what runs)
+        self.identity = resume_identity(self.cfg)
         self.new_epoch()
 
     def new_epoch(self) -> None:
@@ -583,7 +587,7 @@ class _Run:
         if not self.ckpt_path.exists():
             return
         ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        why = resumable(ck, self.cfg)
+        why = resumable(ck, self.identity, self.cfg.resume_any_code)
         distributed.barrier()  # every rank has read the file before it is set aside
         if why is not None:
             aside = self.ckpt_path.with_name(
@@ -614,13 +618,12 @@ class _Run:
             part = parts[self.rank]  # each rank's own sums
             self.sums, self.n_in_epoch, self.skipped = part["sums"], part["n"], part["skipped"]
         if self.is_main:
-            code = json.loads(ck["identity"])["code"]
+            code, now = json.loads(ck["identity"])["code"], self.identity["code"]
             print(
                 f"resumed from {self.ckpt_path} at step {self.step}/{self.total}"
                 + (
-                    f" (taken under training code {code}, running {code_digest(self.cfg)}: "
-                    "training.resume_any_code)"
-                    if code != code_digest(self.cfg)
+                    f" (taken under training code {code}, running {now}: training.resume_any_code)"
+                    if code != now
                     else ""
                 ),
                 file=sys.stderr,
@@ -659,7 +662,7 @@ class _Run:
                 "wall_s": self.wall(),
                 "history": [json.dumps(h) for h in self.history],
                 "epoch": json.dumps(parts),
-                "identity": json.dumps(resume_identity(self.cfg)),
+                "identity": json.dumps(self.identity),
             }
             with io.atomic_path(self.ckpt_path) as tmp:
                 torch.save(state, tmp)
