@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 CORES ?= 2
 
-.PHONY: setup smoke synthetic real test lint cluster-up cluster-down clean-smoke
+.PHONY: setup smoke synthetic real test test-fast lint cluster-up cluster-down clean-smoke
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,8 @@ smoke: setup
 synthetic: setup
 	snakemake --cores $(CORES) synthetic
 
-# the real-video experiment: a folder of own videos built from ../shared/real_rodent_video
+# the real-video experiment: a folder of own videos built from the real mouse videos
+# (TWBYOL_REAL_VIDEOS, default ../shared/real_rodent_video; tests/README.md)
 real: setup
 	$(PY) benchmarks/real_videos.py prepare
 	snakemake --cores $(CORES) real
@@ -32,6 +33,10 @@ real: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# the inner loop: every test but the workflow runs and the cluster (tests/README.md)
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not cluster"
 
 lint: setup
 	snakemake --lint

@@ -42,7 +42,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "real_rodent_video"
+# the real mouse videos (DeepLabCut, B-SOiD, DANNCE examples): TWBYOL_REAL_VIDEOS, by
+# default a checkout's sibling folder shared/real_rodent_video
+SHARED = Path(
+    os.environ.get("TWBYOL_REAL_VIDEOS") or REPO.parent / "shared" / "real_rodent_video"
+).resolve()
 PANELS = 3
 PERMUTATIONS = 2000
 UNLABELLED = {

@@ -42,9 +42,31 @@ def _parse_exports(stdout: str) -> dict[str, str]:
 
 
 def _up_failed(msg: str) -> None:
+    _unavailable(msg)
+
+
+def _unavailable(msg: str) -> None:
+    """What a test does without a resource only CI is sure to have: fail under CI=true (a
+    skip there would hide the test), skip with `msg` as the reason anywhere else."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def real_video_dir() -> Path:
+    """The folder of real mouse videos (benchmarks/real_videos.py's SHARED: the setting
+    TWBYOL_REAL_VIDEOS, by default ../shared/real_rodent_video beside the checkout)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import real_videos as rv  # benchmarks/ is no package: on the path for this import only
+
+    sys.path.remove(str(REPO / "benchmarks"))
+    if not (rv.SHARED / "bsoid_bottomview" / "named_clips").is_dir():
+        _unavailable(
+            f"{rv.SHARED}: no real mouse videos (bsoid_bottomview/named_clips); set "
+            "TWBYOL_REAL_VIDEOS to their folder (tests/README.md)"
+        )
+    return rv.SHARED
 
 
 @pytest.fixture(scope="session")

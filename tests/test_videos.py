@@ -13,8 +13,6 @@ from twbyol.data import videos
 from twbyol.data.frames import extract_frames, fitted_size
 from twbyol.synthetic.render import encode_video
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real_rodent_video"
-
 
 def _video(path: Path, n: int = 12, w: int = 64, h: int = 48, fps: float = 30.0) -> Path:
     """A gray H.264 video of `n` frames of `w` x `h` whose frame i has brightness 10 * i."""
@@ -355,12 +353,11 @@ def test_a_square_video_is_resized_as_before_by_either_fit(tmp_path):
     np.testing.assert_array_equal(np.load(a), np.load(b))
 
 
-def test_real_videos_with_clip_level_labels(tmp_path):
+def test_real_videos_with_clip_level_labels(tmp_path, real_video_dir):
     """B-SOiD's example clips (real bottom-view mouse video, 1350x360 at 15 fps), linked into a
     folder, each but one with a per-frame CSV marking its named behaviour on every frame (the
     frame count from a full decode, not from the reader's container count)."""
-    src = REAL / "bsoid_bottomview" / "named_clips"
-    assert src.is_dir(), f"{src}: the shared real mouse videos are missing"
+    src = real_video_dir / "bsoid_bottomview" / "named_clips"
     clips = sorted(src.glob("*_hstacked.mp4"))
     names = [c.stem.removesuffix("_hstacked") for c in clips[:-1]]
     decoded = {}

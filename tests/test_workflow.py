@@ -639,7 +639,7 @@ def _predict_cli(model: Path, probes: Path, videos: Path, out: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path):
+def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path, real_video_dir):
     """The `real` experiment (config.yaml) on the folder benchmarks/real_videos.py lays out
     from ../shared's real mouse videos: 33 labelled B-SOiD panels at 15 fps, unlabelled
     recordings at 30 and 120 fps and 4:3 / 5:4 aspect. read-dataset -> frames -> pretrain
@@ -652,7 +652,7 @@ def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path):
     import real_videos
 
     folder = tmp_path / "lab videos"
-    made = real_videos.prepare(real_videos.SHARED, folder)
+    made = real_videos.prepare(real_video_dir, folder)
     real = yaml.safe_load((REPO / "config/config.yaml").read_text())["experiments"]["real"]
     exp = {
         **real,
