@@ -628,7 +628,7 @@ def _predict_cli(model: Path, probes: Path, videos: Path, out: Path) -> None:
             str(probes),
             "--videos",
             str(videos),
-            "--out",
+            "--out-dir",
             str(out),
         ],
         capture_output=True,

@@ -7,6 +7,7 @@ dispatches, importing the chosen module alone so that `twbyol stats` never pays 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 
 # stage name -> (module, one-line purpose)
@@ -54,6 +55,7 @@ def _usage() -> str:
     width = max(map(len, STAGES))
     lines = [
         "usage: twbyol <stage> [options]   (twbyol <stage> --help for a stage's options)",
+        "       twbyol --version",
         "",
         "stages:",
     ]
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(_usage())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        print(f"twbyol {importlib.metadata.version('twbyol')}")
         return 0
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:

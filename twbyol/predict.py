@@ -2,7 +2,7 @@
 
     twbyol predict --model pretrain/R/seed0/model.pt --probes evaluate/R/seed0/mice.probes.npz \\
         --frames-dir frames/mice --index frames/mice/index.tsv --out-dir predict/R/seed0/mice
-    twbyol predict --model model.pt --probes mice.probes.npz --videos new_recordings/ --out DIR
+    twbyol predict --model model.pt --probes mice.probes.npz --videos new_recordings/ --out-dir DIR
 
 The probes are the evaluation's own (`evaluate --probes-out`; twbyol.predictor): per
 behaviour and probe seed, the ridge classifier whose F1 the evaluation reports, as an affine
@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     src.add_argument("--videos", help="a folder of videos (any nesting) to predict")
     src.add_argument("--frames-dir", help="a study's extracted frames (with --index)")
     ap.add_argument("--index", help="the study dataset's index.tsv (with --frames-dir)")
-    ap.add_argument("--out", "--out-dir", dest="out", required=True, help="folder of CSVs")
+    ap.add_argument(
+        "--out-dir", dest="out", required=True, help="the folder of CSVs to write, one per video"
+    )
     ap.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
     a = ap.parse_args(argv)
     if a.frames_dir is not None:
