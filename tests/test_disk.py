@@ -20,7 +20,7 @@ SIZE = 128  # 16 KB a frame
 
 @pytest.fixture()
 def tmpfs(tmp_path):
-    """A mount of its own, of a size the test sets (`resize(bytes)`), unmounted after."""
+    """A mount of its own (1 MB), resized by the test (`tmpfs(nbytes)`), unmounted after."""
     where = tmp_path / "disk"
     where.mkdir()
 
@@ -39,8 +39,13 @@ def tmpfs(tmp_path):
         if os.environ.get("CI"):
             raise
         pytest.skip(f"this machine does not allow a tmpfs mount: {e}")
-    yield mount
-    subprocess.run(["umount", "-l", str(where)], check=False)  # lazily: a test's map
+
+    def resize(nbytes: int) -> Path:  # the mount made above, never a second one over it
+        return mount(nbytes, remount=True)
+
+    yield resize
+    subprocess.run(["umount", "-l", str(where)], check=True)  # lazily: a test's map
+    assert not os.path.ismount(where), f"{where}: still mounted"
 
 
 def _shard(tmp_path: Path, n_frames: int) -> tuple[Path, list[str]]:
@@ -72,7 +77,7 @@ def test_a_full_disk_fails_before_extraction_naming_the_bytes(tmp_path, tmpfs):
     msg = str(e.value)
     assert str(out / "frames") in msg and f"{need / 1e6:.1f} MB" in msg and "free" in msg
     assert not (out / "shard0.done").exists() and not list(out.rglob("*.npy*"))
-    tmpfs(4 << 20, remount=True)
+    tmpfs(4 << 20)
     assert frames.main(cmd) == 0
     assert json.loads((out / "shard0.done").read_text())["frames"] == 80
     assert np.load(out / "frames" / "b.npy", mmap_mode="r").shape == (40, SIZE, SIZE)
