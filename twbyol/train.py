@@ -51,6 +51,7 @@ from twbyol.methods import METHODS, build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
+from twbyol.progress import Progress
 from twbyol.settings import DEFAULT_TAU, TIME_UNITS
 
 WARM_STEPS = 5  # efficiency.json's steady rate leaves out the first steps of a process
@@ -134,7 +135,7 @@ class TrainConfig:
     checkpoint_every: int = 100  # steps
     sync_every: int = 10  # steps between sync points (preemption and non-finite checks):
     # 10 Slow-R50 steps are ~5 s of SLURM's 120 s signal lead
-    log_every: int = 0  # also print a JSON line every N steps (0: epochs only)
+    log_every: int = 0  # a progress line every N steps too (0: at least once a minute)
     resume_any_code: bool = False  # resume a checkpoint of this config taken under other
     # training code (a fix that must not restart long runs);
     # off: such a checkpoint is set aside and the run starts
@@ -465,6 +466,8 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     )
     run.t0 = time.time()
     run.warm_at = min(step + WARM_STEPS, total)
+    run.progress = Progress(total, "step", every=cfg.log_every, start=step)
+    run.line_step, run.line_t = step, time.perf_counter()
     model.train()
     batches = iter(loader)
     for epoch in range(first, cfg.epochs):
@@ -557,6 +560,10 @@ class _Run:
     wall_before: float = 0.0  # seconds trained before the last resume
     t0: float = field(default_factory=time.time)
     history: list = field(default_factory=list)  # the epochs' metrics lines
+    progress: Progress | None = None  # rank 0's progress lines (twbyol.progress)
+    data_s: float = 0.0  # seconds the loop waited for batches since the last progress line
+    line_step: int = 0  # the step and perf_counter time of the last progress line
+    line_t: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
         self.is_main = self.rank == 0
@@ -714,7 +721,7 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
     epoch's metrics line and checkpoint once its last step is taken."""
     cfg, device = run.cfg, run.device
     momentum = None
-    for batch in batches:
+    for batch in _waited(batches, run):
         # crops (or raw uint8 frames and their augmentation parameters) to the device; the
         # centres and targets stay on the host (pinned), where BYOL weighs its pairs without
         # waiting for the device; a method that needs them there copies them itself
@@ -752,9 +759,8 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
         run.skipped += loss is None
         for k, v in {"loss": 0.0 if loss is None else loss, **stats}.items():
             run.sums[k] = run.sums.get(k, 0.0) + v
-        if cfg.log_every and run.step % cfg.log_every == 0 and run.is_main:
-            line = {"run_id": cfg.run_id, "seed": cfg.seed, "step": run.step}
-            print(json.dumps({**line, "loss": None if loss is None else float(loss)}), flush=True)
+        if run.is_main and run.progress is not None and run.progress.due(run.step):
+            print(progress_line(run, loss), flush=True)
         epoch_end = run.step % run.steps_per_epoch == 0
         periodic = bool(cfg.checkpoint_every) and run.step % cfg.checkpoint_every == 0
         if not (epoch_end or periodic or (cfg.sync_every and run.step % cfg.sync_every == 0)):
@@ -768,6 +774,45 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
             run.save_checkpoint()
         if preempted:
             preemption.fire(run.step, run.is_main)
+
+
+def _waited(batches, run: _Run):
+    """`batches`, adding the time spent waiting for each (the data loader) to run.data_s."""
+    batches = iter(batches)
+    while True:
+        t = time.perf_counter()
+        batch = next(batches, None)
+        run.data_s += time.perf_counter() - t
+        if batch is None:
+            return
+        yield batch
+
+
+def progress_line(run: _Run, loss: torch.Tensor | None) -> str:
+    """Rank 0's progress line at run.step: epoch, step, this step's loss and the epoch's mean
+    so far, samples/s, the time per step split into waiting for data and the rest (compute;
+    on a GPU the host's side of it, the device running ahead until a sync), peak memory and
+    the ETA. Reading the loss waits for the device: done only when a line is due."""
+    cfg, p = run.cfg, run.progress
+    now = time.perf_counter()
+    steps = max(run.step - run.line_step, 1)
+    data = run.data_s / steps
+    step_s = (now - run.line_t) / steps
+    run.data_s, run.line_step, run.line_t = 0.0, run.step, now
+    taken = run.n_in_epoch - run.skipped
+    mean = float(run.sums["loss"]) / taken if taken else float("nan")
+    peak, kind = peak_memory_mb(run.device)
+    epoch = min(run.step // run.steps_per_epoch + 1, cfg.epochs)
+    return p.line(
+        run.step,
+        prefix=f"[{cfg.run_id} seed {cfg.seed}] epoch {epoch}/{cfg.epochs} |",
+        loss=f"{float(loss):.4f}" if loss is not None else "none (no pair weighed)",
+        epoch_mean=f"{mean:.4f}",
+        samples_per_s=f"{p.rate(run.step) * cfg.batch_size:.1f}",
+        data=f"{data * 1e3:.1f} ms/step",
+        compute=f"{max(step_s - data, 0.0) * 1e3:.1f} ms/step",
+        peak_mem=f"{peak:.0f} MB ({kind})",
+    )
 
 
 def train_step(
