@@ -88,6 +88,12 @@ def test_a_rerun_waits_for_the_local_job_its_killed_launcher_left_running(frames
         while not (out / "checkpoint.pt").exists():  # the job trains
             assert first.poll() is None and time.time() < deadline, "the first job never trained"
             time.sleep(0.05)
+        # the run folder's stdout.log is live: the job's progress lines from its first step
+        log = out / "stdout.log"
+        while "[tw seed 0] epoch 1/150 | step 1/" not in (log.read_text() if log.exists() else ""):
+            assert time.time() < deadline, "no progress line in the run's stdout.log"
+            time.sleep(0.05)
+        assert log.is_symlink()
         first.send_signal(signal.SIGKILL)
         first.wait()
         orphan = launch.live_local_job(out / "submitit", out / "job.json")
@@ -109,6 +115,9 @@ def test_a_rerun_waits_for_the_local_job_its_killed_launcher_left_running(frames
     assert a1 <= b0, f"two trainings at once: {spans(out)}"
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 150 and (out / "model.pt").exists()
+    # once the job ended: a copy of its log (the second job's: it found the run finished)
+    assert not (out / "stdout.log").is_symlink()
+    assert "Job completed successfully" in (out / "stdout.log").read_text()
 
 
 def test_a_job_id_of_another_job_is_not_reattached(tmp_path, monkeypatch, capsys):

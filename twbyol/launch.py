@@ -225,6 +225,7 @@ def launch(cfg: dict, resources: dict, executor: str) -> None:
             {"executor": executor, "job_id": job.job_id, "ntasks": ntasks, "parameters": params},
         )
         print(f"submitted {executor} job {job.job_id}: {params}", file=sys.stderr, flush=True)
+    _link_logs(job, out)
     try:
         job.results()  # every task's result; raises if any task failed
     except Exception as e:
@@ -274,8 +275,20 @@ def _wait_for_live_local_job(folder: Path, job_file: Path) -> None:
         pass
 
 
+def _link_logs(job: submitit.Job, out: Path) -> None:
+    """The run's stdout.log / stderr.log, while its job runs: links to rank 0's submitit logs
+    (`tail -F results/.../stdout.log` follows the progress lines from the job's start; the
+    links dangle until the job starts). Replaced by copies when the job ends."""
+    for src, name in ((job.paths.stdout, "stdout.log"), (job.paths.stderr, "stderr.log")):
+        link = out / f".{name}.link"
+        link.unlink(missing_ok=True)
+        link.symlink_to(os.path.relpath(Path(src).resolve(), out.resolve()))
+        os.replace(link, out / name)
+
+
 def _collect_logs(job: submitit.Job, out: Path) -> None:
-    """Rank 0's submitit logs become the run's stdout.log / stderr.log."""
+    """Rank 0's submitit logs become the run's stdout.log / stderr.log (copies, replacing the
+    links of _link_logs)."""
     for src, name in ((job.paths.stdout, "stdout.log"), (job.paths.stderr, "stderr.log")):
         with io.atomic_path(out / name) as tmp:
             if Path(src).exists():
@@ -287,16 +300,14 @@ def _collect_logs(job: submitit.Job, out: Path) -> None:
 def _run_here(cfg: dict, out: Path) -> None:
     from twbyol.train import TrainConfig, train
 
-    stdout, stderr = _io.StringIO(), _io.StringIO()
-    try:
-        with (
-            contextlib.redirect_stdout(_Tee(sys.stdout, stdout)),
-            contextlib.redirect_stderr(_Tee(sys.stderr, stderr)),
-        ):
-            train(TrainConfig.from_dict(cfg))
-    finally:
-        io.write_text(out / "stdout.log", stdout.getvalue())
-        io.write_text(out / "stderr.log", stderr.getvalue())
+    # the logs written as the run goes (a live stdout.log, as a submitted job's)
+    with (
+        open(out / "stdout.log", "w", buffering=1) as stdout,
+        open(out / "stderr.log", "w", buffering=1) as stderr,
+        contextlib.redirect_stdout(_Tee(sys.stdout, stdout)),
+        contextlib.redirect_stderr(_Tee(sys.stderr, stderr)),
+    ):
+        train(TrainConfig.from_dict(cfg))
 
 
 class _Tee(_io.TextIOBase):
