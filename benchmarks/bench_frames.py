@@ -53,7 +53,7 @@ def main() -> None:
             t = time.perf_counter()
             seed = np.random.SeedSequence(0).spawn(1)[0]
             clip = synth.make_clip("mabe22", 0, seed, Path(tmp), args.frames, args.src_size, 30.0)
-            video = mabe22.video_path(tmp, clip.clip_id)
+            video = mabe22.video_path(tmp, clip.clip_id, synth.SynthConfig.naming)
             print(
                 f"generated {video.name}: {args.frames} frames {args.src_size}x{args.src_size} "
                 f"in {time.perf_counter() - t:.1f} s"

@@ -31,7 +31,6 @@ from twbyol.data.augment import augment_batch
 from twbyol.data.sampling import CropConfig, TemporalCropDataset
 from twbyol.methods.byol import BYOL
 from twbyol.models.backbones import build_backbone, to_channels_last
-from twbyol.settings import BODY_SCALE
 
 
 def twbyol(*args: str) -> None:
@@ -56,18 +55,10 @@ def main() -> None:
             "mabe22",
             "--out",
             str(d / "data"),
-            "--n-clips",
-            "8",
-            "--n-frames",
-            "600",
-            "--size",
-            "128",
-            "--seed",
-            "0",
+            "--config",
+            '{"n_clips": 8, "n_frames": 600, "size": 128, "seed": 0}',
             "--jobs",
             "2",
-            "--body-scale",
-            str(BODY_SCALE),
         )
         twbyol(
             "read-dataset",

@@ -38,11 +38,10 @@ sys.path.insert(0, str(REPO))
 from twbyol import io  # noqa: E402
 from twbyol.data.artifacts import load_labels  # noqa: E402
 from twbyol.embed import embed  # noqa: E402
-from twbyol.evaluate import evaluate  # noqa: E402
+from twbyol.evaluate import EvaluateConfig, evaluate  # noqa: E402
 from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
 from twbyol.split import read_protocol  # noqa: E402
 from twbyol.stats import paired_ttest  # noqa: E402
-from twbyol.temporal import CropPolicy, Window  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
 
 
@@ -87,7 +86,7 @@ def main() -> None:
     exp = f"{args.exp}_{args.tag}" if args.set else args.exp
     extra = REPO / "results" / "calibration" / f"{exp}.yaml"
     io.write_text(extra, yaml.safe_dump({"experiments": {exp: e}}))
-    evaluation = evaluation_config(e)
+    evaluation = EvaluateConfig.from_dict(evaluation_config(e))
     ds = e["pretrain_dataset"]
     n_shards = e["datasets"][ds]["frames"]["n_shards"]
     data = [f"results/{exp}/labels/{ds}.npz", f"results/{exp}/labels/{ds}.protocol.json"] + [
@@ -147,22 +146,8 @@ def main() -> None:
                 emb_cfg["batch_size"],
                 emb_cfg["max_dim"],
             )
-            res = evaluate(
-                np.load(emb_path),
-                lab,
-                protocol,
-                split_seed=evaluation["split_seed"],
-                test_size=evaluation["test_size"],
-                knn_k=evaluation["knn_k"],
-                window=Window(
-                    evaluation["num_frames"],
-                    evaluation["frame_stride"],
-                    evaluation["window_stride"],
-                ),
-                crop=CropPolicy(
-                    evaluation["crop_policy"], evaluation["crop_rho"], evaluation["crop_gap"]
-                ),
-            )
+            # the rule's settings (a gap in seconds stays unconverted: crop_gap is used)
+            res = evaluate(np.load(emb_path), lab, protocol, evaluation)
             row = {
                 "run": run,
                 "seed": seed,

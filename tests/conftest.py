@@ -155,17 +155,9 @@ def write_release(
 
     from twbyol.synthetic import generate as synth
 
-    summary = synth.generate(
-        root,
-        "mabe22",
-        n_clips,
-        n_frames,
-        size,
-        seed,
-        jobs=jobs,
-        n_user_train=n_user_train,
-        naming=naming,
-    )
+    settings = dict(n_clips=n_clips, n_frames=n_frames, size=size, seed=seed)
+    settings.update(n_user_train=n_user_train, naming=naming)
+    summary = synth.generate(root, "mabe22", synth.SynthConfig(**settings), jobs=jobs)
     if naming == "caltech":  # metadata unzipped into a folder of its own
         (root / "metadata").mkdir()
         for name in (

@@ -23,14 +23,14 @@ LABELS, FRAME_MAP = "submission_labels.npy", "frame_number_map.npy"  # the AIcro
 @pytest.fixture(scope="module")
 def mice(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mice")
-    synth.generate(root, "mabe22", N_CLIPS, N_FRAMES, SIZE, SEED)
+    synth.generate(root, "mabe22", synth.SynthConfig(N_CLIPS, N_FRAMES, SIZE, SEED))
     return root
 
 
 @pytest.fixture(scope="module")
 def rats(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rats")
-    synth.generate(root, "ratsi", 2, N_FRAMES, SIZE, SEED)
+    synth.generate(root, "ratsi", synth.SynthConfig(2, N_FRAMES, SIZE, SEED))
     return root
 
 
@@ -75,7 +75,8 @@ def test_mabe22_roundtrip_matches_generator(mice, tmp_path):
     assert cs.keypoints[clip.clip_id].shape == (N_FRAMES, 3, 12, 2)
     np.testing.assert_array_equal(cs.labels_of(clip.clip_id), clip.labels)
     np.testing.assert_array_equal(
-        _decode(cs.video_paths[1], SIZE), _decode(mabe22.video_path(tmp_path, clip.clip_id), SIZE)
+        _decode(cs.video_paths[1], SIZE),
+        _decode(mabe22.video_path(tmp_path, clip.clip_id, synth.SynthConfig.naming), SIZE),
     )
 
 
@@ -97,13 +98,13 @@ def test_ratsi_roundtrip_matches_generator(rats, tmp_path):
 
 def test_generator_is_deterministic(mice, tmp_path):
     again = tmp_path / "again"
-    synth.generate(again, "mabe22", N_CLIPS, N_FRAMES, SIZE, SEED)
+    synth.generate(again, "mabe22", synth.SynthConfig(N_CLIPS, N_FRAMES, SIZE, SEED))
     for name in (LABELS, "submission_keypoints.npy", FRAME_MAP):
         assert (again / name).read_bytes() == (mice / name).read_bytes(), name
     for a, b in zip(mabe22.read(again).clips.video_paths, mabe22.read(mice).clips.video_paths):
         np.testing.assert_array_equal(_decode(a, SIZE), _decode(b, SIZE))
     other = tmp_path / "other"
-    synth.generate(other, "mabe22", N_CLIPS, N_FRAMES, SIZE, SEED + 1)
+    synth.generate(other, "mabe22", synth.SynthConfig(N_CLIPS, N_FRAMES, SIZE, SEED + 1))
     assert (other / LABELS).read_bytes() != (mice / LABELS).read_bytes()
 
 
@@ -119,11 +120,14 @@ def test_every_action_kind_has_a_control_and_bad_kinds_fail():
 
 def test_simulated_labels_are_the_generated_ones(mice, rats):
     cs = mabe22.read(mice).clips
-    lab = synth.simulated_labels("mabe22", N_CLIPS, N_FRAMES, SIZE, SEED)
+    lab = synth.simulated_labels("mabe22", synth.SynthConfig(N_CLIPS, N_FRAMES, SIZE, SEED))
     np.testing.assert_array_equal(np.concatenate(list(lab), axis=1), cs.label_array)
     rs = ratsi.read(rats).clips
     np.testing.assert_array_equal(
-        np.concatenate(list(synth.simulated_labels("ratsi", 2, N_FRAMES, SIZE, SEED)), axis=1),
+        np.concatenate(
+            list(synth.simulated_labels("ratsi", synth.SynthConfig(2, N_FRAMES, SIZE, SEED))),
+            axis=1,
+        ),
         rs.label_array,
     )
 
@@ -146,15 +150,7 @@ def test_every_per_frame_task_has_positives_in_every_experiment():
                 )
                 tasks = motion_dataset.TASKS
             else:
-                lab = synth.simulated_labels(
-                    d["format"],
-                    s["n_clips"],
-                    s["n_frames"],
-                    s["size"],
-                    s["seed"],
-                    body_scale=s.get("body_scale", 1.0),
-                    n_user_train=s.get("n_user_train", 0),
-                )
+                lab = synth.simulated_labels(d["format"], synth.SynthConfig.from_dict(s))
                 tasks = synth.MABE22_TASKS if d["format"] == "mabe22" else ratsi.BEHAVIOURS
             for k, t in enumerate(tasks):
                 if t in synth.MABE22_SEQUENCE:

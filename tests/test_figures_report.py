@@ -14,25 +14,24 @@ from twbyol.split import derived_protocol, write_protocol
 N_CLIPS, LENGTH, DIM = 12, 150, 16
 SEEDS = (0, 1, 2)
 # the fake embeddings are per frame: each frame its own input window
-# the evaluate stage's required flags the workflow passes (window of each frame on its own)
-WINDOW = [
-    "--num-frames",
-    "1",
-    "--frame-stride",
-    "1",
-    "--window-stride",
-    "1",
-    "--split-seed",
-    "42",
-    "--knn-k",
-    "20",
-    "--crop-policy",
-    "uniform",
-    "--crop-rho",
-    "2",
-    "--crop-gap",
-    "60",
-]
+# the settings the workflow passes the evaluate stage (the window of each frame on its own)
+WINDOW = {
+    "num_frames": 1,
+    "frame_stride": 1,
+    "window_stride": 1,
+    "split_seed": 42,
+    "knn_k": 20,
+    "crop_policy": "uniform",
+    "crop_rho": 2,
+    "crop_gap": 60,
+}
+
+
+def config(**settings) -> list[str]:
+    """The evaluate stage's --config argument: WINDOW with `settings` on top."""
+    return ["--config", json.dumps({**WINDOW, **settings})]
+
+
 # run -> (behaviour signal, time signal): how strongly its embedding encodes each
 RUNS = {
     "byol_uniform": (1.0, 0.5),
@@ -165,16 +164,13 @@ def make_study(root: Path) -> dict:
                             ds,
                             "--method",
                             exp["runs"][run]["method"],
-                            "--test-size",
-                            "0.25",
-                            "--n-pairs",
-                            "2000",
-                            "--n-queries",
-                            "100",
-                            "--few-shot-draws",
-                            "2",
-                            *WINDOW,
-                            *(["--ceiling"] if ds == "mice" else []),  # generated data
+                            *config(
+                                test_size=0.25,
+                                n_pairs=2000,
+                                n_queries=100,
+                                few_shot_draws=2,
+                                ceiling=ds == "mice",  # generated data
+                            ),
                         ]
                     )
                     == 0
@@ -290,9 +286,7 @@ def test_evaluate_rejects_bad_embeddings(study, tmp_path):
         "mice",
         "--method",
         "byol",
-        "--test-size",
-        "0.1",
-        *WINDOW,
+        *config(test_size=0.1),
     ]
     with pytest.raises(ValueError, match="short.npy"):
         evaluate.main(["--embedding", str(bad), *args])
@@ -574,10 +568,10 @@ def test_the_efficiency_table_names_what_each_runs_seeds_trained_on():
 
 
 def test_evaluate_runs_on_its_files_alone(study, tmp_path):
-    """Settings flags default to their homes (the evaluator's split seed, test size and k;
-    the sampler's crop policy) and the input window to the one the embed stage recorded
-    beside the embedding: the same evaluation as with every flag given. Without a recorded
-    window it says which flags to give."""
+    """With its files alone (no --config, no identity flags) the evaluate stage scores with
+    EvaluateConfig's defaults and the input window the embed stage recorded beside the
+    embedding: the same evaluation as with every setting given in a --config file. Without a
+    recorded window it says which fields to give; an unknown key is an error naming it."""
     root, paths = study
     labels, index = paths["mice"]
     emb = root / "embed" / "byol_uniform" / "seed0" / "mice.npy"
@@ -585,20 +579,22 @@ def test_evaluate_runs_on_its_files_alone(study, tmp_path):
     local.write_bytes(emb.read_bytes())
     files = ["--labels", str(labels), "--index", str(index), "--embedding", str(local)]
     files += ["--protocol", str(labels).removesuffix(".npz") + ".protocol.json"]
-    files += ["--run-id", "r", "--seed", "0", "--dataset", "mice", "--method", "byol"]
-    quick = ["--n-pairs", "2000", "--n-queries", "100", "--few-shot-draws", "2"]
     with pytest.raises(SystemExit):
-        evaluate.main([*files, *quick, "--out", str(tmp_path / "none.json")])
+        evaluate.main([*files, "--out", str(tmp_path / "none.json")])
     io.write_npz(
         tmp_path / "mice.projection.npz",
         mean=np.zeros(0),
         axes=np.zeros((0, 0)),
         window=np.array([1, 1, 1]),
     )
-    evaluate.main([*files, *quick, "--out", str(tmp_path / "alone.json")])
-    given = [*WINDOW[:6], "--split-seed", "42", "--test-size", "0.1", "--knn-k", "20"]
-    given += ["--crop-policy", "uniform", "--crop-rho", "2", "--crop-gap", "60"]
-    evaluate.main([*files, *quick, *given, "--out", str(tmp_path / "flags.json")])
-    a, b = (io.read_json(tmp_path / f"{n}.json") for n in ("alone", "flags"))
+    assert evaluate.main([*files, "--out", str(tmp_path / "alone.json")]) == 0
+    given = evaluate.EvaluateConfig(num_frames=1, frame_stride=1, window_stride=1).to_dict()
+    io.write_json(tmp_path / "settings.json", given)
+    config_file = ["--config", str(tmp_path / "settings.json")]
+    evaluate.main([*files, *config_file, "--out", str(tmp_path / "given.json")])
+    a, b = (io.read_json(tmp_path / f"{n}.json") for n in ("alone", "given"))
     a.pop("timings_s"), b.pop("timings_s")
-    assert a == b and a["window"]["num_frames"] == 1
+    assert a == b and a["window"]["num_frames"] == 1 and a["run_id"] is None
+    assert (a["split_seed"], a["test_size"], a["knn_k"]) == (42, 0.1, 20)
+    with pytest.raises(ValueError, match="knn_kk"):
+        evaluate.main([*files, "--config", '{"knn_kk": 5}', "--out", str(tmp_path / "x.json")])

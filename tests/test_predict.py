@@ -131,7 +131,7 @@ def test_seeds_whose_train_frames_held_one_class_call_it_everywhere(tmp_path):
 def test_evaluate_cli_saves_probes_and_converts_a_gap_in_seconds(tmp_path):
     """`evaluate --probes-out` writes the probes its F1s come from (with the frames' size and
     fit for `predict --videos`), and `--crop-gap-s` becomes frames at the dataset's 30 fps."""
-    from tests.test_figures_report import WINDOW, _write_dataset
+    from tests.test_figures_report import _write_dataset, config
     from twbyol import evaluate
 
     labels, index, lab = _write_dataset(tmp_path, "mice", 0)
@@ -139,7 +139,6 @@ def test_evaluate_cli_saves_probes_and_converts_a_gap_in_seconds(tmp_path):
     emb[:, 0] += 2 * np.nan_to_num(lab[0])
     io.write_npy(tmp_path / "e.npy", emb)
     io.write_npz(tmp_path / "e.projection.npz", mean=np.zeros(0), axes=np.zeros((0, 0)))
-    window = [a if a != "uniform" else "max_gap" for a in WINDOW]
     args = ["--embedding", str(tmp_path / "e.npy"), "--labels", str(labels)]
     args += [
         "--index",
@@ -148,13 +147,14 @@ def test_evaluate_cli_saves_probes_and_converts_a_gap_in_seconds(tmp_path):
         str(labels).removesuffix(".npz") + ".protocol.json",
     ]
     args += ["--out", str(tmp_path / "ev.json"), "--run-id", "r", "--seed", "0"]
-    args += ["--dataset", "mice", "--method", "byol", "--test-size", "0.25", *window]
-    args += ["--n-pairs", "500", "--n-queries", "50", "--few-shot-draws", "1"]
+    args += ["--dataset", "mice", "--method", "byol"]
+    quick = dict(test_size=0.25, crop_policy="max_gap", n_pairs=500, n_queries=50)
+    quick.update(few_shot_draws=1)
+    probes = ["--probes-out", str(tmp_path / "p.npz")]
     with pytest.raises(SystemExit):  # --probes-out without what it records
-        evaluate.main([*args, "--probes-out", str(tmp_path / "p.npz")])
-    probes_args = ["--probes-out", str(tmp_path / "p.npz"), "--projection"]
-    probes_args += [str(tmp_path / "e.projection.npz"), "--frames-size", "12"]
-    probes_args += ["--frames-fit", "crop", "--crop-gap-s", "0.5"]
+        evaluate.main([*args, *probes, *config(**quick)])
+    probes_args = [*probes, "--projection", str(tmp_path / "e.projection.npz")]
+    probes_args += config(**quick, frames_size=12, frames_fit="crop", crop_gap_s=0.5)
     assert evaluate.main([*args, *probes_args]) == 0
     ev = io.read_json(tmp_path / "ev.json")
     assert ev["crop_policy"] == {

@@ -11,7 +11,7 @@ from sklearn.metrics import f1_score, mean_squared_error
 from sklearn.model_selection import train_test_split
 
 from twbyol.data.artifacts import Labels
-from twbyol.evaluate import evaluate, headline_tasks, protocol_scores
+from twbyol.evaluate import EvaluateConfig, evaluate, headline_tasks, protocol_scores
 from twbyol.split import Protocol, derived_protocol
 from twbyol.submission import check_submission, submission_array
 
@@ -188,11 +188,9 @@ def test_headline_is_the_behaviour_tasks_or_every_discrete_task_without_any():
         emb,
         lab,
         protocol,
-        knn_max_train=500,
-        knn_max_test=200,
-        n_pairs=500,
-        n_queries=50,
-        few_shot_draws=1,
+        EvaluateConfig(
+            knn_max_train=500, knn_max_test=200, n_pairs=500, n_queries=50, few_shot_draws=1
+        ),
     )
     assert res["headline_tasks"] == ["behave", "rare"]
     assert res["mean_f1"] == pytest.approx(
@@ -207,11 +205,9 @@ def test_headline_is_the_behaviour_tasks_or_every_discrete_task_without_any():
         emb,
         lab,
         cond,
-        knn_max_train=500,
-        knn_max_test=200,
-        n_pairs=500,
-        n_queries=50,
-        few_shot_draws=1,
+        EvaluateConfig(
+            knn_max_train=500, knn_max_test=200, n_pairs=500, n_queries=50, few_shot_draws=1
+        ),
     )
     assert res["headline_tasks"] == ["strain"] and res["mean_f1"] == res["tasks"]["strain"]["f1"]
     assert headline_tasks({"x": {"type": "Continuous", "sequence_level": False}}) == []
@@ -312,11 +308,9 @@ def test_rare_actions_are_the_rarest_fifth_with_their_f1_precision_recall():
         emb,
         lab,
         protocol,
-        knn_max_train=500,
-        knn_max_test=200,
-        n_pairs=500,
-        n_queries=50,
-        few_shot_draws=1,
+        EvaluateConfig(
+            knn_max_train=500, knn_max_test=200, n_pairs=500, n_queries=50, few_shot_draws=1
+        ),
     )
     (rare,) = res["rare_actions"]  # two behaviour labels: the rarer one
     t = res["tasks"]["rare"]

@@ -7,7 +7,7 @@ from sklearn.metrics import f1_score
 
 from tests.test_protocol import _dataset
 from twbyol.data.artifacts import Labels
-from twbyol.evaluate import evaluate
+from twbyol.evaluate import EvaluateConfig, evaluate
 from twbyol.reference import always_positive_f1, coin_flip_f1, window_label_features
 from twbyol.temporal import Window
 
@@ -53,9 +53,9 @@ def test_the_evaluation_carries_the_lines_the_same_for_every_embedding():
     frame), reads a behaviour exactly; the runs' probes sit between the lines and it."""
     emb, lab, protocol = _dataset()
     kw = dict(knn_max_train=300, knn_max_test=100, n_pairs=300, n_queries=30, few_shot_draws=1)
-    res = evaluate(emb, lab, protocol, ceiling=True, **kw)
+    res = evaluate(emb, lab, protocol, EvaluateConfig(ceiling=True, **kw))
     noise = np.random.default_rng(1).normal(size=emb.shape)
-    res_noise = evaluate(noise, lab, protocol, ceiling=True, **kw)
+    res_noise = evaluate(noise, lab, protocol, EvaluateConfig(ceiling=True, **kw))
     head = res["headline_tasks"]
     for t in head:
         lines = res["tasks"][t]["reference_f1"]
@@ -71,7 +71,7 @@ def test_the_evaluation_carries_the_lines_the_same_for_every_embedding():
         assert ref[line] == pytest.approx(
             np.mean([res["tasks"][t]["reference_f1"][line] for t in head])
         )
-    assert "ceiling" not in evaluate(emb, lab, protocol, **kw)["reference_mean_f1"]
+    assert "ceiling" not in evaluate(emb, lab, protocol, EvaluateConfig(**kw))["reference_mean_f1"]
 
 
 def test_stats_collects_one_set_of_lines_per_dataset_nan_included():

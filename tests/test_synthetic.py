@@ -16,6 +16,7 @@ from twbyol.evaluate import protocol_scores
 from twbyol.reference import window_label_features
 from twbyol.split import EVALUATOR_SEED, derived_protocol
 from twbyol.synthetic import dataset, ethogram, motion, scene
+from twbyol.synthetic.generate import SynthConfig, generate
 from twbyol.synthetic.social import CENTRE, LEFT_FOREPAW, NECK, NOSE
 from twbyol.temporal import Window
 
@@ -164,7 +165,9 @@ def test_the_scene_is_the_same_in_every_clip_and_the_noise_new_in_every_frame():
 
 
 def test_the_dataset_is_the_mabe22_layout_and_regenerates_from_its_seed(tmp_path):
-    s = dataset.generate(tmp_path / "mice", 3, 40, 64, 7, body_scale=2.5, n_user_train=1)
+    settings = {"n_clips": 3, "n_frames": 40, "size": 64, "seed": 7, "body_scale": 2.5}
+    settings.update(n_user_train=1, generator="motion")
+    s = generate(tmp_path / "mice", "mabe22", SynthConfig.from_dict(settings))
     cs = mabe22.read(tmp_path / "mice").clips
     assert cs.tasks == list(dataset.TASKS) and not cs.sequence_level.any()
     assert len(cs.clip_ids) == 3 and np.all(cs.n_frames == 40)

@@ -4,8 +4,14 @@
         --labels results/smoke/labels/mice.npz --index results/smoke/frames/mice/index.tsv \\
         --protocol results/smoke/labels/mice.protocol.json \\
         --out results/smoke/evaluate/twbyol/seed0/mice.json \\
-        --run-id twbyol --seed 0 --dataset mice --method byol \\
-        --num-frames 8 --frame-stride 2 --window-stride 1 --crop-policy uniform
+        [--config '{"crop_policy": "max_gap", "crop_gap": 30}'] \\
+        [--run-id twbyol --seed 0 --dataset mice --method byol]
+
+The files are flags; the settings are one JSON object, `--config` (the fields of
+`EvaluateConfig`, each with its default and the reason for it; the workflow's evaluate rule
+passes twbyol.experiment.evaluation_config). With the files alone it scores with the
+defaults and the input window the embed stage recorded in the embedding's .projection.npz.
+The run's identity (--run-id, --seed, --dataset, --method) is recorded, never used.
 
 Linear probes follow the public MABe22 evaluator (damaggu/MABe2022, round2/training) on the
 dataset's protocol (twbyol.split: the release's split and tasks files, or a derived split
@@ -32,23 +38,23 @@ no frame is labelled.
   classes of its test frames, then averaged over the tasks; chance is 1 / n_classes whatever
   the class balance (0.5 for a behaviour). `knn_accuracy`: the plain share correct, kept for
   reference: "never the behaviour" scores the majority's share there (0.83 on smoke).
-  At most --knn-max-train / --knn-max-test frames, drawn at random.
+  At most knn_max_train / knn_max_test frames, drawn at random.
 - `rare_action_f1` (headline), `rare_action_precision`, `rare_action_recall`: the rarest
-  --rare-fraction (20 %, at least one) of the behaviour labels — the positive class of each
+  rare_fraction (20 %, at least one) of the behaviour labels — the positive class of each
   headline task (every class for a multi-class task) that occurs among the test frames,
   rarity = share of labelled frames in the whole dataset — and the mean over them of the
   probes' private F1, precision and recall of that class (`protocol_scores`); each label's
   three scores are in `rare_actions`. F1, because recall rewards over-prediction: calling
   every frame positive has recall 1 and F1 2p / (1 + p) for a label of frequency p.
 - `few_shot_f1`: one probe trained on a fraction (1 %, 10 %; at least one clip) of the
-  labelled train clips, mean F1 over the headline tasks, averaged over --few-shot-draws
+  labelled train clips, mean F1 over the headline tasks, averaged over few_shot_draws
   random subsets (nested: each draw's 1 % is inside its 10 %).
 - `spearman_rho`, `distance_by_dt`, `retrieval_mrr`, `retrieval_mrr_chance`:
   twbyol.temporal over all clips, on the network and not its input window: only the rows
   at the embed stage's window centres whose window lies inside the clip, and only pairs
-  whose input windows (--num-frames frames every --frame-stride, centred every
-  --window-stride frames) do not overlap, over the gaps the training crops span
-  (--crop-policy, --crop-rho, --crop-gap; uniform: up to the clip's length minus the crop
+  whose input windows (num_frames frames every frame_stride, centred every
+  window_stride frames) do not overlap, over the gaps the training crops span
+  (crop_policy, crop_rho, crop_gap; uniform: up to the clip's length minus the crop
   span). `gap_range` records [smallest, largest] gap used. rho: Spearman correlation of
   cosine distance with the gap, gaps drawn uniformly over the range; MRR: a query window's
   5 nearest temporal neighbours beyond its window are the relevant items, ranked against
@@ -60,7 +66,7 @@ no frame is labelled.
   shows each metric beside the untrained control.
 
 Every random draw (kNN frames, few-shot clips, window pairs, retrieval queries) is seeded by
---split-seed alone, not by the run's seed, so all runs are scored on the same samples and
+split_seed alone, not by the run's seed, so all runs are scored on the same samples and
 the paired t-tests of `stats` compare like with like. --seed is recorded, not used.
 """
 
@@ -71,7 +77,7 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +98,7 @@ from twbyol.probe import (
     task_score,
 )
 from twbyol.reference import reference_lines, window_label_features
-from twbyol.settings import EVALUATION_DEFAULTS, FRAME_FITS
+from twbyol.settings import EVALUATOR_SEED, EVALUATOR_TEST_SIZE, FRAME_FITS
 from twbyol.split import Protocol, read_protocol
 from twbyol.temporal import (
     CropPolicy,
@@ -101,6 +107,107 @@ from twbyol.temporal import (
     retrieval_mrr,
     spearman_distance_vs_gap,
 )
+
+# the crop policies whose frame gaps the temporal metrics cover (near_pairs is a run's own)
+EVALUATED_CROP_POLICIES = ("uniform", "max_gap", "min_gap")
+# fields the workflow fills from other blocks of the experiment than `evaluation` (the
+# crop and embedding blocks, the dataset's frames and synthetic blocks): no property of the
+# schema's evaluation block (tests/test_configs.py)
+DERIVED_FIELDS = (
+    "num_frames",
+    "frame_stride",
+    "window_stride",
+    "crop_policy",
+    "crop_rho",
+    "crop_gap",
+    "crop_gap_s",
+    "ceiling",
+    "frames_size",
+    "frames_fit",
+)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """The settings of one evaluation, every default here once: the rule passes them as one
+    JSON object (`--config`; twbyol.experiment.evaluation_config builds it), and a call
+    without one scores with these. The files are flags of their own."""
+
+    split_seed: int = EVALUATOR_SEED  # seeds every draw (kNN frames, few-shot clips, pairs,
+    # queries), the same for every run: the evaluator's seed 42
+    test_size: float = EVALUATOR_TEST_SIZE  # share of SubmissionTrain each probe leaves
+    # unused: the evaluator's 0.1
+    knn_k: int = 20  # neighbours per vote: DINO's k=20
+    knn_max_train: int = 10_000  # train frames in the kNN index: bounds the (test x train)
+    # similarity cost
+    knn_max_test: int = 2_000  # test frames queried by kNN
+    n_pairs: int = 20_000  # window pairs for Spearman rho: sampling SE of rho <= ~0.007
+    mrr_k: int = 5  # nearest temporal neighbours retrieved beyond the query's window: the
+    # study's 5
+    n_queries: int = 1000  # query frames for retrieval MRR
+    few_shot: tuple[float, ...] = (0.01, 0.1)  # shares of the labelled train clips of the
+    # few-shot probes (at least one clip): the study's 1 % and 10 %
+    few_shot_draws: int = 5  # random clip subsets averaged per share (one 1 % subset is
+    # one clip: very noisy)
+    rare_fraction: float = 0.2  # share of the rarest behaviour labels: the study's 20 %
+    num_frames: int | None = None  # the embed stage's input window: frames (crop.num_frames)
+    # ...; None: the window the embed stage recorded in the .projection.npz (windows that
+    # share input are never compared)
+    frame_stride: int | None = None  # ... source frames between them (crop.stride) ...
+    window_stride: int | None = None  # ... and between window centres
+    # (embedding.window_stride)
+    crop_policy: str = CropPolicy.policy  # the training crops' policy (crop.policy), whose
+    # frame gaps the temporal metrics cover: the sampler's default (twbyol.data.crops)
+    crop_rho: int = CropPolicy.rho  # crops per sample (crop.rho): the sampler's default
+    crop_gap: int = CropPolicy.gap  # max_gap / min_gap's gap in frames (crop.gap): the
+    # sampler's default
+    crop_gap_s: float | None = None  # the gap in seconds instead (crop.gap_s): converted
+    # with the median fps of the dataset's labelled clips, recorded; None: crop_gap
+    ceiling: bool = False  # the labels are the generator's ground truth (synthetic data):
+    # add the ceiling reference line (twbyol.reference); real labels have none
+    frames_size: int | None = None  # the dataset's frames.size and ...
+    frames_fit: str | None = None  # ... frames.fit, recorded in the probes for `twbyol
+    # predict` (required with --probes-out; nothing else reads them)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EvaluateConfig:
+        """The config of a JSON object; an unknown key or a bad choice is a ValueError
+        naming it."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(
+                f"evaluate config: unknown key(s) {unknown} (known: {', '.join(known)})"
+            )
+        d = dict(d)
+        if "few_shot" in d:
+            d["few_shot"] = tuple(d["few_shot"])
+        cfg = cls(**d)
+        if cfg.crop_policy not in EVALUATED_CROP_POLICIES:
+            raise ValueError(
+                f"evaluate config: crop_policy {cfg.crop_policy!r}, expected one of "
+                f"{EVALUATED_CROP_POLICIES}"
+            )
+        if cfg.frames_fit is not None and cfg.frames_fit not in FRAME_FITS:
+            raise ValueError(
+                f"evaluate config: frames_fit {cfg.frames_fit!r}, expected one of {FRAME_FITS}"
+            )
+        return cfg
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "few_shot": list(self.few_shot)}
+
+    @property
+    def window(self) -> Window:
+        """The input window of each frame's embedding (Window's 1 where a field is None)."""
+        given = {"num_frames": self.num_frames, "stride": self.frame_stride}
+        given["window_stride"] = self.window_stride
+        return Window(**{k: v for k, v in given.items() if v is not None})
+
+    @property
+    def crop(self) -> CropPolicy:
+        """The training crops' policy (the gap in frames: crop_gap_s resolved by `main`)."""
+        return CropPolicy(self.crop_policy, self.crop_rho, self.crop_gap)
 
 
 def load_embedding(path: str | Path, n_frames: int) -> np.ndarray:
@@ -138,7 +245,7 @@ def protocol_scores(
     emb: np.ndarray,
     lab: Labels,
     protocol: Protocol,
-    test_size: float = 0.1,
+    test_size: float = EvaluateConfig.test_size,
     alpha: float = 1.0,
     fitted: dict[str, list] | None = None,
 ) -> dict[str, dict]:
@@ -254,7 +361,10 @@ def headline_tasks(tasks: dict[str, dict]) -> list[str]:
 
 
 def rare_actions(
-    tasks: dict[str, dict], lab: Labels, head: list[str], fraction: float = 0.2
+    tasks: dict[str, dict],
+    lab: Labels,
+    head: list[str],
+    fraction: float = EvaluateConfig.rare_fraction,
 ) -> list[dict]:
     """The rarest `fraction` (at least one) of the behaviour labels, each with the probes'
     private F1, precision and recall of it (`protocol_scores`' per-class scores).
@@ -397,26 +507,16 @@ def evaluate(
     emb: np.ndarray,
     lab: Labels,
     protocol: Protocol,
-    split_seed: int = EVALUATION_DEFAULTS["split_seed"],
-    test_size: float = EVALUATION_DEFAULTS["test_size"],
-    knn_k: int = EVALUATION_DEFAULTS["knn_k"],
-    knn_max_train: int = 10_000,
-    knn_max_test: int = 2_000,
-    window: Window = Window(),
-    crop: CropPolicy = CropPolicy(),
-    n_pairs: int = 20_000,
-    mrr_k: int = 5,
-    n_queries: int = 1000,
-    few_shot: tuple[float, ...] = (0.01, 0.1),
-    few_shot_draws: int = 5,
-    rare_fraction: float = 0.2,
+    cfg: EvaluateConfig = EvaluateConfig(),
     fitted: dict[str, list] | None = None,
-    ceiling: bool = False,
 ) -> dict:
-    """All metrics of one (N_frames, D) embedding; see the module docstring for definitions.
-    `fitted` receives the headline tasks' probes (protocol_scores) when given; `ceiling`
-    (synthetic data: the labels are the generator's ground truth) adds the ceiling line to
-    the reference lines (twbyol.reference)."""
+    """All metrics of one (N_frames, D) embedding under the settings `cfg` (its crop gap in
+    frames); see the module docstring for definitions. `fitted` receives the headline tasks'
+    probes (protocol_scores) when given; `cfg.ceiling` (synthetic data: the labels are the
+    generator's ground truth) adds the ceiling line to the reference lines
+    (twbyol.reference)."""
+    split_seed, test_size, knn_k = cfg.split_seed, cfg.test_size, cfg.knn_k
+    window, crop = cfg.window, cfg.crop
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     probes: dict[str, list] = {}
@@ -436,29 +536,31 @@ def evaluate(
     t_index = {t: i for i, t in enumerate(lab.tasks)}
     head_idx = [t_index[t] for t in head]
 
-    rare = rare_actions(tasks, lab, head, rare_fraction)
+    rare = rare_actions(tasks, lab, head, cfg.rare_fraction)
 
     t0 = time.perf_counter()
     few, n_shot = few_shot_scores(
-        emb, lab, train_clips, te, head_idx, few_shot, few_shot_draws, split_seed
+        emb, lab, train_clips, te, head_idx, cfg.few_shot, cfg.few_shot_draws, split_seed
     )
     timings["few_shot"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     knn = knn_task_scores(
-        emb, lab, tr, te, head_idx, knn_k, knn_max_train, knn_max_test, split_seed
+        emb, lab, tr, te, head_idx, knn_k, cfg.knn_max_train, cfg.knn_max_test, split_seed
     )
     for t, res in knn.items():
         tasks[t]["knn"] = res
     timings["knn"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    temporal = temporal_scores(emb, lab, window, crop, n_pairs, mrr_k, n_queries, split_seed)
+    temporal = temporal_scores(
+        emb, lab, window, crop, cfg.n_pairs, cfg.mrr_k, cfg.n_queries, split_seed
+    )
     timings["temporal"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     truth = None
-    if ceiling and head:  # the same probes on the ground truth of each frame's input window
+    if cfg.ceiling and head:  # the same probes on the ground truth of each frame's input window
         features = window_label_features(lab, window, lab.frame_tasks)
         truth = protocol_scores(features, lab, replace(protocol, tasks=list(head)), test_size)
     ref_tasks, ref_mean = reference_lines(lab, protocol, head, test_size, truth)
@@ -528,157 +630,57 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="the dataset's protocol .json (read-dataset): tasks, splits, probe seeds",
     )
     ap.add_argument("--out", required=True, help="evaluation .json to write")
-    ap.add_argument("--run-id", required=True)
-    ap.add_argument("--seed", type=int, required=True, help="pretraining seed (recorded only)")
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--method", required=True)
     ap.add_argument(
-        "--split-seed",
-        type=int,
-        default=EVALUATION_DEFAULTS["split_seed"],
-        help="seed of every evaluation draw (kNN frames, few-shot clips, frame pairs, "
-        "retrieval queries: the same draws for every run; default %(default)s)",
-    )
-    ap.add_argument(
-        "--test-size",
-        type=float,
-        default=EVALUATION_DEFAULTS["test_size"],
-        help="share of SubmissionTrain each probe leaves unused (the evaluator's %(default)s)",
-    )
-    ap.add_argument(
-        "--knn-k",
-        type=int,
-        default=EVALUATION_DEFAULTS["knn_k"],
-        help="neighbours per vote (DINO's k=20; default %(default)s)",
-    )
-    ap.add_argument(
-        "--knn-max-train",
-        type=int,
-        default=10_000,
-        help="train frames in the kNN index: bounds the (test x train) similarity cost",
-    )
-    ap.add_argument("--knn-max-test", type=int, default=2_000, help="test frames queried by kNN")
-    ap.add_argument(
-        "--num-frames",
-        type=int,
-        help="frames of the embed stage's input window (the experiment's "
-        "crop.num_frames): windows that share input are never compared. The three window "
-        "flags default to the window the embed stage recorded in the embedding's "
-        ".projection.npz",
-    )
-    ap.add_argument(
-        "--frame-stride",
-        type=int,
-        help="source frames between the window's frames (crop.stride)",
-    )
-    ap.add_argument(
-        "--window-stride",
-        type=int,
-        help="frames between the embed stage's window centres (embedding."
-        "window_stride); 1, 1, 1: each frame embedded on its own",
-    )
-    ap.add_argument(
-        "--crop-policy",
-        default=CropPolicy.policy,
-        choices=("uniform", "max_gap", "min_gap"),
-        help="the experiment's crop.policy: the temporal metrics cover the frame "
-        "gaps its training crops span (uniform: the whole clip; default %(default)s)",
-    )
-    ap.add_argument(
-        "--crop-rho",
-        type=int,
-        default=CropPolicy.rho,
-        help="crops per sample (crop.rho; default %(default)s)",
-    )
-    ap.add_argument(
-        "--crop-gap",
-        type=int,
-        default=CropPolicy.gap,
-        help="crop.gap of the max_gap / min_gap policies, in frames (default %(default)s)",
-    )
-    ap.add_argument(
-        "--crop-gap-s",
-        type=float,
-        help="the gap in seconds instead of --crop-gap: converted with the dataset's frame "
-        "rate (the median of its clips', recorded)",
-    )
-    ap.add_argument(
-        "--n-pairs",
-        type=int,
-        default=20_000,
-        help="window pairs for Spearman rho (sampling SE of rho <= ~0.007)",
-    )
-    ap.add_argument(
-        "--mrr-k",
-        type=int,
-        default=5,
-        help="nearest temporal neighbours beyond the query's window retrieved (the study's 5)",
-    )
-    ap.add_argument("--n-queries", type=int, default=1000, help="query frames for retrieval MRR")
-    ap.add_argument(
-        "--few-shot",
-        type=float,
-        nargs="+",
-        default=[0.01, 0.1],
-        help="shares of labelled train clips for few-shot probes (at least one clip)",
-    )
-    ap.add_argument(
-        "--few-shot-draws",
-        type=int,
-        default=5,
-        help="random clip subsets averaged per share (one 1 %% subset is one clip: very noisy)",
-    )
-    ap.add_argument(
-        "--rare-fraction",
-        type=float,
-        default=0.2,
-        help="share of rarest behaviour labels (study: 20 %%)",
+        "--projection",
+        help="the embed stage's .projection.npz of --embedding (default: beside it); the "
+        "input window is read from it unless the config gives it",
     )
     ap.add_argument(
         "--probes-out",
-        help="write the behaviour probes scored here (.npz, for twbyol predict); needs "
-        "--projection, --frames-size and --frames-fit",
+        help="write the behaviour probes scored here (.npz, for twbyol predict); needs the "
+        "config's frames_size and frames_fit",
     )
-    ap.add_argument("--projection", help="the embed stage's .projection.npz of --embedding")
-    ap.add_argument("--frames-size", type=int, help="the dataset's frames.size (recorded)")
-    ap.add_argument("--frames-fit", choices=FRAME_FITS, help="its frames.fit (recorded)")
     ap.add_argument(
-        "--ceiling",
-        action="store_true",
-        help="the labels are the generator's ground truth (synthetic data): add the ceiling "
-        "reference line, the probes on each frame's input window's labels (twbyol.reference)",
+        "--config",
+        default="{}",
+        help="the settings (the fields of EvaluateConfig: split_seed, test_size, knn_k, "
+        "the window and crop fields, ...) as inline JSON or a JSON file; a field left out "
+        "takes its default",
     )
+    ap.add_argument("--run-id", help="the run evaluated (recorded only)")
+    ap.add_argument("--seed", type=int, help="its pretraining seed (recorded only)")
+    ap.add_argument("--dataset", help="the dataset (recorded only)")
+    ap.add_argument("--method", help="the run's method (recorded only)")
     args = ap.parse_args(argv)
+    cfg = EvaluateConfig.from_dict(io.json_arg(args.config))
     if args.probes_out is not None:
-        missing = [
-            f"--{k.replace('_', '-')}"
-            for k in ("projection", "frames_size", "frames_fit")
-            if getattr(args, k) is None
-        ]
+        missing = [k for k in ("frames_size", "frames_fit") if getattr(cfg, k) is None]
         if missing:
-            ap.error(f"--probes-out needs {', '.join(missing)}")
+            ap.error(f"--probes-out needs the config's {', '.join(missing)}")
+    projection = Path(args.projection or Path(args.embedding).with_suffix(".projection.npz"))
 
-    window_flags = (args.num_frames, args.frame_stride, args.window_stride)
-    if None in window_flags:
-        recorded = Path(args.projection or Path(args.embedding).with_suffix(".projection.npz"))
-        with np.load(recorded) if recorded.exists() else contextlib.nullcontext({}) as z:
+    window_fields = ("num_frames", "frame_stride", "window_stride")
+    given = [getattr(cfg, k) for k in window_fields]
+    if None in given:
+        with np.load(projection) if projection.exists() else contextlib.nullcontext({}) as z:
             if "window" not in z:
                 ap.error(
-                    f"{recorded} records no input window (an embedding of an older twbyol "
-                    "embed): give --num-frames, --frame-stride and --window-stride"
+                    f"{projection} records no input window (an embedding of an older twbyol "
+                    f"embed): give the config's {', '.join(window_fields)}"
                 )
-            args.num_frames, args.frame_stride, args.window_stride = (
-                given if given is not None else int(v)
-                for given, v in zip(window_flags, z["window"])
-            )
+            recorded = [int(v) for v in z["window"]]
+        cfg = replace(
+            cfg,
+            **{k: g if g is not None else v for k, g, v in zip(window_fields, given, recorded)},
+        )
 
     t_start = time.perf_counter()
-    crop_gap, gap_note = args.crop_gap, {}
-    if args.crop_gap_s is not None:
+    gap_note = {}
+    if cfg.crop_gap_s is not None:
         index = read_index(args.index)
         fps = float(np.median(index.loc[index["labelled"] == 1, "fps"]))
-        crop_gap = round(args.crop_gap_s * fps)
-        gap_note = {"gap_s": args.crop_gap_s, "fps": fps}
+        cfg = replace(cfg, crop_gap=round(cfg.crop_gap_s * fps))
+        gap_note = {"gap_s": cfg.crop_gap_s, "fps": fps}
     lab = load_labels(args.labels)
     clips, starts, ends = labelled_spans(args.index)
     if clips != lab.clips or not (
@@ -691,26 +693,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     fitted: dict[str, list] = {}
     protocol = read_protocol(args.protocol)
     protocol.validate(lab.clips, args.protocol)
-    result = evaluate(
-        emb,
-        lab,
-        protocol,
-        split_seed=args.split_seed,
-        test_size=args.test_size,
-        knn_k=args.knn_k,
-        knn_max_train=args.knn_max_train,
-        knn_max_test=args.knn_max_test,
-        window=Window(args.num_frames, args.frame_stride, args.window_stride),
-        crop=CropPolicy(args.crop_policy, args.crop_rho, crop_gap),
-        n_pairs=args.n_pairs,
-        mrr_k=args.mrr_k,
-        n_queries=args.n_queries,
-        few_shot=tuple(args.few_shot),
-        few_shot_draws=args.few_shot_draws,
-        rare_fraction=args.rare_fraction,
-        fitted=fitted,
-        ceiling=args.ceiling,
-    )
+    result = evaluate(emb, lab, protocol, cfg, fitted=fitted)
     result["crop_policy"].update(gap_note)
     if args.probes_out is not None:
         meta = {
@@ -719,11 +702,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             "dataset": args.dataset,
             "embedding": str(args.embedding),
             "probe_seeds": list(protocol.seeds),
-            "frames": {"size": args.frames_size, "fit": args.frames_fit},
-            "window_stride": args.window_stride,
+            "frames": {"size": cfg.frames_size, "fit": cfg.frames_fit},
+            "window_stride": cfg.window_stride,
             "f1": {t: result["tasks"][t]["f1"] for t in fitted},
         }
-        result["probes"] = save_probes(args.probes_out, fitted, args.projection, meta)
+        result["probes"] = save_probes(args.probes_out, fitted, str(projection), meta)
     result = {
         "run_id": args.run_id,
         "seed": args.seed,

@@ -15,7 +15,12 @@ import sys
 
 from twbyol import io, slurm
 from twbyol.data.crops import crop_defaults
-from twbyol.settings import EMBEDDING_DEFAULTS, EVALUATION_DEFAULTS, LABELLED_WEIGHTINGS
+from twbyol.settings import (
+    DEFAULT_FRAME_FIT,
+    EMBEDDING_DEFAULTS,
+    EVALUATOR_SEED,
+    LABELLED_WEIGHTINGS,
+)
 
 
 def embedding_config(e: dict) -> dict:
@@ -23,17 +28,19 @@ def embedding_config(e: dict) -> dict:
     return {**EMBEDDING_DEFAULTS, **e.get("embedding", {})}
 
 
-def evaluation_config(e: dict) -> dict:
-    """Experiment `e`'s `evaluation` block over the MABe22 evaluator's defaults (probes fit on
-    90 % of SubmissionTrain, test_size 0.1 unused; seed 42 for a derived split and every
-    evaluation draw), and what the temporal metrics must know of the embed window and the
-    training crops: `num_frames`, `frame_stride` (crop block), `window_stride` (embedding
-    block), `crop_policy`, `crop_rho`, `crop_gap` (crop block; the experiment's, not a run's
-    own crop_policy, so that every run is scored on the same frame pairs), and `crop_gap_s`
-    when the crop block gives its gap in seconds (converted with the evaluated dataset's fps)."""
+def evaluation_config(e: dict, dataset: str | None = None) -> dict:
+    """The evaluate stage's settings for experiment `e` (the fields of
+    twbyol.evaluate.EvaluateConfig, which holds every default: a field not set here takes
+    it there): the experiment's `evaluation` block as given, and what the temporal metrics
+    must know of the embed window and the training crops: `num_frames`, `frame_stride` (crop
+    block), `window_stride` (embedding block), `crop_policy`, `crop_rho`, `crop_gap` (crop
+    block; the experiment's, not a run's own crop_policy, so that every run is scored on the
+    same frame pairs), and `crop_gap_s` when the crop block gives its gap in seconds
+    (converted with the evaluated dataset's fps). With `dataset`, that dataset's own:
+    `frames_size` and `frames_fit` (recorded in the probes) and `ceiling` for a generated
+    dataset (its labels are its ground truth)."""
     crop = {**crop_defaults(), **e["crop"]}
-    return {
-        **EVALUATION_DEFAULTS,
+    cfg = {
         **e.get("evaluation", {}),
         "num_frames": crop["num_frames"],
         "frame_stride": crop["stride"],
@@ -43,6 +50,20 @@ def evaluation_config(e: dict) -> dict:
         "crop_gap": crop["gap"],
         **({"crop_gap_s": crop["gap_s"]} if crop.get("gap_s") is not None else {}),
     }
+    if dataset is not None:
+        ds = e["datasets"][dataset]
+        cfg["frames_size"] = ds["frames"]["size"]
+        cfg["frames_fit"] = ds["frames"].get("fit", DEFAULT_FRAME_FIT)
+        if "synthetic" in ds:
+            cfg["ceiling"] = True
+    return cfg
+
+
+def split_seed(e: dict) -> int:
+    """The seed of experiment `e`'s derived splits (read-dataset, for a layout without split
+    files) and of every evaluation draw: `evaluation.split_seed`, else the evaluator's
+    (EvaluateConfig's default too)."""
+    return int(e.get("evaluation", {}).get("split_seed", EVALUATOR_SEED))
 
 
 def crop_span(e: dict) -> int:

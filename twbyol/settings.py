@@ -2,9 +2,10 @@
 workflow imports it at every Snakemake start, and the stages that read only these values do
 not depend on the modules that use them).
 
-The workflow fills an experiment's `embedding` and `evaluation` blocks with these defaults
-(twbyol.experiment) and passes every value to the stage, whose flags are required; the stage
-functions take the same defaults for calls outside the workflow.
+The workflow fills an experiment's `embedding` block with these defaults (twbyol.experiment)
+and passes every value to the stage. A stage's own settings have their defaults in its config
+dataclass (twbyol.train.TrainConfig, twbyol.evaluate.EvaluateConfig,
+twbyol.synthetic.generate.SynthConfig), not here.
 """
 
 from __future__ import annotations
@@ -55,8 +56,4 @@ CLIP_OPTIONS = {
 FRAME_FITS = ("letterbox", "crop")
 DEFAULT_FRAME_FIT = "letterbox"
 
-# synthetic datasets: the animals' body length relative to the frame (1 = MABe22's)
-BODY_SCALE = 1.0
-
 EMBEDDING_DEFAULTS = {"window_stride": 4, "batch_size": 64, "max_dim": 128}  # 133 ms at 30 fps
-EVALUATION_DEFAULTS = {"split_seed": EVALUATOR_SEED, "test_size": EVALUATOR_TEST_SIZE, "knn_k": 20}

@@ -85,7 +85,7 @@ VIDEO_DIRS = {
 
 
 def video_path(
-    root: str | os.PathLike, clip_id: str, group: str = "submission", naming: str = "aicrowd"
+    root: str | os.PathLike, clip_id: str, naming: str, group: str = "submission"
 ) -> Path:
     """Where the writer puts clip `clip_id`'s video (group `submission` or `userTrain`)."""
     return Path(root) / VIDEO_DIRS[naming][group] / f"{clip_id}.avi"
@@ -136,7 +136,8 @@ def write(
     sequence_level_tasks: list[str],
     splits: Mapping[str, Sequence[str]],
     user_train: Mapping[str, np.ndarray] | None = None,
-    naming: str = "aicrowd",
+    *,
+    naming: str,
     seeds: Sequence[int] = (42,),
 ) -> None:
     """Write the metadata files of the release layout (videos are written by the caller, at

@@ -125,17 +125,19 @@ def generate(
     n_frames: int,
     size: int,
     seed: int,
-    fps: float = 30.0,
-    jobs: int = 1,
-    body_scale: float = 1.0,
-    n_user_train: int = 0,
-    naming: str = "aicrowd",
-    trailing_frame: bool = True,
-    bout_scale: float = 1.0,
+    fps: float,
+    jobs: int,
+    body_scale: float,
+    n_user_train: int,
+    naming: str,
+    trailing_frame: bool,
+    bout_scale: float,
 ) -> dict:
     """Write the dataset under `out_dir` (see the module docstring); return the summary also
     written to `out_dir/synth.json`, last. `bout_scale` multiplies every bout's length (the
-    slow variant, whose bouts outlast the crops' gaps)."""
+    slow variant, whose bouts outlast the crops' gaps). The settings' defaults are
+    twbyol.synthetic.generate.SynthConfig's (`twbyol synth --config '{..., "generator":
+    "motion"}'` calls this)."""
     out_dir = Path(out_dir).resolve()
     start = time.time()
     seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)

@@ -1,7 +1,10 @@
 """`twbyol synth`: a synthetic rodent-behaviour benchmark written in the real on-disk formats.
 
-    twbyol synth --format mabe22 --out results/smoke/data/mice --n-clips 12 --n-frames 300 \\
-        --size 96 --seed 0 [--fps 30] [--jobs 2]
+    twbyol synth --format mabe22 --out results/smoke/data/mice \\
+        --config '{"n_clips": 12, "n_frames": 300, "size": 96, "seed": 0}' [--jobs 2]
+
+The settings are one JSON object (`--config`, inline or a file): the fields of
+`SynthConfig`, a dataset's `synthetic:` block, each default there with its reason.
 
 `mabe22`: mouse triplets (black B6 or lighter, larger BTBR) on a light square open field,
 labelled with the MABe22 mouse vocabulary (approaches, chases, close, contact, huddles,
@@ -43,7 +46,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from types import ModuleType
 
@@ -51,8 +54,7 @@ import numpy as np
 
 from twbyol.bouts import runs
 from twbyol.data import mabe22, ratsi
-from twbyol.io import write_json
-from twbyol.settings import BODY_SCALE
+from twbyol.io import json_arg, write_json
 from twbyol.split import EVALUATOR_SEED, derived_protocol
 from twbyol.synthetic.render import Coat, Scene, encode_video, render
 from twbyol.synthetic.social import (
@@ -79,6 +81,61 @@ FORMATS = ("mabe22", "ratsi")
 # the MABe22 vocabulary (contacts, chases, huddles, ...), whose labels change faster than a
 # crop sees (docs/benchmark.md)
 GENERATORS = ("social", "motion")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The settings of a generated dataset: a dataset's `synthetic:` block, which the synth
+    rule passes as one JSON object (`--config`), each default here once. The dataset's size
+    and seed have none: they are the experiment's choice (the schema requires them)."""
+
+    n_clips: int  # labelled clips
+    n_frames: int  # frames per clip (MABe22's clips have 1800: 1 min at 30 fps)
+    size: int  # frame width = height in pixels
+    seed: int  # clip i depends on (seed, i) alone
+    fps: float = 30.0  # MABe22's rate; behaviour timing is in seconds, so this sets the
+    # frames per bout
+    body_scale: float = 1.0  # the animals' body length relative to the frame: 1 is the
+    # species' realistic size (mice 0.11, rats 0.2 of the frame, as MABe22 / RatSI); > 1
+    # zooms in so that small CPU-scale frames still show posture
+    n_user_train: int = 0  # mabe22: extra video-only (userTrain) clips; the release's
+    # labelled clips need none
+    naming: str = "aicrowd"  # mabe22: the release's file names to write; AIcrowd's flat
+    # layout is the one the evaluator's own code reads
+    trailing_frame: bool = True  # mabe22: every video one frame longer than its labels,
+    # as the release's are (the reader trims it)
+    generator: str = "social"  # mabe22: the MABe22 vocabulary's social simulation, the
+    # format's own behaviours; "motion" is the benchmark (docs/benchmark.md)
+    bout_scale: float = 1.0  # motion: every bout's length multiplied (> 1: the slow
+    # variant, bouts that outlast the crops' gaps); 1 is the calibrated timescale
+
+    def __post_init__(self) -> None:
+        if self.n_clips < 1 or self.n_frames < 2 or self.size < 16 or self.fps <= 0:
+            raise ValueError("need n_clips >= 1, n_frames >= 2, size >= 16 and fps > 0")
+        if not 0.25 <= self.body_scale <= 3.0:
+            raise ValueError(f"body_scale must be in [0.25, 3], got {self.body_scale}")
+        if self.naming not in mabe22.NAMINGS:
+            raise ValueError(f"naming must be one of {mabe22.NAMINGS}, got {self.naming!r}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator {self.generator!r}: expected one of {GENERATORS}")
+        if self.bout_scale != 1.0 and self.generator != "motion":
+            raise ValueError("bout_scale applies to the motion generator only")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SynthConfig:
+        """The config of a JSON object; an unknown or missing key is a ValueError naming it."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"synth config: unknown key(s) {unknown} (known: {', '.join(known)})")
+        required = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING]
+        if required:
+            raise ValueError(f"synth config: give {', '.join(required)} (they have no default)")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 # ----------------------------------------------------------------------------- ethograms
 # Bout lengths are log-normal (median seconds, log-sd): sniffing spans ~2 frames to ~2 s,
@@ -431,7 +488,7 @@ def make_clip(
     n_frames: int,
     size: int,
     fps: float,
-    body_scale: float = BODY_SCALE,
+    body_scale: float = SynthConfig.body_scale,
     video_path: Callable[[Path, str], Path] | None = None,
     extra_frames: int = 0,
 ) -> ClipData:
@@ -445,7 +502,13 @@ def make_clip(
     clip_id, sim, coats, scene, labels, rng = _simulate(
         fmt, i, seed, n_frames + extra_frames, size, fps, body_scale
     )
-    path = (video_path or spec.module.video_path)(out_dir, clip_id)
+    if video_path is None:  # the format's place (mabe22: a labelled clip, default naming)
+        video_path = (
+            functools.partial(mabe22.video_path, naming=SynthConfig.naming)
+            if fmt == "mabe22"
+            else spec.module.video_path
+        )
+    path = video_path(out_dir, clip_id)
     encode_video(path, render(sim, coats, scene, size, rng), fps)
     return ClipData(clip_id, sim.keypoints[:n_frames], labels[:, :n_frames])
 
@@ -467,24 +530,15 @@ def _simulate(
     return clip_id, sim, coats, scene, spec.labels(sim, conditions, fps, rng), rng
 
 
-def simulated_labels(
-    fmt: str,
-    n_clips: int,
-    n_frames: int,
-    size: int,
-    seed: int,
-    fps: float = 30.0,
-    body_scale: float = BODY_SCALE,
-    n_user_train: int = 0,
-    trailing_frame: bool = True,
-) -> np.ndarray:
+def simulated_labels(fmt: str, cfg: SynthConfig) -> np.ndarray:
     """float32 (n_clips, K, n_frames): the labels `generate` writes for the labelled clips of
     these settings, without rendering a frame (for checking a benchmark's label statistics)."""
-    seeds = np.random.SeedSequence(seed).spawn(n_clips + n_user_train)[:n_clips]
-    extra = int(trailing_frame) if fmt == "mabe22" else 0
+    seeds = np.random.SeedSequence(cfg.seed).spawn(cfg.n_clips + cfg.n_user_train)[: cfg.n_clips]
+    extra = int(cfg.trailing_frame) if fmt == "mabe22" else 0
+    n = cfg.n_frames
     return np.stack(
         [
-            _simulate(fmt, i, s, n_frames + extra, size, fps, body_scale)[4][:, :n_frames]
+            _simulate(fmt, i, s, n + extra, cfg.size, cfg.fps, cfg.body_scale)[4][:, :n]
             for i, s in enumerate(seeds)
         ]
     )
@@ -507,25 +561,11 @@ def _summary(clips: list[ClipData], tasks: list[str]) -> dict[str, dict[str, flo
     return out
 
 
-def generate(
-    out_dir: str | os.PathLike,
-    fmt: str,
-    n_clips: int,
-    n_frames: int,
-    size: int,
-    seed: int,
-    fps: float = 30.0,
-    jobs: int = 1,
-    body_scale: float = BODY_SCALE,
-    n_user_train: int = 0,
-    naming: str = "aicrowd",
-    trailing_frame: bool = True,
-    generator: str = "social",
-    bout_scale: float = 1.0,
-) -> dict:
-    """Write a synthetic dataset of `n_clips` clips of `n_frames` frames (size x size pixels,
-    `fps`) in format `fmt` (mabe22 | ratsi) under `out_dir`; return the summary that is also
-    written to `out_dir/synth.json` (last, so its presence means the dataset is complete).
+def generate(out_dir: str | os.PathLike, fmt: str, cfg: SynthConfig, jobs: int = 1) -> dict:
+    """Write a synthetic dataset of `cfg.n_clips` clips of `cfg.n_frames` frames (size x size
+    pixels, `fps`) in format `fmt` (mabe22 | ratsi) under `out_dir`; return the summary that
+    is also written to `out_dir/synth.json` (last, so its presence means the dataset is
+    complete).
 
     mabe22 is written as the release is laid out (twbyol.data.mabe22.write): `naming`
     "aicrowd" or "caltech" file names, the evaluator's tasks and split files (the release's
@@ -534,28 +574,19 @@ def generate(
     than its labels.
 
     `jobs` processes render and encode clips in parallel; the output does not depend on it.
-    `body_scale` multiplies the animals' body length relative to the frame (default 1.0: the
-    species' realistic size, mice 0.11 and rats 0.2 of the frame). Values > 1 zoom in on the
-    arena so that low-resolution (CPU-scale) frames still show the animals' posture; speeds,
-    contact distances and labels are in body lengths, so they scale with it.
+    `body_scale` multiplies the animals' body length relative to the frame; speeds, contact
+    distances and labels are in body lengths, so they scale with it.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-    if n_clips < 1 or n_frames < 2 or size < 16 or fps <= 0:
-        raise ValueError("need n_clips >= 1, n_frames >= 2, size >= 16 and fps > 0")
-    if not 0.25 <= body_scale <= 3.0:
-        raise ValueError(f"body_scale must be in [0.25, 3], got {body_scale}")
-    if naming not in mabe22.NAMINGS:
-        raise ValueError(f"naming must be one of {mabe22.NAMINGS}, got {naming!r}")
-    if n_user_train and fmt != "mabe22":
+    if cfg.n_user_train and fmt != "mabe22":
         raise ValueError("n_user_train applies to the mabe22 format only")
-    if generator not in GENERATORS or (generator == "motion" and fmt != "mabe22"):
-        raise ValueError(
-            f"generator {generator!r}: expected one of {GENERATORS} (motion: mabe22 only)"
-        )
-    if bout_scale != 1.0 and generator != "motion":
-        raise ValueError("bout_scale applies to the motion generator only")
-    if generator == "motion":
+    if cfg.generator == "motion" and fmt != "mabe22":
+        raise ValueError(f"generator 'motion': mabe22 only, not {fmt!r}")
+    n_clips, n_frames, size, seed, fps = cfg.n_clips, cfg.n_frames, cfg.size, cfg.seed, cfg.fps
+    body_scale, n_user_train, naming = cfg.body_scale, cfg.n_user_train, cfg.naming
+    trailing_frame = cfg.trailing_frame
+    if cfg.generator == "motion":
         from twbyol.synthetic import dataset
 
         return dataset.generate(
@@ -570,7 +601,7 @@ def generate(
             n_user_train,
             naming,
             trailing_frame,
-            bout_scale,
+            cfg.bout_scale,
         )
     out_dir = Path(out_dir).resolve()
     start = time.time()
@@ -653,21 +684,12 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
     )
     p.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
-    p.add_argument("--n-clips", required=True, type=int)
     p.add_argument(
-        "--n-frames",
+        "--config",
         required=True,
-        type=int,
-        help="frames per clip (MABe22 clips have 1800 = 1 min at 30 fps)",
-    )
-    p.add_argument("--size", required=True, type=int, help="frame width = height in pixels")
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument(
-        "--fps",
-        type=float,
-        default=30.0,
-        help="frame rate; behaviour timing is in seconds, so this sets frames per bout "
-        "(MABe22 is 30 fps)",
+        help="the settings (the fields of SynthConfig: n_clips, n_frames, size, seed and "
+        "optionally fps, body_scale, n_user_train, naming, trailing_frame, generator, "
+        "bout_scale) as inline JSON or a JSON file; a field left out takes its default",
     )
     p.add_argument(
         "--jobs",
@@ -675,55 +697,8 @@ def main(argv: list[str] | None = None, prog: str = "twbyol synth") -> int:
         default=1,
         help="parallel processes (clips are independent; output does not depend on it)",
     )
-    p.add_argument(
-        "--body-scale",
-        type=float,
-        required=True,
-        help="multiply the animals' body length relative to the frame (a zoomed-in arena, so "
-        "that small CPU-scale frames still resolve posture); 1.0 = MABe22's size",
-    )
-    p.add_argument(
-        "--n-user-train",
-        type=int,
-        default=0,
-        help="mabe22: extra video-only userTrain clips (pretraining only)",
-    )
-    p.add_argument(
-        "--naming",
-        choices=mabe22.NAMINGS,
-        default="aicrowd",
-        help="mabe22: the release's file names to write (AIcrowd or CaltechDATA)",
-    )
-    p.add_argument(
-        "--generator",
-        choices=GENERATORS,
-        default="social",
-        help="mabe22: motion (the benchmark: behaviours defined by motion, one look for every "
-        "clip; twbyol.synthetic) or social (the MABe22 vocabulary's social simulation)",
-    )
-    p.add_argument(
-        "--bout-scale",
-        type=float,
-        default=1.0,
-        help="motion: multiply every bout's length (the slow variant: bouts outlast the "
-        "crops' gaps)",
-    )
     a = p.parse_args(argv)
-    s = generate(
-        a.out,
-        a.fmt,
-        a.n_clips,
-        a.n_frames,
-        a.size,
-        a.seed,
-        a.fps,
-        a.jobs,
-        a.body_scale,
-        a.n_user_train,
-        a.naming,
-        generator=a.generator,
-        bout_scale=a.bout_scale,
-    )
+    s = generate(a.out, a.fmt, SynthConfig.from_dict(json_arg(a.config)), a.jobs)
     print(
         f"wrote {s['n_clips']} {a.fmt} clips x {s['n_frames']} frames to {a.out} in {s['wall_s']} s"
     )

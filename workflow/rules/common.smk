@@ -8,7 +8,7 @@ from snakemake.utils import validate
 from twbyol import deps
 from twbyol.io import files_under
 from twbyol.tables import headline_dataset
-from twbyol.settings import BODY_SCALE, CLIP_OPTIONS, DEFAULT_FRAME_FIT, READER_OPTIONS, VIDEO_SUFFIXES
+from twbyol.settings import CLIP_OPTIONS, DEFAULT_FRAME_FIT, READER_OPTIONS, VIDEO_SUFFIXES
 from twbyol.experiment import check_experiment, embedding_config, evaluation_config, min_clip_frames
 from twbyol.experiment import run_config as resolve_run
 from twbyol.experiment import run_seeds

@@ -1,6 +1,7 @@
 # Data: synthetic datasets in the real on-disk formats, the dataset reader (the clip list
 # from the videos; the clip index and per-frame labels from the labels), and frame
 # extraction in shards.
+from twbyol.experiment import split_seed
 
 
 rule synth:
@@ -12,13 +13,10 @@ rule synth:
         "results/{exp}/data/{dataset}/synth.json",
     params:
         fmt=lambda w: dataset_cfg(w)["format"],
-        s=lambda w: canonical(dataset_cfg(w)["synthetic"]),
+        # the dataset's synthetic block as given, one JSON object (sorted keys; the defaults
+        # are twbyol.synthetic.generate.SynthConfig's): changing it reruns the job
+        cfg=lambda w: as_json(dataset_cfg(w)["synthetic"]),
         out_dir=lambda w: f"results/{w.exp}/data/{w.dataset}",
-        body_scale=lambda w: dataset_cfg(w)["synthetic"].get("body_scale", BODY_SCALE),
-        layout=lambda w: canonical({
-            "n_user_train": 0, "naming": "aicrowd", "generator": "social", "bout_scale": 1.0, **{
-            k: v for k, v in dataset_cfg(w)["synthetic"].items()
-            if k in ("n_user_train", "naming", "generator", "bout_scale")}}),
     threads: stage_threads("synth", 2)
     log:
         "results/{exp}/logs/synth/{dataset}.log",
@@ -29,11 +27,7 @@ rule synth:
     conda:
         ENV
     shell:
-        "twbyol synth --format {params.fmt} --out {params.out_dir:q} --n-clips {params.s[n_clips]}"
-        " --n-frames {params.s[n_frames]} --size {params.s[size]} --seed {params.s[seed]}"
-        " --body-scale {params.body_scale} --n-user-train {params.layout[n_user_train]}"
-        " --naming {params.layout[naming]} --generator {params.layout[generator]}"
-        " --bout-scale {params.layout[bout_scale]}"
+        "twbyol synth --format {params.fmt} --out {params.out_dir:q} --config {params.cfg:q}"
         " --jobs {threads} > {log:q} 2>&1"
 
 
@@ -82,7 +76,7 @@ rule read_dataset:
         fmt=lambda w: dataset_cfg(w)["format"],
         root=dataset_dir,
         options=lambda w: as_json(reader_options(dataset_cfg(w))),
-        split_seed=lambda w: evaluation_cfg(w)["split_seed"],
+        split_seed=lambda w: split_seed(exp_cfg(w)),
         # an evaluated dataset must have labels; a pretraining-only one may have none
         require=lambda w: "--require-labels" if w.dataset in exp_cfg(w)["eval_datasets"] else "",
     # before the frames and pretraining that are ready with it: a bad label file fails

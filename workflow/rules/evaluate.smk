@@ -14,14 +14,10 @@ rule evaluate:
         json="results/{exp}/evaluate/{run}/seed{seed}/{dataset}.json",
         probes="results/{exp}/evaluate/{run}/seed{seed}/{dataset}.probes.npz",
     params:
-        v=lambda w: canonical(evaluation_cfg(w)),
+        # the settings, one JSON object (twbyol.evaluate.EvaluateConfig's fields; sorted
+        # keys): changing any reruns the job, an unchanged config plans nothing
+        cfg=lambda w: as_json(evaluation_config(exp_cfg(w), w.dataset)),
         method=lambda w: exp_cfg(w)["runs"][w.run]["method"],
-        size=lambda w: dataset_cfg(w)["frames"]["size"],
-        fit=lambda w: dataset_cfg(w)["frames"].get("fit", DEFAULT_FRAME_FIT),
-        gap_s=lambda w: (f"--crop-gap-s {evaluation_cfg(w)['crop_gap_s']}"
-                         if "crop_gap_s" in evaluation_cfg(w) else ""),
-        # a generated dataset's labels are its ground truth: the ceiling reference line
-        ceiling=lambda w: "--ceiling" if "synthetic" in dataset_cfg(w) else "",
     log:
         "results/{exp}/logs/evaluate/{run}/seed{seed}/{dataset}.log",
     benchmark:
@@ -33,13 +29,9 @@ rule evaluate:
         ENV
     shell:
         "twbyol evaluate --embedding {input.embedding:q} --labels {input.labels:q} --index {input.index:q}"
-        " --protocol {input.protocol:q} --out {output.json:q} --run-id {wildcards.run} --seed {wildcards.seed} --dataset {wildcards.dataset}"
-        " --method {params.method} --split-seed {params.v[split_seed]} --test-size {params.v[test_size]}"
-        " --knn-k {params.v[knn_k]} --num-frames {params.v[num_frames]} --frame-stride {params.v[frame_stride]}"
-        " --window-stride {params.v[window_stride]} --crop-policy {params.v[crop_policy]}"
-        " --crop-rho {params.v[crop_rho]} --crop-gap {params.v[crop_gap]} {params.gap_s}"
-        " --probes-out {output.probes:q} --projection {input.projection:q}"
-        " --frames-size {params.size} --frames-fit {params.fit} {params.ceiling} > {log:q} 2>&1"
+        " --protocol {input.protocol:q} --projection {input.projection:q} --out {output.json:q}"
+        " --probes-out {output.probes:q} --config {params.cfg:q} --run-id {wildcards.run}"
+        " --seed {wildcards.seed} --dataset {wildcards.dataset} --method {params.method} > {log:q} 2>&1"
 
 
 rule predict:
