@@ -48,6 +48,7 @@ import numpy as np
 
 from twbyol import io
 from twbyol.bootstrap import clip_bootstrap
+from twbyol.fmt import num, sci
 from twbyol.statistics import (  # criterion 1 tests at ALPHA; MDEs at POWER
     ALPHA,
     MAX_SEEDS,
@@ -203,10 +204,6 @@ def _criterion(
     }
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 @dataclass
 class _Study:
     """What every criterion needs: the table, the two runs, the dataset, the step benchmark."""
@@ -273,10 +270,10 @@ def _c1_f1_gain(s: _Study) -> dict:
     c = compare(s.table, s.prop, s.base, s.ds, "mean_f1")
     pw = comparison_power("mean_f1", c)
     detail = (
-        f"{run_label(s.exp, s.prop)} {_fmt(c['mean_run'])} vs {run_label(s.exp, s.base)} "
-        f"{_fmt(c['mean_ref'])}: {c['mean_diff'] * 100:+.2f} points, 95 % CI "
-        f"[{c['ci95'][0] * 100:+.2f}, {c['ci95'][1] * 100:+.2f}], t = {_fmt(c['t'], 2)}, "
-        f"p = {_fmt(c['p'])} (n = {c['n']} seeds)" + (f"; {c['reason']}" if c["reason"] else "")
+        f"{run_label(s.exp, s.prop)} {num(c['mean_run'])} vs {run_label(s.exp, s.base)} "
+        f"{num(c['mean_ref'])}: {c['mean_diff'] * 100:+.2f} points, 95 % CI "
+        f"[{c['ci95'][0] * 100:+.2f}, {c['ci95'][1] * 100:+.2f}], t = {num(c['t'], 2)}, "
+        f"p = {num(c['p'])} (n = {c['n']} seeds)" + (f"; {c['reason']}" if c["reason"] else "")
     )
     conds = [
         None if c["n"] == 0 else c["mean_diff"] >= F1_GAIN,
@@ -322,12 +319,12 @@ def _c3_temporal_rho(s: _Study) -> dict:
     rel = (c["mean_run"] - c["mean_ref"]) / abs(c["mean_ref"])
     pw = comparison_power("spearman_rho", c)
     detail = (
-        f"rho {_fmt(c['mean_run'])} vs {_fmt(c['mean_ref'])} (mean of {c['n']} paired seeds): "
-        f"{rel:+.1%} relative; paired t-test p = {_fmt(c['p'])}"
+        f"rho {num(c['mean_run'])} vs {num(c['mean_ref'])} (mean of {c['n']} paired seeds): "
+        f"{rel:+.1%} relative; paired t-test p = {num(c['p'])}"
     )
     ev = _evidence(
         "Spearman rho on the pretraining dataset, mean over paired seeds",
-        test + f"; paired t-test p = {_fmt(c['p'])} beside it",
+        test + f"; paired t-test p = {num(c['p'])} beside it",
         c["n"],
         _power_text(pw, unit="rho", scale=1.0, digits=3),
     )
@@ -436,7 +433,7 @@ def _c5_seed_variance(s: _Study) -> dict:
         else "n/a"
     )
     ev = _evidence("sample variance of mean F1 over the paired seeds", test, pm["n"], power)
-    points = f"sample variance {_sci(pm['var_x'])} vs {_sci(pm['var_y'])} ({pm['n']} paired seeds)"
+    points = f"sample variance {sci(pm['var_x'])} vs {sci(pm['var_y'])} ({pm['n']} paired seeds)"
     if pm["reason"]:
         return _criterion(
             "seed_variance",
@@ -459,16 +456,12 @@ def _c5_seed_variance(s: _Study) -> dict:
     )
     detail = (
         f"{points}, ratio {pm['ratio']:.3g}, one-sided 95 % bounds [{pm['ratio_lower']:.3g}, "
-        f"{pm['ratio_upper']:.3g}]; Pitman-Morgan p = {_fmt(pm['p_less'])} for 'lower', "
-        f"{_fmt(pm['p_greater'])} for 'higher': {finding}"
+        f"{pm['ratio_upper']:.3g}]; Pitman-Morgan p = {num(pm['p_less'])} for 'lower', "
+        f"{num(pm['p_greater'])} for 'higher': {finding}"
     )
     return _criterion(
         "seed_variance", text, pm["ratio"], 1.0, [lower], detail, test=pm, evidence=ev
     )
-
-
-def _sci(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.2e}"
 
 
 def _c6_robustness(s: _Study, c1: dict) -> dict:
@@ -818,7 +811,7 @@ def summary_lines(table: Table) -> list[str]:
     width = max([len(r) for r in table.runs] + [6])
     lines = [f"{'run':<{width}}  {'dataset':<8} n  " + "  ".join(f"{c:>17}" for c in cols)]
     for run, ds, n, cells in headline(table, cols):
-        text = "  ".join(f"{_fmt(m):>8} +- {_fmt(sd):<5}" for m, sd in cells)
+        text = "  ".join(f"{num(m):>8} +- {num(sd):<5}" for m, sd in cells)
         lines.append(f"{run:<{width}}  {ds:<8} {n}  {text}")
     return lines
 
