@@ -11,7 +11,8 @@ from scipy import stats as sps
 
 from twbyol import statistics, stats
 from twbyol.statistics import paired_ttest
-from twbyol.stats import Table, criteria, run_seed_from_path, sanity
+from twbyol.stats import criteria, sanity
+from twbyol.tables import Table, run_seed_from_path
 
 A = [0.71, 0.69, 0.74, 0.70]
 B = [0.68, 0.69, 0.70, 0.66]

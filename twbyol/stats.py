@@ -57,8 +57,7 @@ from twbyol.statistics import (  # criterion 1 tests at ALPHA; MDEs at POWER
     power_summary,
     variance_test_power,
 )
-from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
-    EFFICIENCY,
+from twbyol.tables import (
     HEADLINE,
     Table,
     collect_clip_counts,
@@ -70,7 +69,6 @@ from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
     load_evaluations,
     run_label,
     run_order,
-    run_seed_from_path,
     task_kinds,
 )
 
