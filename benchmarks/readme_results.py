@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from twbyol import io  # noqa: E402
+from twbyol import criteria_text, io  # noqa: E402
 from twbyol.fmt import num, points, pval, sig  # noqa: E402
 from twbyol.report import (  # noqa: E402
     REFERENCE_LABELS,
@@ -158,7 +158,8 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
         *(f"{ds} mean F1 (transfer)" for ds in others),
     ]
     crit_lines = [
-        f"{i + 1}. **{c['verdict']}** {c['criterion']}: {c['detail']} (value {sig(c['value'])}, "
+        f"{i + 1}. **{c['verdict']}** {criteria_text.statement(c)}: "
+        f"{criteria_text.detail(exp, crit, c)} (value {sig(c['value'])}, "
         f"threshold {sig(c['threshold'])})"
         for i, c in enumerate(crit.get("criteria", []))
     ]

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twbyol import io
+from twbyol import criteria_text, io
 from twbyol.fmt import missing, num, points, pval, sig
 from twbyol.tables import Table, headline, run_label, run_order
 
@@ -72,7 +72,7 @@ def verdict_sentence(exp: dict, crit: dict) -> str:
     c1 = next((c for c in items if c["id"] == "f1_gain"), None)
     prop, base = run_label(exp, crit.get("proposed")), run_label(exp, crit.get("baseline"))
     if c1 is None or not c1.get("test") or missing(c1["test"]["mean_diff"]):
-        why = c1["detail"] if c1 else "no criteria"
+        why = criteria_text.detail(exp, crit, c1) if c1 else "no criteria"
         head = f"The headline comparison of {prop} with {base} was not run ({why})."
     else:
         t = c1["test"]
@@ -425,44 +425,23 @@ def mde_text(pw: dict | None) -> str:
     return points(pw["mde"]) + (f" (at the SD's 95 % bound {points(upper)})" if upper else "")
 
 
-def _rests_on(c: dict) -> str:
-    """A criterion's evidence: the number, the test, n and power, in one cell."""
-    ev = c.get("evidence")
-    if not ev:
-        return "n/a"
-    n = ev["n"]
-    n_txt = ", ".join(f"{k} {v}" for k, v in n.items()) if isinstance(n, dict) else str(n)
-    return f"{ev['basis']}; {ev['test']}; n = {n_txt or 'n/a'}; power: {ev['power']}"
-
-
 def _criteria(exp: dict, crit: dict) -> list[str]:
     rows = [
         [
             str(i + 1),
-            c["criterion"],
+            criteria_text.statement(c),
             f"**{c['verdict']}**",
             sig(c["value"]),
             sig(c["threshold"]),
-            c["detail"],
-            _rests_on(c),
+            criteria_text.detail(exp, crit, c),
+            criteria_text.rests_on(crit, c),
         ]
         for i, c in enumerate(crit.get("criteria", []))
     ]
     return [
         "## Pass criteria",
         "",
-        (
-            f"Proposed {run_label(exp, crit.get('proposed'))} vs baseline "
-            f"{run_label(exp, crit.get('baseline'))} on {crit.get('dataset')}. "
-            "FAIL if any measured "
-            "condition fails; NOT RUN if an input is missing (never counted as a pass). PASS "
-            "means the evidence in 'rests on' shows the criterion: criterion 4 reads GPU-hours "
-            "when the runs trained on GPUs, else an isolated step benchmark (never the wall time "
-            "of runs on a shared machine); criterion 5 passes only when the Pitman-Morgan test "
-            "shows the seed variance lower (one-sided p < 0.05), which at equal variances "
-            "happens 5 % of the time instead of the half a point comparison gives, and which 3 "
-            "seeds can almost never show; criterion 6 fails when criterion 1's gain is <= 0."
-        ),
+        criteria_text.intro(exp, crit),
         "",
         *markdown_table(
             ["#", "criterion", "verdict", "value", "threshold", "detail", "rests on"], rows
