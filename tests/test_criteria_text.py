@@ -17,7 +17,7 @@ from tests.test_stats import (
     _table_rows,
 )
 from twbyol import criteria_text
-from twbyol.stats import criteria
+from twbyol.stats import calibration, criteria
 from twbyol.tables import Table
 
 
@@ -145,3 +145,30 @@ def test_descriptive_criteria_say_what_they_counted(cid):
         "temporal_rho": "rho 0.350 vs 0.300 (mean of 3 paired seeds): +16.7% relative",
     }[cid]
     assert w["detail"].startswith(expected)
+
+
+def test_calibration_lines_say_what_each_check_read():
+    rows = _table_rows() + _rows("sup", {"mean_f1": [0.65, 0.67, 0.66]})
+    exp = _experiment(control="ctrl", upper_bound="sup")
+    refs = {"mice": {"mean": {"always_positive": 0.32, "ceiling": 0.95}}}
+    checks = json.loads(json.dumps(calibration(exp, Table(rows), refs, "mice")))
+    lines = {c["id"]: criteria_text.calibration_line(c) for c in checks}
+    assert lines["room"] == (
+        "- calibration room: **PASS** (ceiling - every frame positive >= 0.30): 0.63; "
+        "reference lines (ttests.json `references`)"
+    )
+    assert lines["learns"].endswith("0.29; mean over base's seeds")
+    assert "; sup - base: +5.00 points, 95 % CI [" in lines["headroom"]
+    assert lines["headroom"].endswith("(greater), n = 3")
+    assert lines["positive_control"].endswith(
+        "NOT RUN** (positive control - its baseline >= "
+        "+2 points, one-sided p < 0.05): n/a; the study "
+        "names no positive_control"
+    )
+    exp["study"]["positive_control"] = "pos"
+    line = criteria_text.calibration_line(
+        next(
+            c for c in calibration(exp, Table(rows), refs, "mice") if c["id"] == "positive_control"
+        )
+    )
+    assert line.endswith("; no evaluation of pos and base on mice")

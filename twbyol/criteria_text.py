@@ -9,7 +9,7 @@ report.py and benchmarks/readme_results.py render through it, so the two cannot 
 
 from __future__ import annotations
 
-from twbyol.fmt import num, pct, points, sci
+from twbyol.fmt import num, pct, points, sci, sig
 from twbyol.tables import run_label
 
 # What criterion 5's verdict means; said here alone.
@@ -321,3 +321,45 @@ def rests_on(crit: dict, c: dict) -> str:
     n = ev["n"]
     n_txt = ", ".join(f"{k} {v}" for k, v in n.items()) if isinstance(n, dict) else str(n)
     return f"{ev['basis']}; {ev['test']}; n = {n_txt or 'n/a'}; power: {ev['power']}"
+
+
+# ---- the benchmark's calibration ----------------------------------------------------------
+
+CALIBRATION_CHECKS = {
+    "room": "ceiling - every frame positive >= 0.30",
+    "learns": "baseline - every frame positive >= 0.10",
+    "beats_control": "baseline - untrained control >= +5 points, one-sided p < 0.01",
+    "headroom": "upper bound - baseline >= +3 points",
+    "positive_control": "positive control - its baseline >= +2 points, one-sided p < 0.05",
+    "anti_control": "anti control - its baseline < 0, one-sided p < 0.05",
+    "negative_control": "negative control - baseline: two-sided p > 0.05",
+}
+
+
+def calibration_detail(c: dict) -> str:
+    """What a calibration check (stats.calibration) read, or why it was not run."""
+    r = c.get("reason")
+    if r and r["code"] == "no_role":
+        return f"the study names no {r['role']}"
+    if r and r["code"] == "not_evaluated":
+        return f"no evaluation of {' and '.join(r['runs'])} on {r['dataset']}"
+    if r:  # the comparison's own reason
+        return r["text"]
+    if c.get("basis") == "reference_lines":
+        return "reference lines (ttests.json `references`)"
+    if c.get("basis") == "run_mean":
+        return f"mean over {c['run']}'s seeds"
+    return (
+        f"{c['run']} - {c['reference']}: {points(c['value'])} points, 95 % CI "
+        f"[{points(c['ci95'][0])}, {points(c['ci95'][1])}], p {c['p']:.3g} "
+        f"({c['alternative']}), n = {c['n']}"
+    )
+
+
+def calibration_line(c: dict) -> str:
+    """A calibration check as a list item: its verdict, what it checks, its value and basis."""
+    detail = calibration_detail(c)
+    return (
+        f"- calibration {c['id']}: **{c['verdict']}** ({CALIBRATION_CHECKS[c['id']]}): "
+        f"{sig(c['value'])}" + (f"; {detail}" if detail else "")
+    )

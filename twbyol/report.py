@@ -487,11 +487,7 @@ def calibration_lines(exp: dict, crit: dict) -> list[str]:
             "",
         ]
     out += [_power_line(exp, ds, pw) for ds, pw in san.get("power", {}).items()]
-    out += [
-        f"- calibration {c['id']}: **{c['verdict']}** ({c['check']}): {sig(c['value'])}"
-        + (f"; {c['detail']}" if c["detail"] else "")
-        for c in crit.get("calibration", [])
-    ]
+    out += [criteria_text.calibration_line(c) for c in crit.get("calibration", [])]
     wants = {
         "positive_control": "must beat",
         "anti_control": "must score below",
