@@ -41,7 +41,7 @@ from twbyol.embed import embed  # noqa: E402
 from twbyol.evaluate import EvaluateConfig, evaluate  # noqa: E402
 from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
 from twbyol.split import read_protocol  # noqa: E402
-from twbyol.stats import paired_ttest  # noqa: E402
+from twbyol.statistics import paired_ttest  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
 
 

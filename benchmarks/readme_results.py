@@ -28,16 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from twbyol import io  # noqa: E402
+from twbyol import criteria_text, io  # noqa: E402
+from twbyol.fmt import num, points, pval, sig  # noqa: E402
 from twbyol.report import (  # noqa: E402
     REFERENCE_LABELS,
-    _calibration,
-    _f,
-    _g,
-    _mde,
-    _p,
-    _pts,
-    _table,
+    calibration_lines,
+    markdown_table,
+    mde_text,
 )
 from twbyol.tables import Table, run_label, run_order  # noqa: E402
 
@@ -116,7 +113,7 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
 
     def cell(run: str, ds: str, metric: str, digits: int = 3) -> str:
         mean, sd, n = table.summary(run, ds, metric)
-        return "n/a" if not n else f"{_f(mean, digits)} +- {_f(sd, digits)}"
+        return "n/a" if not n else f"{num(mean, digits)} +- {num(sd, digits)}"
 
     rows = []
     for r in run_order(exp, table.runs):
@@ -126,9 +123,9 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
         vs = (
             ""
             if r == base or not f1
-            else f"{_pts(f1.get('mean_diff'))} [{_pts(ci[0])}, {_pts(ci[1])}], p = "
-            f"{_p(f1.get('p_two_sided'))}; MDE {_mde(f1.get('power'))}"
-            + (f"; seeds + clips [{_pts(boot[0])}, {_pts(boot[1])}]" if boot else "")
+            else f"{points(f1.get('mean_diff'))} [{points(ci[0])}, {points(ci[1])}], p = "
+            f"{pval(f1.get('p_two_sided'))}; MDE {mde_text(f1.get('power'))}"
+            + (f"; seeds + clips [{points(boot[0])}, {points(boot[1])}]" if boot else "")
         )
         n = table.summary(r, pre, "mean_f1")[2]
         rows.append(
@@ -147,8 +144,8 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
     refs = tt.get("references", {})
     for line, label in REFERENCE_LABELS.items():  # what a constant, a coin, the truth score
         if line in refs.get(pre, {}).get("mean", {}):
-            f1s = [_f(refs.get(ds, {}).get("mean", {}).get(line)) for ds in others]
-            rows.append([label, "", _f(refs[pre]["mean"][line]), "", "", "", "", "", *f1s])
+            f1s = [num(refs.get(ds, {}).get("mean", {}).get(line)) for ds in others]
+            rows.append([label, "", num(refs[pre]["mean"][line]), "", "", "", "", "", *f1s])
     header = [
         "run",
         "seeds",
@@ -161,12 +158,13 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
         *(f"{ds} mean F1 (transfer)" for ds in others),
     ]
     crit_lines = [
-        f"{i + 1}. **{c['verdict']}** {c['criterion']}: {c['detail']} (value {_g(c['value'])}, "
-        f"threshold {_g(c['threshold'])})"
+        f"{i + 1}. **{c['verdict']}** {criteria_text.statement(c)}: "
+        f"{criteria_text.detail(exp, crit, c)} (value {sig(c['value'])}, "
+        f"threshold {sig(c['threshold'])})"
         for i, c in enumerate(crit.get("criteria", []))
     ]
     passed = sum(c["verdict"] == "PASS" for c in crit.get("criteria", []))
-    calib = [line for line in _calibration(exp, crit) if line.startswith("- ")]
+    calib = [line for line in calibration_lines(exp, crit) if line.startswith("- ")]
     return (
         "\n".join(
             [
@@ -182,7 +180,7 @@ def block(exp_name: str, results: Path, log_dir: Path) -> str:
                 "metrics over windows with disjoint input (noise: rho ~ 0, MRR at chance "
                 f"{_chance(d, pre, base)}).",
                 "",
-                *_table(header, rows),
+                *markdown_table(header, rows),
                 f"Criteria ({run_label(exp, study.get('proposed'))} vs {run_label(exp, base)} on "
                 f"{crit.get('dataset')}): {passed} of {len(crit_lines)} pass.",
                 "",

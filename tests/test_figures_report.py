@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twbyol import evaluate, figures, io, report, stats
+from twbyol import evaluate, figures, io, report, stats, tables
 from twbyol.split import derived_protocol, write_protocol
 
 N_CLIPS, LENGTH, DIM = 12, 150, 16
@@ -498,7 +498,7 @@ def test_ablation_figures_from_a_hand_made_table(tmp_path):
         for m, v in (("mean_f1", 0.6 + 0.01 * i), ("spearman_rho", 0.3 + 0.02 * i))
     ]
     figs = figures.Figures(tmp_path)
-    figures.ablation_figures(figs, exp, stats.Table(rows))
+    figures.ablation_figures(figs, exp, tables.Table(rows))
     made = {e["name"]: e["caption"] for e in figs.entries}
     assert set(made) == {"tau_sensitivity", "weighting_ablation", "data_fraction", "crop_policy"}
     assert "uniform_half" in made["data_fraction"] and "exp30_near" in made["crop_policy"]
@@ -530,7 +530,7 @@ def test_tau_sweep_includes_the_proposed_run_at_its_tau(tmp_path, monkeypatch):
         "_metric_panels",
         lambda figs, exp, table, lines, xlabel, name, *a: drawn.setdefault(name, lines),
     )
-    figures.ablation_figures(figures.Figures(tmp_path), exp, stats.Table(rows))
+    figures.ablation_figures(figures.Figures(tmp_path), exp, tables.Table(rows))
     ((_, sweep, taus),) = drawn["tau_sensitivity"]
     assert sweep == ["exp15", "exp30", "exp60"] and taus == [15.0, 30.0, 60.0]
 
@@ -552,7 +552,7 @@ def test_per_task_panels_show_each_datasets_own_tasks(tmp_path):
         seen.extend([t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]),
         orig(fig, name, caption),
     )
-    figures.per_task_f1(figs, exp, stats.Table(rows), ["chases", "close", "Pinning"], [])
+    figures.per_task_f1(figs, exp, tables.Table(rows), ["chases", "close", "Pinning"], [])
     plt.close("all")
     assert seen.count("chases") == 1 and seen.count("Pinning") == 1  # one panel each
     assert seen.count("mean F1\n(per-frame)") == 2

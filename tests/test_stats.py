@@ -11,7 +11,8 @@ from scipy import stats as sps
 
 from twbyol import statistics, stats
 from twbyol.statistics import paired_ttest
-from twbyol.stats import Table, criteria, run_seed_from_path, sanity
+from twbyol.stats import criteria, sanity
+from twbyol.tables import Table, run_seed_from_path
 
 A = [0.71, 0.69, 0.74, 0.70]
 B = [0.68, 0.69, 0.70, 0.66]
@@ -154,12 +155,12 @@ def test_criteria_pass_on_a_clear_win():
     )
     # GPU-hours are 0 (CPU runs): the isolated step benchmark decides (+0.4 %), never the
     # runs' wall time (+3 % here, on a shared machine)
-    assert c["gpu_hours"]["verdict"] == "PASS" and "step benchmark" in c["gpu_hours"]["detail"]
+    assert c["gpu_hours"]["verdict"] == "PASS" and c["gpu_hours"]["gpu"] == "zero"
     assert c["gpu_hours"]["value"] == pytest.approx(0.004)
-    assert "wall" not in c["gpu_hours"]["evidence"]["basis"]
+    assert c["gpu_hours"]["evidence"]["basis"] == "step_benchmark"
     # 3 seeds cannot show a lower variance (the point variance is lower: 5.8e-5 vs 1e-4)
     assert c["seed_variance"]["verdict"] == "FAIL"
-    assert "not shown either way" in c["seed_variance"]["detail"]
+    assert c["seed_variance"]["finding"] == "neither"
     assert c["robustness"]["verdict"] == "PASS" and c["robustness"]["value"] >= 0.75
     for x in c.values():  # every criterion says what it rests on
         assert set(x["evidence"]) == {"basis", "test", "n", "power"}, x["id"]
@@ -168,7 +169,8 @@ def test_criteria_pass_on_a_clear_win():
     assert pw["n"] == 3 and pw["mde"] == pytest.approx(
         statistics.min_detectable_effect(pw["sd_diff"], 3)
     )
-    assert "needs" in c["f1_gain"]["evidence"]["power"]
+    assert c["f1_gain"]["evidence"]["power"] == pw and pw["target_effect"] == 0.02
+    assert pw["seeds_needed"] == 3  # a clear win: the 3 seeds suffice for +2 points
 
 
 def test_missing_runs_are_not_run_never_pass():
@@ -179,10 +181,15 @@ def test_missing_runs_are_not_run_never_pass():
     c = _by_id(
         criteria(_experiment(tau_sweep=["tw15", "tw_60_missing"]), _table(), TASKS, tol=0.005)
     )
-    assert c["robustness"]["verdict"] == "NOT RUN" and "tw_60_missing" in c["robustness"]["detail"]
+    assert c["robustness"]["verdict"] == "NOT RUN"
+    missing = next(p for p in c["robustness"]["pairs"] if p["run"] == "tw_60_missing")
+    assert missing["n"] == 0 and missing["retained"] is None
     no_proposed = _experiment()
     no_proposed["study"]["proposed"] = "not_evaluated"
-    assert {x["verdict"] for x in criteria(no_proposed, _table(), TASKS, tol=0.005)} == {"NOT RUN"}
+    crit = criteria(no_proposed, _table(), TASKS, tol=0.005)
+    assert {x["verdict"] for x in crit} == {"NOT RUN"}
+    missing = {"role": "proposed", "run": "not_evaluated"}
+    assert crit[0]["reason"] == {"code": "not_evaluated", "runs": [missing], "dataset": "mice"}
 
 
 def test_a_measured_shortfall_fails_even_when_other_inputs_are_missing():
@@ -241,9 +248,7 @@ def test_criteria_count_the_tasks_of_their_own_dataset():
     extra = _rows("base", {f"f1/{t}": [0.5] * 3 for t in rats_tasks}, dataset="rats")
     table = Table([*_table_rows(), *extra])
     c = _by_id(criteria(_experiment(), table, TASKS + rats_tasks, tol=0.005))
-    assert "over the 8 per-frame tasks of mice" in c["f1_gain"]["criterion"], c["f1_gain"][
-        "criterion"
-    ]
+    assert c["f1_gain"]["n_tasks"] == 8 and c["f1_gain"]["dataset"] == "mice"
     assert c["task_wins"]["value"] == pytest.approx(7 / 8)  # rats tasks are not counted
 
 
@@ -403,20 +408,20 @@ def test_seed_variance_passes_when_shown_and_fails_when_shown_higher():
     steady = _by_id(
         criteria(_experiment(), _pair_table(rng.normal(0.62, 0.005, 40), base), TASKS, 0.005)
     )["seed_variance"]
-    assert steady["verdict"] == "PASS" and "shown lower" in steady["detail"]
+    assert steady["verdict"] == "PASS" and steady["finding"] == "lower"
     assert steady["value"] < 0.25 and steady["test"]["ratio_upper"] < 1
     noisy = _by_id(
         criteria(_experiment(), _pair_table(rng.normal(0.62, 0.06, 40), base), TASKS, 0.005)
     )["seed_variance"]
-    assert noisy["verdict"] == "FAIL" and "shown higher" in noisy["detail"]
+    assert noisy["verdict"] == "FAIL" and noisy["finding"] == "higher"
     two = _by_id(criteria(_experiment(), _pair_table([0.6, 0.61], [0.6, 0.65]), TASKS, 0.005))
     assert two["seed_variance"]["verdict"] == "NOT RUN"
     # at 3 seeds the detail says how little the test can see
     three = _by_id(
         criteria(_experiment(), _pair_table([0.62, 0.63, 0.625], [0.6, 0.65, 0.58]), TASKS, 0.005)
     )["seed_variance"]
-    assert three["verdict"] == "FAIL" and "not established" in three["detail"]
-    assert "power 0.08" in three["evidence"]["power"]
+    assert three["verdict"] == "FAIL" and three["finding"] == "neither"
+    assert three["evidence"]["power"]["power_at_ratio"] == pytest.approx(0.08, abs=0.005)
 
 
 def test_robustness_has_no_gain_to_retain_when_criterion_one_gained_nothing():
@@ -427,10 +432,11 @@ def test_robustness_has_no_gain_to_retain_when_criterion_one_gained_nothing():
     rows += _rows("tw15", {"mean_f1": [0.65, 0.66, 0.64]})
     for exp in (_experiment(tau_sweep=["tw15"]), _experiment()):  # configured or not
         c = _by_id(criteria(exp, Table(rows), TASKS, 0.005))["robustness"]
-        assert c["verdict"] == "FAIL" and "no gain to retain" in c["detail"], c["detail"]
+        assert c["verdict"] == "FAIL" and c["conditions"] == [False] and c["value"] is None
+        assert c["gain"] == pytest.approx(0, abs=1e-12)
     neg = _rows("base", {"mean_f1": [0.60, 0.62, 0.61]}) + _rows("tw", {"mean_f1": [0.58] * 3})
     c = _by_id(criteria(_experiment(tau_sweep=["tw15"]), Table(neg), TASKS, 0.005))["robustness"]
-    assert c["verdict"] == "FAIL" and "-3.00 points" in c["detail"]
+    assert c["verdict"] == "FAIL" and c["gain"] == pytest.approx(-0.03)
 
 
 def test_cost_reads_gpu_hours_on_gpus_and_the_step_benchmark_on_cpu():
@@ -442,19 +448,21 @@ def test_cost_reads_gpu_hours_on_gpus_and_the_step_benchmark_on_cpu():
     slow_bench = _step_bench([1.2] * 20)  # would fail: the GPU-hours decide on GPUs
     c = _by_id(criteria(exp, Table(gpu_rows), TASKS, 0.005, step_bench=slow_bench))["gpu_hours"]
     assert c["verdict"] == "PASS" and c["value"] == pytest.approx(0.025)
-    assert "GPU-hours" in c["evidence"]["basis"] and "step benchmark beside it" in c["detail"]
+    assert c["evidence"]["basis"] == "gpu_hours" and c["step_benchmark"]["study_pair"]
 
     cpu = _table()  # 0 GPU-hours; wall time +3 %, but that is no evidence
     c = _by_id(criteria(exp, cpu, TASKS, 0.005))["gpu_hours"]
-    assert c["verdict"] == "NOT RUN" and "no evidence of cost" in c["detail"]
+    assert c["verdict"] == "NOT RUN" and c["reason"] == {"code": "no_cost_evidence"}
+    assert c["gpu"] == "zero" and c["step_benchmark"] is None
     c = _by_id(criteria(exp, cpu, TASKS, 0.005, step_bench=slow_bench))["gpu_hours"]
     assert c["verdict"] == "FAIL" and c["value"] == pytest.approx(0.2)
     noisy = _step_bench([0.9, 1.0, 1.02, 1.1, 1.2] * 4)  # median +2 %, CI up to +10 %
     c = _by_id(criteria(exp, cpu, TASKS, 0.005, step_bench=noisy))["gpu_hours"]
-    assert c["verdict"] == "PASS" and "rerun it with more steps" in c["detail"]
+    assert c["verdict"] == "PASS" and c["ci_spans_threshold"]
     other = _step_bench([1.0] * 20, prop="tw15")
     c = _by_id(criteria(exp, cpu, TASKS, 0.005, step_bench=other))["gpu_hours"]
-    assert c["verdict"] == "NOT RUN" and "not the study's runs" in c["detail"]
+    assert c["verdict"] == "NOT RUN" and c["reason"] == {"code": "no_cost_evidence"}
+    assert c["step_benchmark"] == {"proposed": "tw15", "baseline": "base", "study_pair": False}
 
 
 def test_sanity_says_whether_the_upper_bound_leaves_room_for_a_detectable_gain():

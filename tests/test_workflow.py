@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from tests.test_launch import spans as job_spans
+from twbyol.report import verdict_sentence
+from twbyol.tables import Table
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -247,8 +249,6 @@ def test_smoke_study_produces_every_artifact(smoke_run):
     report = (res / "report.md").read_text()
     # the report's headline table carries every run's numbers as the stats stage computed them,
     # and its verdict is the criteria's
-    from twbyol.report import verdict_sentence
-    from twbyol.stats import Table
 
     exp = json.loads((res / "experiment.json").read_text())
     table = Table.read(res / "stats" / "comparison.tsv")
@@ -321,7 +321,6 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
         "<!-- results:smoke:end -->\nreading\n"
     )
     assert "STALE BLOCK" not in text
-    from twbyol.stats import Table
 
     table = Table.read(wd / "results" / "smoke" / "stats" / "comparison.tsv")
     exp = json.loads((wd / "results" / "smoke" / "experiment.json").read_text())

@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from twbyol import io
+from twbyol.fmt import num
 from twbyol.tables import (
     Table,
     headline_dataset,
@@ -124,10 +125,6 @@ def _annotate(ax: plt.Axes, x: float, y: float, text: str, rotate: bool = False)
     )
 
 
-def _value(x: float, digits: int) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
-
-
 def _mean_sd(v: dict[int, float]) -> tuple[float, float]:
     a = np.array(list(v.values()))
     return (
@@ -181,7 +178,7 @@ def per_task_f1(
                 error_kw={"lw": 0.7},
             )
             for xi, (m, sd) in zip(x, stats):
-                _annotate(ax, xi, 0 if math.isnan(m) else m + sd, _value(m, 2), rotate=True)
+                _annotate(ax, xi, 0 if math.isnan(m) else m + sd, num(m, 2), rotate=True)
         ax.set_xticks(np.arange(len(groups)), [g for _, g in groups], fontsize=7)
         ax.set_ylim(0, 1.18)
         ax.set_ylabel("test F1 (0-1)")
@@ -349,7 +346,7 @@ def _metric_panels(
                 pos = np.array([cats.index(x) for x in xs]) + (i - (len(series) - 1) / 2) * width
                 ax.bar(pos, mean, width, yerr=sd, capsize=3, color=f"C{i}", label=label)
             for p, m, s in zip(pos, mean, sd):
-                _annotate(ax, p, 0 if math.isnan(m) else m + s, _value(m, 3))
+                _annotate(ax, p, 0 if math.isnan(m) else m + s, num(m, 3))
         if not line:
             ax.set_xticks(np.arange(len(cats)), [str(c) for c in cats], fontsize=7, rotation=20)
         plotted = {r for _, runs, _ in series for r in runs}

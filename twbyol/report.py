@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from twbyol import io
+from twbyol import criteria_text, io
+from twbyol.fmt import missing, num, points, pval, sig
 from twbyol.tables import Table, headline, run_label, run_order
 
 HEADLINE_COLS = (
@@ -37,31 +37,7 @@ HEADLINE_COLS = (
 NAN = float("nan")
 
 
-def _missing(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def _f(x, digits: int = 3) -> str:
-    return "n/a" if _missing(x) else f"{x:.{digits}f}"
-
-
-def _pts(x) -> str:
-    """An F1 difference in points (F1 x 100), signed."""
-    return "n/a" if _missing(x) else f"{x * 100:+.2f}"
-
-
-def _g(x) -> str:
-    """A criterion's value or threshold: numbers to 4 significant digits, dicts as k: v."""
-    if isinstance(x, dict):
-        return ", ".join(f"{k}: {_g(v)}" for k, v in x.items())
-    return "n/a" if _missing(x) else (f"{x:.4g}" if isinstance(x, (int, float)) else str(x))
-
-
-def _p(p) -> str:
-    return "n/a" if _missing(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table; a '|' inside a cell would end it, so it becomes '/'."""
 
     def line(cells: list[str]) -> str:
@@ -95,31 +71,33 @@ def verdict_sentence(exp: dict, crit: dict) -> str:
     tally = {v: sum(c["verdict"] == v for c in items) for v in ("PASS", "FAIL", "NOT RUN")}
     c1 = next((c for c in items if c["id"] == "f1_gain"), None)
     prop, base = run_label(exp, crit.get("proposed")), run_label(exp, crit.get("baseline"))
-    if c1 is None or not c1.get("test") or _missing(c1["test"]["mean_diff"]):
-        why = c1["detail"] if c1 else "no criteria"
+    if c1 is None or not c1.get("test") or missing(c1["test"]["mean_diff"]):
+        why = criteria_text.detail(exp, crit, c1) if c1 else "no criteria"
         head = f"The headline comparison of {prop} with {base} was not run ({why})."
     else:
         t = c1["test"]
         d = t["mean_diff"]
-        p_txt = f"one-sided p = {_p(t['p'])}, n = {t['n']} seeds" + (
+        p_txt = f"one-sided p = {pval(t['p'])}, n = {t['n']} seeds" + (
             f"; {t['reason']}" if t["reason"] else ""
         )
         if c1["verdict"] == "PASS":
             head = (
-                f"{prop} beat {base} on mean F1 by {_pts(d)} points ({p_txt}), meeting the "
+                f"{prop} beat {base} on mean F1 by {points(d)} points ({p_txt}), meeting the "
                 f"pre-registered +2 points at p < 0.05."
             )
         elif d > 0:
             head = (
-                f"{prop} scored {_pts(d)} F1 points above {base} ({p_txt}), short of the "
+                f"{prop} scored {points(d)} F1 points above {base} ({p_txt}), short of the "
                 f"pre-registered +2 points at one-sided p < 0.05."
             )
         else:
-            head = f"{prop} did not beat {base} on mean F1 (difference {_pts(d)} points, {p_txt})."
+            head = (
+                f"{prop} did not beat {base} on mean F1 (difference {points(d)} points, {p_txt})."
+            )
         pw = c1.get("power")
         if pw and not pw["reason"] and c1["verdict"] != "PASS":
             head += (
-                f" At {pw['n']} seeds the test detects {_pts(pw['mde'])} points with "
+                f" At {pw['n']} seeds the test detects {points(pw['mde'])} points with "
                 f"{pw['power']:.0%} power (+2 points: power {pw['power_at_target']:.2f}, "
                 f"{pw['seeds_needed_text']} seeds needed), so "
                 + (
@@ -149,9 +127,9 @@ def verdict_sentence(exp: dict, crit: dict) -> str:
         for ds, t in san.get("trivial_tasks", {}).items()
     ]
     caveats += [
-        f"on {ds}, {run_label(exp, san.get('upper_bound'))} sits only {_pts(pw['headroom'])} "
+        f"on {ds}, {run_label(exp, san.get('upper_bound'))} sits only {points(pw['headroom'])} "
         f"points above {base}, less than twice the smallest effect the seeds detect "
-        f"({_pts(pw['mde'])}): too little room for a detectable gain"
+        f"({points(pw['mde'])}): too little room for a detectable gain"
         for ds, pw in san.get("power", {}).items()
         if pw.get("enough") is False
     ]
@@ -183,7 +161,7 @@ def _what_was_run(exp: dict, exp_sha: str, version: str) -> list[str]:
         ),
         f"- {roles}",
         "",
-        *_table(
+        *markdown_table(
             ["run", "label", *keys],
             [
                 [r, run_label(exp, r)] + [str(runs[r].get(k, "")) for k in keys]
@@ -206,14 +184,14 @@ def _reference_rows(references: dict) -> list[list[str]]:
     for ds, lines in references.items():
         for line, label in REFERENCE_LABELS.items():
             if line in lines["mean"]:
-                cells = [_f(lines["mean"][line])] + [""] * (len(HEADLINE_COLS) - 1)
+                cells = [num(lines["mean"][line])] + [""] * (len(HEADLINE_COLS) - 1)
                 rows.append([label, ds, "", *cells])
     return rows
 
 
 def _headline(exp: dict, table: Table, tt: dict) -> list[str]:
     rows = [
-        [run_label(exp, r), ds, str(n), *(f"{_f(m)} +- {_f(sd)}" for m, sd in cells)]
+        [run_label(exp, r), ds, str(n), *(f"{num(m)} +- {num(sd)}" for m, sd in cells)]
         for r, ds, n, cells in headline(table, (c for c, _ in HEADLINE_COLS))
     ]
     rows += _reference_rows(tt.get("references", {}))
@@ -240,7 +218,7 @@ def _headline(exp: dict, table: Table, tt: dict) -> list[str]:
             "the first two has learned nothing the probe can use."
         ),
         "",
-        *_table(["run", "dataset", "n", *(c for _, c in HEADLINE_COLS)], rows),
+        *markdown_table(["run", "dataset", "n", *(c for _, c in HEADLINE_COLS)], rows),
         "",
     ]
 
@@ -276,7 +254,7 @@ def _vs_control(exp: dict, table: Table) -> list[str]:
             [
                 f"{run_label(exp, control)} (value)",
                 str(max(n for *_, n in ref)),
-                *(f"{_f(m)} +- {_f(sd)}" for m, sd, _ in ref),
+                *(f"{num(m)} +- {num(sd)}" for m, sd, _ in ref),
             ]
         ]
         for r in run_order(exp, table.runs):
@@ -290,7 +268,11 @@ def _vs_control(exp: dict, table: Table) -> list[str]:
                     *(f"{float((a - b).mean()):+.3f}" if seeds else "n/a" for seeds, a, b in pairs),
                 ]
             )
-        out += [f"**{ds}**", "", *_table(["run", "n", *(f"d {c}" for _, c in HEADLINE_COLS)], rows)]
+        out += [
+            f"**{ds}**",
+            "",
+            *markdown_table(["run", "n", *(f"d {c}" for _, c in HEADLINE_COLS)], rows),
+        ]
     return out
 
 
@@ -330,17 +312,17 @@ def _per_task(
                     priv = table.summary(r, ds, f"{metric}/{task}")
                     if priv[2]:
                         pub = table.summary(r, ds, f"{metric}_public/{task}")
-                        vals.append(f"{_f(priv[0])} / {_f(pub[0])}")
+                        vals.append(f"{num(priv[0])} / {num(pub[0])}")
                 cells.append(vals[0] if vals else "n/a")
             kind = "sequence" if task in proto.get("sequence_level", []) else "frame"
             task_ref = ref["tasks"].get(task, {})
-            refs = [_f(task_ref[line]) if line in task_ref else "" for line in lines]
+            refs = [num(task_ref[line]) if line in task_ref else "" for line in lines]
             rows.append([task, kind, *cells, *refs])
         ref_head = [REFERENCE_LABELS[line].removeprefix("(reference) ") for line in lines]
         out += [
             f"**{ds}** ({proto.get('source', '?')})",
             "",
-            *_table(["task", "level", *(run_label(exp, r) for r in runs), *ref_head], rows),
+            *markdown_table(["task", "level", *(run_label(exp, r) for r in runs), *ref_head], rows),
             "",
         ]
     return out
@@ -383,15 +365,15 @@ def _ttests(exp: dict, tt: dict) -> list[str]:
                     run_label(exp, r),
                     ds,
                     str(f1.get("n", 0)),
-                    _pts(f1.get("mean_diff", NAN)),
-                    f"[{_pts(ci[0])}, {_pts(ci[1])}]",
-                    f"[{_pts(boot[0])}, {_pts(boot[1])}]",
-                    _p(f1.get("p", NAN)),
-                    _p(f1.get("p_two_sided", NAN)),
-                    _mde(f1.get("power")),
+                    points(f1.get("mean_diff", NAN)),
+                    f"[{points(ci[0])}, {points(ci[1])}]",
+                    f"[{points(boot[0])}, {points(boot[1])}]",
+                    pval(f1.get("p", NAN)),
+                    pval(f1.get("p_two_sided", NAN)),
+                    mde_text(f1.get("power")),
                     (f1.get("power") or {}).get("seeds_needed_text", "n/a"),
-                    _g(rho.get("mean_diff", NAN)),
-                    _p(rho.get("p", NAN)),
+                    sig(rho.get("mean_diff", NAN)),
+                    pval(rho.get("p", NAN)),
                     f"{pt['wins']}/{pt['ties']}/{pt['losses']}",
                 ]
             )
@@ -426,67 +408,48 @@ def _ttests(exp: dict, tt: dict) -> list[str]:
         ),
         "",
         *(
-            _table(header, rows)
+            markdown_table(header, rows)
             if rows
             else ["No comparisons: the baseline was not evaluated.", ""]
         ),
     ]
 
 
-def _mde(pw: dict | None) -> str:
+def mde_text(pw: dict | None) -> str:
     """A power_summary's MDE in F1 points, or why there is none."""
     if not pw:
         return "n/a"
     if pw["reason"]:
         return f"n/a ({pw['reason']})"
     upper = pw.get("mde_sd_upper")
-    return _pts(pw["mde"]) + (f" (at the SD's 95 % bound {_pts(upper)})" if upper else "")
-
-
-def _rests_on(c: dict) -> str:
-    """A criterion's evidence: the number, the test, n and power, in one cell."""
-    ev = c.get("evidence")
-    if not ev:
-        return "n/a"
-    n = ev["n"]
-    n_txt = ", ".join(f"{k} {v}" for k, v in n.items()) if isinstance(n, dict) else str(n)
-    return f"{ev['basis']}; {ev['test']}; n = {n_txt or 'n/a'}; power: {ev['power']}"
+    return points(pw["mde"]) + (f" (at the SD's 95 % bound {points(upper)})" if upper else "")
 
 
 def _criteria(exp: dict, crit: dict) -> list[str]:
     rows = [
         [
             str(i + 1),
-            c["criterion"],
+            criteria_text.statement(c),
             f"**{c['verdict']}**",
-            _g(c["value"]),
-            _g(c["threshold"]),
-            c["detail"],
-            _rests_on(c),
+            sig(c["value"]),
+            sig(c["threshold"]),
+            criteria_text.detail(exp, crit, c),
+            criteria_text.rests_on(crit, c),
         ]
         for i, c in enumerate(crit.get("criteria", []))
     ]
     return [
         "## Pass criteria",
         "",
-        (
-            f"Proposed {run_label(exp, crit.get('proposed'))} vs baseline "
-            f"{run_label(exp, crit.get('baseline'))} on {crit.get('dataset')}. "
-            "FAIL if any measured "
-            "condition fails; NOT RUN if an input is missing (never counted as a pass). PASS "
-            "means the evidence in 'rests on' shows the criterion: criterion 4 reads GPU-hours "
-            "when the runs trained on GPUs, else an isolated step benchmark (never the wall time "
-            "of runs on a shared machine); criterion 5 passes only when the Pitman-Morgan test "
-            "shows the seed variance lower (one-sided p < 0.05), which at equal variances "
-            "happens 5 % of the time instead of the half a point comparison gives, and which 3 "
-            "seeds can almost never show; criterion 6 fails when criterion 1's gain is <= 0."
-        ),
+        criteria_text.intro(exp, crit),
         "",
-        *_table(["#", "criterion", "verdict", "value", "threshold", "detail", "rests on"], rows),
+        *markdown_table(
+            ["#", "criterion", "verdict", "value", "threshold", "detail", "rests on"], rows
+        ),
     ]
 
 
-def _calibration(exp: dict, crit: dict) -> list[str]:
+def calibration_lines(exp: dict, crit: dict) -> list[str]:
     san = crit.get("sanity", {})
     rows = []
     for ds, per_run in san.get("vs_control", {}).items():
@@ -496,15 +459,15 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
                 [
                     run_label(exp, r),
                     ds,
-                    _pts(c["mean_diff"]),
-                    _p(c["p"]),
+                    points(c["mean_diff"]),
+                    pval(c["p"]),
                     {True: "yes", False: "**no**"}.get(c["beats"], f"n/a ({c['reason']})"),
-                    f"{_pts(-up['mean_diff'])} (p {_p(up['p'])})" if up else "n/a",
+                    f"{points(-up['mean_diff'])} (p {pval(up['p'])})" if up else "n/a",
                 ]
             )
     out = ["## Calibration: control and upper bound", ""]
     if rows:
-        out += _table(
+        out += markdown_table(
             [
                 "run",
                 "dataset",
@@ -524,11 +487,7 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
             "",
         ]
     out += [_power_line(exp, ds, pw) for ds, pw in san.get("power", {}).items()]
-    out += [
-        f"- calibration {c['id']}: **{c['verdict']}** ({c['check']}): {_g(c['value'])}"
-        + (f"; {c['detail']}" if c["detail"] else "")
-        for c in crit.get("calibration", [])
-    ]
+    out += [criteria_text.calibration_line(c) for c in crit.get("calibration", [])]
     wants = {
         "positive_control": "must beat",
         "anti_control": "must score below",
@@ -539,11 +498,12 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
             want = wants[role]
             out.append(
                 f"- {ds}: {role.replace('_', ' ')} {run_label(exp, c['run'])} vs "
-                f"{run_label(exp, c['reference'])} ({want} it): {_pts(c['mean_diff'])} points "
-                f"(95 % CI [{_pts(c['ci95'][0])}, {_pts(c['ci95'][1])}], one-sided p {_p(c['p'])}, "
-                f"n = {c['n']}): **{'beats' if c['beats'] else 'does not beat'}**"
+                f"{run_label(exp, c['reference'])} ({want} it): {points(c['mean_diff'])} points "
+                f"(95 % CI [{points(c['ci95'][0])}, {points(c['ci95'][1])}], "
+                f"one-sided p {pval(c['p'])}, n = {c['n']}): "
+                f"**{'beats' if c['beats'] else 'does not beat'}**"
                 + (
-                    f"; detectable at 80 % power: {_pts(c['power']['mde'])} points"
+                    f"; detectable at 80 % power: {points(c['power']['mde'])} points"
                     if not c["power"].get("reason")
                     else ""
                 )
@@ -554,7 +514,7 @@ def _calibration(exp: dict, crit: dict) -> list[str]:
     ]
     out += [
         f"- {ds}: per-task mean F1 across runs (min-max): "
-        + ", ".join(f"{t} {_f(s['min'], 2)}-{_f(s['max'], 2)}" for t, s in spread.items())
+        + ", ".join(f"{t} {num(s['min'], 2)}-{num(s['max'], 2)}" for t, s in spread.items())
         for ds, spread in san.get("task_spread", {}).items()
     ]
     return [*out, ""]
@@ -567,7 +527,7 @@ def _power_line(exp: dict, ds: str, pw: dict) -> str:
         return f"- {ds}: power of {prop} vs {base}: n/a ({pw['reason']})"
     line = (
         f"- {ds}: power of {prop} vs {base}: with {pw['n']} seeds (paired SD "
-        f"{pw['sd_diff'] * 100:.2f} points) the one-sided test detects {_pts(pw['mde'])} points "
+        f"{pw['sd_diff'] * 100:.2f} points) the one-sided test detects {points(pw['mde'])} points "
         f"with {pw['power']:.0%} power; +2 points has power {pw['power_at_target']:.2f} and "
         f"needs {pw['seeds_needed_text']} seeds. "
     )
@@ -577,7 +537,7 @@ def _power_line(exp: dict, ds: str, pw: dict) -> str:
         )
     upper = run_label(exp, pw.get("upper_bound"))
     return line + (
-        f"{upper} sits {_pts(pw['headroom'])} points above {base} = "
+        f"{upper} sits {points(pw['headroom'])} points above {base} = "
         f"{pw['headroom_over_mde']:.1f} x the MDE: "
         + (
             "**enough** power (a method closing half that distance would be detected)."
@@ -608,14 +568,14 @@ def _efficiency(exp: dict, table: Table) -> list[str]:
                     run_label(exp, r),
                     str(vals[1][2]),
                     device,
-                    *(f"{_g(m)} +- {_g(sd)}" for m, sd, _ in vals),
+                    *(f"{sig(m)} +- {sig(sd)}" for m, sd, _ in vals),
                 ]
             )
     head = ["run", "seeds", "device", "GPU-hours", "wall (s)", "samples/s", "peak memory (MB)"]
     return [
         "## Efficiency",
         "",
-        *(_table(head, rows) if rows else ["No efficiency records.", ""]),
+        *(markdown_table(head, rows) if rows else ["No efficiency records.", ""]),
     ]
 
 
@@ -659,7 +619,7 @@ def build(
         *_datasets(protocols),
         *_ttests(exp, tt),
         *_criteria(exp, crit),
-        *_calibration(exp, crit),
+        *calibration_lines(exp, crit),
         *_efficiency(exp, table),
         *_figures(manifest, images_rel),
     ]

@@ -19,19 +19,15 @@ Outputs in --out-dir:
   `power` (power_summary): at its observed paired SD, the smallest difference the one-sided
   test detects with 80 % power (`mde`, noncentral t with n - 1 df) and the seeds a target
   effect needs (`seeds_needed`: +2 points, or +10 % of the baseline's rho; null beyond 100).
-- criteria.json: {"criteria": [six entries], "sanity": {...}}. Each criterion is
-  {"id", "criterion", "value", "threshold", "verdict", "detail", "evidence"} (+ "test",
-  "power" where there is one); `evidence` = {"basis", "test", "n", "power"}: the number the
-  verdict reads, the test behind it (or that there is none), its n and what it can detect.
-  A verdict is FAIL when any measured condition fails, NOT RUN when a condition cannot be
-  measured (a run, seed or number is missing) and none fails, PASS only when every condition
-  is measured and holds. F1 is in [0, 1] throughout: "+2 F1 points" is +0.02.
-  What PASS means where the study names no test: criterion 4 (cost) reads GPU-hours when
-  the runs trained on GPUs, else the isolated step benchmark's median step-time ratio (never
-  shared-machine wall time); criterion 5 (seed variance) passes only when the Pitman-Morgan
-  test shows the variance lower (one-sided p < 0.05; at equal variances 5 % of the time, not
-  the half of a point comparison), which 3 seeds can almost never show; criterion 6 fails
-  when criterion 1's gain is <= 0 (no gain to retain).
+- criteria.json: {"criteria": [six entries], "sanity": {...}, "calibration": [...]}. Each
+  criterion is a record of values, no sentences: {"id", "value", "threshold", "conditions"
+  (True / False / None: unmeasured), "verdict", "evidence"} and the facts the verdict rests
+  on (the comparison `test`, its `power`, criterion 5's `finding`, criterion 6's `pairs`, a
+  `reason` {"code", ...} where it is NOT RUN); `evidence` = {"basis", "test" (identifiers),
+  "n", "power" (numbers)}. A verdict is FAIL when any measured condition fails, NOT RUN when
+  a condition cannot be measured (a run, seed or number is missing) and none fails, PASS only
+  when every condition is measured and holds. F1 is in [0, 1] throughout: "+2 F1 points" is
+  +0.02. The sentences, and what each PASS means: twbyol.criteria_text.
 - sanity.power: per dataset, criterion 1's comparison's MDE against the upper bound's
   headroom over the baseline (headroom_power: enough when headroom >= 2 x MDE).
 """
@@ -48,16 +44,15 @@ import numpy as np
 
 from twbyol import io
 from twbyol.bootstrap import clip_bootstrap
+from twbyol.fmt import num, sig
 from twbyol.statistics import (  # criterion 1 tests at ALPHA; MDEs at POWER
     ALPHA,
-    MAX_SEEDS,
     paired_ttest,
     pitman_morgan,
     power_summary,
     variance_test_power,
 )
-from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
-    EFFICIENCY,
+from twbyol.tables import (
     HEADLINE,
     Table,
     collect_clip_counts,
@@ -67,9 +62,7 @@ from twbyol.tables import (  # noqa: F401 (re-exported: the stage's tables)
     headline_dataset,
     load_efficiency,
     load_evaluations,
-    run_label,
     run_order,
-    run_seed_from_path,
     task_kinds,
 )
 
@@ -190,21 +183,26 @@ def _verdict(conditions: list[bool | None]) -> str:
 
 
 def _criterion(
-    cid: str, text: str, value, threshold, conditions: list[bool | None], detail: str, **extra
+    cid: str, value, threshold, conditions: list[bool | None], evidence: dict, **facts
 ) -> dict:
+    """A criterion as values: the number the verdict reads, its threshold, the conditions
+    (True / False / None: unmeasured), the verdict, the evidence and the facts it rests on.
+    Its sentences are the report layer's (twbyol.criteria_text)."""
     return {
         "id": cid,
-        "criterion": text,
         "value": value,
         "threshold": threshold,
+        "conditions": conditions,
         "verdict": _verdict(conditions),
-        "detail": detail,
-        **extra,
+        "evidence": evidence,
+        **facts,
     }
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+def _evidence(basis: str, test: str | None, n, power: dict | None = None) -> dict:
+    """What a verdict rests on: the number read (`basis`), the test behind it (None: none), n,
+    and what it can detect (`power`: numbers; None where there are none)."""
+    return {"basis": basis, "test": test, "n": n, "power": power}
 
 
 @dataclass
@@ -218,33 +216,18 @@ class _Study:
     base: str | None
     prop: str | None
     ds: str | None
-    why: str  # non-empty when the proposed or the baseline run has no evaluation
+    not_evaluated: list[dict]  # {"role", "run"}: the proposed or baseline run without evaluation
     step_bench: dict | None = None  # step_benchmark.json (twbyol.benchmark), if given
 
     @property
     def missing(self) -> bool:
-        return bool(self.why)
+        return bool(self.not_evaluated)
 
-
-def _evidence(basis: str, test: str, n, power: str) -> dict:
-    """What a verdict rests on: the number, the test (or that there is none), n, power."""
-    return {"basis": basis, "test": test, "n": n, "power": power}
-
-
-def _power_text(pw: dict, unit: str = "points", scale: float = 100.0, digits: int = 2) -> str:
-    """One line of a power_summary: the MDE at its power and what the target effect needs."""
-    if pw["reason"]:
-        return f"no power analysis: {pw['reason']}"
-    text = (
-        f"smallest effect detectable with {pw['power']:.0%} power at {pw['n']} seeds: "
-        f"{pw['mde'] * scale:+.{digits}f} {unit} (paired SD {pw['sd_diff'] * scale:.{digits}f})"
-    )
-    if pw["target_effect"] is not None:
-        text += (
-            f"; {pw['target_effect'] * scale:+.{digits}f} {unit} has power "
-            f"{pw['power_at_target']:.2f} and needs {pw['seeds_needed_text']} seeds"
-        )
-    return text
+    def reason(self, code: str = "not_evaluated", **facts) -> dict:
+        """Why a criterion is not measured: the runs without an evaluation, else `code`."""
+        if self.missing:
+            return {"code": "not_evaluated", "runs": self.not_evaluated, "dataset": self.ds}
+        return {"code": code, **facts}
 
 
 def _ds_tasks(s: _Study) -> list[str]:
@@ -257,282 +240,186 @@ def _ds_tasks(s: _Study) -> list[str]:
 
 
 def _c1_f1_gain(s: _Study) -> dict:
-    n = len(_ds_tasks(s))
-    text = (
-        f"mean F1 over the {f'{n} ' if n else ''}per-frame tasks{f' of {s.ds}' if s.ds else ''} "
-        f">= +{F1_GAIN} (+2 points, F1 in [0, 1]) vs baseline, paired t-test over seeds "
-        f"p < {ALPHA} (one-sided)"
-    )
     threshold = {"mean_diff": F1_GAIN, "p": ALPHA}
-    test = "paired t-test over seeds, one-sided (scipy ttest_rel)"
+    facts = {"dataset": s.ds, "n_tasks": len(_ds_tasks(s))}
     if s.missing:
-        ev = _evidence("mean F1, paired by seed", test, 0, "n/a")
+        ev = _evidence("mean_f1", "paired_t", 0)
+        reason = s.reason()
         return _criterion(
-            "f1_gain", text, None, threshold, [None], s.why, test=None, power=None, evidence=ev
+            "f1_gain", None, threshold, [None], ev, test=None, power=None, reason=reason, **facts
         )
     c = compare(s.table, s.prop, s.base, s.ds, "mean_f1")
     pw = comparison_power("mean_f1", c)
-    detail = (
-        f"{run_label(s.exp, s.prop)} {_fmt(c['mean_run'])} vs {run_label(s.exp, s.base)} "
-        f"{_fmt(c['mean_ref'])}: {c['mean_diff'] * 100:+.2f} points, 95 % CI "
-        f"[{c['ci95'][0] * 100:+.2f}, {c['ci95'][1] * 100:+.2f}], t = {_fmt(c['t'], 2)}, "
-        f"p = {_fmt(c['p'])} (n = {c['n']} seeds)" + (f"; {c['reason']}" if c["reason"] else "")
-    )
     conds = [
         None if c["n"] == 0 else c["mean_diff"] >= F1_GAIN,
         None if math.isnan(c["p"]) else c["p"] < ALPHA,
     ]
-    ev = _evidence(f"mean F1 on {s.ds}, paired by seed", test, c["n"], _power_text(pw))
-    return _criterion(
-        "f1_gain", text, c["mean_diff"], threshold, conds, detail, test=c, power=pw, evidence=ev
-    )
+    ev = _evidence("mean_f1", "paired_t", c["n"], pw)
+    return _criterion("f1_gain", c["mean_diff"], threshold, conds, ev, test=c, power=pw, **facts)
 
 
 def _c2_task_wins(s: _Study) -> dict:
-    text = f"at least {TASK_SHARE:.0%} of the per-frame tasks improve or tie (the study's 6 of 8)"
     pt = None if s.missing else per_task(s.table, s.prop, s.base, s.ds, s.frame_tasks, s.tol)
-    ev = _evidence(
-        "per-task F1, mean paired difference over seeds",
-        f"a count of wins and ties (tie: within +-{s.tol}); no test",
-        None,
-        "none: descriptive; a task's seed noise decides its near-ties",
-    )
+    ev = _evidence("per_task_f1", None, None)
     if not pt or not pt["n_tasks"]:
-        why = s.why or "no per-task F1"
-        return _criterion("task_wins", text, None, TASK_SHARE, [None], why, evidence=ev)
+        reason = s.reason("no_per_task_f1")
+        return _criterion(
+            "task_wins", None, TASK_SHARE, [None], ev, per_task=pt, tolerance=s.tol, reason=reason
+        )
     share = (pt["wins"] + pt["ties"]) / pt["n_tasks"]
     ev["n"] = {"tasks": pt["n_tasks"], "seeds": min(t["n_seeds"] for t in pt["tasks"].values())}
-    detail = (
-        f"{pt['wins'] + pt['ties']}/{pt['n_tasks']} tasks improve or tie (wins {pt['wins']}, "
-        f"ties {pt['ties']}, losses {pt['losses']}; tie = mean F1 difference within +-{s.tol})"
-    )
-    return _criterion(
-        "task_wins", text, share, TASK_SHARE, [share >= TASK_SHARE], detail, evidence=ev
-    )
+    conds = [share >= TASK_SHARE]
+    return _criterion("task_wins", share, TASK_SHARE, conds, ev, per_task=pt, tolerance=s.tol)
 
 
 def _c3_temporal_rho(s: _Study) -> dict:
-    text = f"Spearman rho(embedding distance, frame gap) improves by >= {RHO_GAIN:.0%} relative"
     c = None if s.missing else compare(s.table, s.prop, s.base, s.ds, "spearman_rho")
-    test = "point comparison of the mean relative change (the study's wording; no test stated)"
     if not c or not c["n"] or c["mean_ref"] == 0:
-        why = s.why or "no paired rho, or the baseline's rho is 0 (relative change undefined)"
-        ev = _evidence("Spearman rho, mean over paired seeds", test, c["n"] if c else 0, "n/a")
-        return _criterion("temporal_rho", text, None, RHO_GAIN, [None], why, evidence=ev)
+        ev = _evidence("spearman_rho", "relative_change", c["n"] if c else 0)
+        reason = s.reason("no_relative_rho")  # no paired rho, or the baseline's rho is 0
+        return _criterion(
+            "temporal_rho", None, RHO_GAIN, [None], ev, test=c, power=None, reason=reason
+        )
     rel = (c["mean_run"] - c["mean_ref"]) / abs(c["mean_ref"])
     pw = comparison_power("spearman_rho", c)
-    detail = (
-        f"rho {_fmt(c['mean_run'])} vs {_fmt(c['mean_ref'])} (mean of {c['n']} paired seeds): "
-        f"{rel:+.1%} relative; paired t-test p = {_fmt(c['p'])}"
-    )
-    ev = _evidence(
-        "Spearman rho on the pretraining dataset, mean over paired seeds",
-        test + f"; paired t-test p = {_fmt(c['p'])} beside it",
-        c["n"],
-        _power_text(pw, unit="rho", scale=1.0, digits=3),
-    )
-    return _criterion(
-        "temporal_rho", text, rel, RHO_GAIN, [rel >= RHO_GAIN], detail, power=pw, evidence=ev
-    )
+    ev = _evidence("spearman_rho", "relative_change", c["n"], pw)
+    return _criterion("temporal_rho", rel, RHO_GAIN, [rel >= RHO_GAIN], ev, test=c, power=pw)
 
 
 def _c4_cost(s: _Study) -> dict:
     """GPU-hours when both runs trained on GPUs (every seed's efficiency.json has GPU-hours
     > 0; train.py writes 0 on CPU); otherwise the isolated step benchmark, never the wall
-    time of runs that shared a machine with other jobs."""
-    text = f"GPU-hours of pretraining increase by <= {COST_GAIN:.0%} vs baseline"
+    time of runs that shared a machine with other jobs. `gpu`: "zero" (the runs trained on
+    CPU), "absent" (no GPU-hours of both runs) or "measured"."""
     gpu = [s.table.values(r, s.ds, "efficiency/gpu_hours") for r in (s.prop, s.base)]
     bench = _step_benchmark_result(s)
     if all(g and min(g.values()) > 0 for g in gpu):
         seeds, a, b = s.table.paired(s.prop, s.base, s.ds, "efficiency/gpu_hours")
         rel = float(a.mean() / b.mean() - 1)
         sd = [float(np.std(v, ddof=1)) / b.mean() if len(v) > 1 else float("nan") for v in (a, b)]
-        detail = (
-            f"{a.mean():.4g} vs {b.mean():.4g} GPU-hours, mean of {len(seeds)} paired seeds: "
-            f"{rel:+.1%}"
-        )
-        if bench and not bench.get("reason"):
-            detail += f"; isolated step benchmark beside it: {bench['text']}"
-        ev = _evidence(
-            "GPU-hours of pretraining (efficiency.json; the runs trained on GPUs)",
-            "point comparison of the means over seeds (the study's measure)",
-            len(seeds),
-            f"no test; seed-to-seed SD {sd[0]:.1%} and {sd[1]:.1%} of the baseline's mean",
-        )
+        hours = {"proposed": float(a.mean()), "baseline": float(b.mean())}
+        ev = _evidence("gpu_hours", "mean_ratio", len(seeds), {"sd_over_baseline": sd})
         return _criterion(
-            "gpu_hours", text, rel, COST_GAIN, [rel <= COST_GAIN], detail, evidence=ev
+            "gpu_hours",
+            rel,
+            COST_GAIN,
+            [rel <= COST_GAIN],
+            ev,
+            gpu="measured",
+            gpu_hours=hours,
+            step_benchmark=bench,
         )
-    on_cpu = "the runs trained on CPU (0 GPU-hours)" if all(gpu) else "no GPU-hours of both runs"
-    if bench is None or bench.get("reason"):
-        why = s.why or (
-            f"{on_cpu}, and {bench['reason'] if bench else 'no step benchmark was given'}: the "
-            f"wall time of runs on a shared CPU machine is no evidence of cost (stats "
-            f"--step-benchmark results/{{exp}}/stats/step_benchmark.json)"
+    gpu_state = "zero" if all(gpu) else "absent"
+    if bench is None or not bench["study_pair"]:
+        ev = _evidence("step_benchmark", None, 0)
+        reason = s.reason("no_cost_evidence")
+        return _criterion(
+            "gpu_hours",
+            None,
+            COST_GAIN,
+            [None],
+            ev,
+            gpu=gpu_state,
+            step_benchmark=bench,
+            reason=reason,
         )
-        ev = _evidence("isolated training-step benchmark", "none", 0, "n/a")
-        return _criterion("gpu_hours", text, None, COST_GAIN, [None], why, evidence=ev)
     rel = bench["median_ratio"] - 1
-    detail = f"{on_cpu}: isolated step benchmark, {bench['text']}"
-    if bench["ci95"][0] - 1 <= COST_GAIN < bench["ci95"][1] - 1:
-        detail += (
-            f"; its CI spans +{COST_GAIN:.0%}: rerun it with more steps to resolve the verdict"
-        )
-    ev = _evidence(
-        f"training-step time (step_benchmark.json, on {bench['device']}): both runs' models in one "
-        "process, steps interleaved and repeated",
-        "median of the per-step time ratios with its distribution-free 95 % CI (order statistics)",
-        bench["n"],
-        f"CI [{bench['ci95'][0] - 1:+.1%}, {bench['ci95'][1] - 1:+.1%}] around the {rel:+.1%} "
-        f"the verdict reads",
+    ci = [bench["ci95"][0] - 1, bench["ci95"][1] - 1]
+    ev = _evidence("step_benchmark", "median_ratio", bench["n"], {"ci95": ci})
+    return _criterion(
+        "gpu_hours",
+        rel,
+        COST_GAIN,
+        [rel <= COST_GAIN],
+        ev,
+        gpu=gpu_state,
+        step_benchmark=bench,
+        ci_spans_threshold=ci[0] <= COST_GAIN < ci[1],
     )
-    return _criterion("gpu_hours", text, rel, COST_GAIN, [rel <= COST_GAIN], detail, evidence=ev)
 
 
 def _step_benchmark_result(s: _Study) -> dict | None:
-    """The step benchmark's proposed / baseline comparison with a line of text, or None when
-    none was given; `reason` when it does not compare the study's two runs."""
+    """The step benchmark's proposed / baseline comparison, or None when none was given;
+    `study_pair` False (and no comparison) when it does not time the study's two runs."""
     b = s.step_bench
     if not b:
         return None
-    pair = (b.get("proposed"), b.get("baseline"))
-    if pair != (s.prop, s.base):
-        return {
-            "reason": f"the step benchmark compares {pair[0]} with {pair[1]}, not the study's runs"
-        }
-    c = b["comparison"]
-    text = (
-        f"median per-step time ratio {run_label(s.exp, s.prop)} / {run_label(s.exp, s.base)} "
-        f"{c['median_ratio']:.3f} ({c['median_ratio'] - 1:+.1%}), 95 % CI [{c['ci95'][0]:.3f}, "
-        f"{c['ci95'][1]:.3f}], {c['n_pairs']} interleaved step pairs; median step "
-        f"{b['runs'][s.prop]['median_s'] * 1e3:.1f} vs {b['runs'][s.base]['median_s'] * 1e3:.1f} "
-        f"ms ({b['device']}, backbone {b['backbone'].get('name')}, batch {b['batch']})"
-    )
-    return {**c, "n": c["n_pairs"], "device": b["device"], "text": text, "reason": None}
+    pair = {"proposed": b.get("proposed"), "baseline": b.get("baseline")}
+    if (pair["proposed"], pair["baseline"]) != (s.prop, s.base):
+        return {**pair, "study_pair": False}
+    return {
+        **b["comparison"],
+        **pair,
+        "study_pair": True,
+        "n": b["comparison"]["n_pairs"],
+        "median_s": {k: b["runs"][run]["median_s"] for k, run in pair.items()},
+        "device": b["device"],
+        "backbone": b["backbone"].get("name"),
+        "batch": b["batch"],
+    }
 
 
 def _c5_seed_variance(s: _Study) -> dict:
-    """PASS only when the test shows the proposed run's seed variance lower (Pitman-Morgan,
-    one-sided p < ALPHA, i.e. the one-sided 95 % upper bound of the ratio below 1): at equal
-    variances that happens 5 % of the time, where a point comparison passes half the time.
-    FAIL otherwise, the detail saying whether the variance was shown higher or nothing was
-    shown either way, and what the test can detect at these seeds."""
-    text = (
-        "variance of mean F1 across seeds not higher than the baseline's: PASS when shown "
-        f"(Pitman-Morgan test of paired variances, one-sided p < {ALPHA})"
-    )
-    test = "Pitman-Morgan test of equal variances of paired seeds, one-sided"
+    """PASS only when the Pitman-Morgan test shows the proposed run's seed variance lower
+    (one-sided p < ALPHA); `finding`: "lower", "higher" or "neither" (what that means:
+    twbyol.criteria_text)."""
     if s.missing:
-        ev = _evidence("mean F1 per seed", test, 0, "n/a")
-        return _criterion("seed_variance", text, None, 1.0, [None], s.why, evidence=ev)
+        ev = _evidence("seed_variance", "pitman_morgan", 0)
+        reason = s.reason()
+        return _criterion(
+            "seed_variance", None, 1.0, [None], ev, test=None, finding=None, reason=reason
+        )
     seeds, a, b = s.table.paired(s.prop, s.base, s.ds, "mean_f1")
     pm = pitman_morgan(a, b)
-    vt = dict(variance_test_power(pm["n"]))
-    power = (
-        f"at {pm['n']} seeds the test detects a 2-fold variance difference with power "
-        f"{vt['power_at_ratio']:.2f}; {vt['power']:.0%} power needs a "
-        f"{vt['detectable_ratio']:.3g}-fold one, or {vt['seeds_needed'] or f'> {MAX_SEEDS}'} seeds "
-        f"for 2-fold (the runs' seeds taken as uncorrelated)"
-        if pm["n"] >= 3
-        else "n/a"
-    )
-    ev = _evidence("sample variance of mean F1 over the paired seeds", test, pm["n"], power)
-    points = f"sample variance {_sci(pm['var_x'])} vs {_sci(pm['var_y'])} ({pm['n']} paired seeds)"
+    power = dict(variance_test_power(pm["n"])) if pm["n"] >= 3 else None
+    ev = _evidence("seed_variance", "pitman_morgan", pm["n"], power)
     if pm["reason"]:
-        return _criterion(
-            "seed_variance",
-            text,
-            None,
-            1.0,
-            [None],
-            f"{points}; {pm['reason']}",
-            test=pm,
-            evidence=ev,
-        )
+        return _criterion("seed_variance", None, 1.0, [None], ev, test=pm, finding=None)
     lower, higher = pm["p_less"] < ALPHA, pm["p_greater"] < ALPHA
-    finding = (
-        "shown lower"
-        if lower
-        else "shown higher"
-        if higher
-        else "not shown either way (neither lower nor higher at p < 0.05): 'not higher' is "
-        "not established"
-    )
-    detail = (
-        f"{points}, ratio {pm['ratio']:.3g}, one-sided 95 % bounds [{pm['ratio_lower']:.3g}, "
-        f"{pm['ratio_upper']:.3g}]; Pitman-Morgan p = {_fmt(pm['p_less'])} for 'lower', "
-        f"{_fmt(pm['p_greater'])} for 'higher': {finding}"
-    )
-    return _criterion(
-        "seed_variance", text, pm["ratio"], 1.0, [lower], detail, test=pm, evidence=ev
-    )
+    finding = "lower" if lower else "higher" if higher else "neither"
+    return _criterion("seed_variance", pm["ratio"], 1.0, [lower], ev, test=pm, finding=finding)
 
 
-def _sci(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.2e}"
+def _retention(s: _Study, run: str | None, ref: str | None, gain: float) -> dict:
+    """One robustness pair: its mean paired F1 difference and the share of `gain` it keeps
+    (None without paired evaluations or without a positive gain)."""
+    seeds, a, b = s.table.paired(run, ref, s.ds, "mean_f1") if run and ref else ([], [], [])
+    tau = s.exp.get("runs", {}).get(run, {}).get("tau")
+    g = float(np.mean(a - b)) if seeds else None
+    kept = g / gain if g is not None and gain > 0 else None
+    return {"run": run, "reference": ref, "tau": tau, "n": len(seeds), "gain": g, "retained": kept}
 
 
 def _c6_robustness(s: _Study, c1: dict) -> dict:
     """Each tau-sweep run vs the baseline and the 50 %-data run vs its own baseline keep
     >= 75 % of criterion 1's gain; FAIL when that gain is <= 0 (no gain to retain: it never
     passes vacuously); a missing run makes it NOT RUN unless a measured retention fails."""
-    text = (
-        f">= {RETAINED:.0%} of the mean-F1 gain retained for every tau-sweep run and with 50 % of "
-        f"the unlabelled video (gain = mean paired difference to the matching baseline)"
-    )
     gain = c1["value"] if c1["value"] is not None else float("nan")
     study = s.exp.get("study") or {}
-    pairs = [(r, s.base) for r in (study.get("tau_sweep") or [])]
-    pairs.append((study.get("half_data"), study.get("half_data_baseline")))
-    conds: list[bool | None] = [] if study.get("tau_sweep") else [None]
-    parts = [] if study.get("tau_sweep") else ["tau sweep not configured"]
-    ns: dict[str, int] = {}
-    worst = None
-    for run, ref in pairs:
-        seeds, a, b = s.table.paired(run, ref, s.ds, "mean_f1") if run and ref else ([], [], [])
-        if not seeds:
-            conds.append(None)
-            parts.append(
-                "50 % data runs not configured"
-                if not (run and ref)
-                else f"{run} vs {ref}: no paired evaluations"
-            )
-            continue
-        g = float(np.mean(a - b))
-        ns[run] = len(seeds)
-        tau = s.exp.get("runs", {}).get(run, {}).get("tau")
-        name = f"{run} (tau {tau})" if tau is not None else run
-        if math.isnan(gain) or gain <= 0:
-            conds.append(None)  # decided below, from the reference gain
-            parts.append(f"{name} vs {ref}: {g * 100:+.2f} points")
-            continue
-        ret = g / gain
-        worst = ret if worst is None else min(worst, ret)
-        conds.append(ret >= RETAINED)
-        parts.append(f"{name} vs {ref}: {g * 100:+.2f} points = {ret:.0%} retained")
-    pw = c1.get("power") or {}
-    noise = ""
-    if gain > 0 and pw.get("mde", float("nan")) > gain:
-        noise = (
-            f"criterion 1's gain ({gain * 100:+.2f} points) is below its MDE "
-            f"({pw['mde'] * 100:+.2f}): retention ratios of it are mostly seed noise"
-        )
+    sweep = study.get("tau_sweep") or []
+    pairs = [(r, s.base) for r in sweep] + [
+        (study.get("half_data"), study.get("half_data_baseline"))
+    ]
+    rows = [_retention(s, run, ref, gain) for run, ref in pairs]
+    conds = ([] if sweep else [None]) + [
+        None if r["retained"] is None else r["retained"] >= RETAINED for r in rows
+    ]
+    mde = (c1.get("power") or {}).get("mde", float("nan"))
     ev = _evidence(
-        "each run's mean paired F1 difference to its baseline, over criterion 1's gain",
-        "point ratios; no test",
-        ns,
-        noise or "none: a ratio of two seed-noisy differences",
+        "retention",
+        None,
+        {r["run"]: r["n"] for r in rows if r["n"]},
+        {"gain": gain, "mde": mde, "gain_below_mde": bool(gain > 0 and mde > gain)},
     )
+    facts = {"gain": gain, "tau_sweep": bool(sweep), "pairs": rows}
     if math.isnan(gain):
-        why = s.why or f"the reference gain ({s.prop} vs {s.base}) is unmeasured"
-        return _criterion("robustness", text, None, RETAINED, [None], why, evidence=ev)
-    if gain <= 0:
-        detail = (
-            f"no gain to retain: criterion 1's gain is {gain * 100:+.2f} points, so no "
-            f"improvement can persist" + (f" ({'; '.join(parts)})" if parts else "")
-        )
-        return _criterion("robustness", text, None, RETAINED, [False], detail, evidence=ev)
-    detail = "; ".join(parts) + (f"; {noise}" if noise else "")
-    return _criterion("robustness", text, worst, RETAINED, conds, detail, evidence=ev)
+        reason = s.reason("gain_unmeasured")
+        return _criterion("robustness", None, RETAINED, [None], ev, reason=reason, **facts)
+    if gain <= 0:  # no gain to retain
+        return _criterion("robustness", None, RETAINED, [False], ev, **facts)
+    kept = [r["retained"] for r in rows if r["retained"] is not None]
+    worst = min(kept) if kept else None
+    return _criterion("robustness", worst, RETAINED, conds, ev, **facts)
 
 
 def criteria(
@@ -544,12 +431,11 @@ def criteria(
     study = exp.get("study") or {}
     ds = headline_dataset(exp)
     have = {r for r in table.runs if table.values(r, ds, "mean_f1")}
-    missing = [
-        f"{k} run {study.get(k)!r}" if study.get(k) else f"study.{k}"
+    not_evaluated = [
+        {"role": k, "run": study.get(k)}
         for k in ("baseline", "proposed")
         if study.get(k) not in have
     ]
-    why = f"not run: no evaluation of {' and '.join(missing)} on {ds}" if missing else ""
     s = _Study(
         exp,
         table,
@@ -558,7 +444,7 @@ def criteria(
         study.get("baseline"),
         study.get("proposed"),
         ds,
-        why,
+        not_evaluated,
         step_bench,
     )
     c1 = _c1_f1_gain(s)
@@ -698,21 +584,25 @@ def control_reference(study: dict, role: str) -> str | None:
 
 
 # The benchmark's calibration (docs/benchmark.md), read before TW-BYOL is looked at: each
-# check on the headline dataset's mean F1, in F1 units: (id, text, threshold).
+# check on the headline dataset's mean F1, in F1 units: (id, threshold); what each checks, in
+# words: twbyol.criteria_text.CALIBRATION_CHECKS.
 CALIBRATION = (
-    ("room", "ceiling - every frame positive >= 0.30", 0.30),
-    ("learns", "baseline - every frame positive >= 0.10", 0.10),
-    ("beats_control", "baseline - untrained control >= +5 points, one-sided p < 0.01", 0.05),
-    ("headroom", "upper bound - baseline >= +3 points", 0.03),
-    ("positive_control", "positive control - its baseline >= +2 points, one-sided p < 0.05", 0.02),
-    ("anti_control", "anti control - its baseline < 0, one-sided p < 0.05", 0.0),
-    ("negative_control", "negative control - baseline: two-sided p > 0.05", 0.0),
+    ("room", 0.30),
+    ("learns", 0.10),
+    ("beats_control", 0.05),
+    ("headroom", 0.03),
+    ("positive_control", 0.02),
+    ("anti_control", 0.0),
+    ("negative_control", 0.0),
 )
 
 
 def calibration(exp: dict, table: Table, references: dict, ds: str | None) -> list[dict]:
-    """The CALIBRATION checks on dataset `ds`: {id, check, value, threshold, p, n, verdict
-    (PASS / FAIL / NOT RUN), detail}. Differences are paired by seed (`compare`); a check
+    """The CALIBRATION checks on dataset `ds`: {id, value, threshold, p, n, verdict (PASS /
+    FAIL / NOT RUN)} and what the value rests on: `basis` ("reference_lines", or "run_mean"
+    of `run`), the comparison (`run`, `reference`, `alternative`, `ci95`) or, NOT RUN, a
+    `reason` {"code": "no_role" (+ "role") / "not_evaluated" (+ "runs", "dataset") / "test"
+    (+ "text": the comparison's own)}. Differences are paired by seed (`compare`); a check
     whose runs or reference lines are missing is NOT RUN, never a pass."""
     study = exp.get("study") or {}
     lines = (references.get(ds) or {}).get("mean", {})
@@ -723,17 +613,16 @@ def calibration(exp: dict, table: Table, references: dict, ds: str | None) -> li
         v = table.values(run, ds, "mean_f1") if run else {}
         return float(np.mean(list(v.values()))) if v else nan
 
-    def result(cid, text, threshold, value, ok, c=None, why=""):
+    def result(cid, threshold, value, ok, c=None, **facts):
         measured = not (value is None or math.isnan(value))
         return {
             "id": cid,
-            "check": text,
             "value": value if measured else nan,
             "threshold": threshold,
             "p": c["p"] if c else nan,
             "n": c["n"] if c else 0,
             "verdict": ("PASS" if ok else "FAIL") if measured and ok is not None else "NOT RUN",
-            "detail": why,
+            **facts,
         }
 
     # paired checks: id -> (run, its reference, the study role named when one is missing,
@@ -776,15 +665,14 @@ def calibration(exp: dict, table: Table, references: dict, ds: str | None) -> li
         ),
     }
     out = []
-    for cid, text, thr in CALIBRATION:
-        if cid in ("room", "learns"):  # against the reference lines
-            if cid == "room":
-                value = lines.get("ceiling", nan) - lines.get("always_positive", nan)
-                why = "reference lines (ttests.json `references`)"
-            else:
-                value = mean(base) - lines.get("always_positive", nan)
-                why = f"mean over {base}'s seeds"
-            out.append(result(cid, text, thr, value, value >= thr, why=why))
+    for cid, thr in CALIBRATION:
+        if cid == "room":  # against the reference lines
+            value = lines.get("ceiling", nan) - lines.get("always_positive", nan)
+            out.append(result(cid, thr, value, value >= thr, basis="reference_lines"))
+            continue
+        if cid == "learns":
+            value = mean(base) - lines.get("always_positive", nan)
+            out.append(result(cid, thr, value, value >= thr, basis="run_mean", run=base))
             continue
         run, ref, role, alternative, ok = paired_checks[cid]
         evaluated = (
@@ -793,19 +681,15 @@ def calibration(exp: dict, table: Table, references: dict, ds: str | None) -> li
         c = compare(table, run, ref, ds, "mean_f1", alternative) if evaluated else None
         if c is None or (c.get("reason") and cid != "headroom"):  # the headroom needs no p
             if c is not None:
-                why = c["reason"]
+                why = {"code": "test", "text": c["reason"]}
             elif not (run and ref):
-                why = f"the study names no {role}"
+                why = {"code": "no_role", "role": role}
             else:
-                why = f"no evaluation of {run} and {ref} on {ds}"
-            out.append(result(cid, text, thr, None, None, why=why))
+                why = {"code": "not_evaluated", "runs": [run, ref], "dataset": ds}
+            out.append(result(cid, thr, None, None, reason=why))
             continue
-        why = (
-            f"{run} - {ref}: {100 * c['mean_diff']:+.2f} points, 95 % CI "
-            f"[{100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}], p {c['p']:.3g} "
-            f"({alternative}), n = {c['n']}"
-        )
-        out.append(result(cid, text, thr, c["mean_diff"], bool(ok(c, thr)), c, why))
+        facts = {"run": run, "reference": ref, "alternative": alternative, "ci95": c["ci95"]}
+        out.append(result(cid, thr, c["mean_diff"], bool(ok(c, thr)), c, **facts))
     return out
 
 
@@ -818,7 +702,7 @@ def summary_lines(table: Table) -> list[str]:
     width = max([len(r) for r in table.runs] + [6])
     lines = [f"{'run':<{width}}  {'dataset':<8} n  " + "  ".join(f"{c:>17}" for c in cols)]
     for run, ds, n, cells in headline(table, cols):
-        text = "  ".join(f"{_fmt(m):>8} +- {_fmt(sd):<5}" for m, sd in cells)
+        text = "  ".join(f"{num(m):>8} +- {num(sd):<5}" for m, sd in cells)
         lines.append(f"{run:<{width}}  {ds:<8} {n}  {text}")
     return lines
 
@@ -899,9 +783,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     print("\n".join(summary_lines(table)))
     print()
-    for c in crit:
-        print(f"[{c['verdict']:>7}] {c['id']:<14} {c['detail']}")
-        print(f"{'':<24} power: {c['evidence']['power']}")
+    for c in crit:  # the sentences are the report's
+        print(
+            f"[{c['verdict']:>7}] {c['id']:<14} {sig(c['value'])} (threshold {sig(c['threshold'])})"
+        )
     return 0
 
 
