@@ -12,6 +12,7 @@ import sys
 
 # stage name -> (module, one-line purpose)
 STAGES: dict[str, tuple[str, str]] = {
+    "init": ("twbyol.init", "write a first experiment for a folder of videos (NAME.yaml)"),
     "synth": (
         "twbyol.synthetic.generate",
         "generate a synthetic dataset in the MABe22 or RatSI on-disk format",
