@@ -82,9 +82,11 @@ def experiment_yaml(name: str, folder: Path, data: videos.Dataset, m: dict) -> s
     stride = max(1, round(fps * 0.133))  # window centres ~133 ms apart, as at 30 fps / 4
     s = sizes(m["gpus"], m["cpus"])
     behaviours = ", ".join(clips.tasks) if len(clips.clip_ids) else "none"
+    shards = max(1, min(len(clips.clip_ids) + len(data.video_only), 8))  # parallel decoding
     return f"""\
 # twbyol experiment `{name}`, written by `twbyol init` for {folder}
-# ({len(clips.clip_ids)} labelled videos, {len(data.video_only)} unlabelled; behaviours: {behaviours}).
+# ({len(clips.clip_ids)} labelled videos, {len(data.video_only)} unlabelled;
+# behaviours: {behaviours}).
 # Run it: snakemake --cores {max(m["cpus"], 1)} {name} --configfile {name}.yaml
 # Every key: config/README.md and workflow/schemas/config.schema.yaml.
 experiments:
@@ -97,13 +99,15 @@ experiments:
         format: videos
         path: {folder}
         # letterbox: whole frames at any aspect ratio; {s["frame"]} px for {s["why"]}
-        frames: {{size: {s["frame"]}, n_shards: {max(1, min(len(clips.clip_ids) + len(data.video_only), 8))}, fit: letterbox}}
+        frames: {{size: {s["frame"]}, n_shards: {shards}, fit: letterbox}}
     pretrain_dataset: {name}
     eval_datasets: [{name}]
     seeds: [0, 1, 2]              # 3 seeds: the spread of a run is part of its result
     backbone: {s["backbone"]}
     # 2 crops of 8 frames 2 apart (~0.5 s at 30 fps), from anywhere in a video (gap 60)
-    crop: {{rho: 2, num_frames: 8, stride: 2, crop_size: {s["crop"]}, policy: uniform, gap: 60, min_scale: 0.3}}
+    crop:
+      {{rho: 2, num_frames: 8, stride: 2, crop_size: {s["crop"]}, policy: uniform, gap: 60,
+       min_scale: 0.3}}
     training:
       epochs: {s["epochs"]}
       samples_per_epoch: {s["samples"]}
@@ -121,7 +125,9 @@ experiments:
       proj_dim: 64
       pred_hidden: 256
     # on a SLURM cluster (--profile profiles/slurm): the shape of one run's job
-    resources: {{nodes: 1, gpus_per_node: {s["gpus"]}, cpus_per_task: {s["cpus"]}, mem_gb: 8, timeout_min: 120, local_tasks: 1}}
+    resources:
+      {{nodes: 1, gpus_per_node: {s["gpus"]}, cpus_per_task: {s["cpus"]}, mem_gb: 8,
+       timeout_min: 120, local_tasks: 1}}
     embedding: {{window_stride: {stride}, batch_size: 64, max_dim: 128}}  # ~133 ms at {fps:g} fps
     runs:
       byol_uniform: {{method: byol, weighting: uniform, label: "rho-BYOL (uniform)"}}
