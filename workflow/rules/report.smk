@@ -68,9 +68,9 @@ rule report:
         experiment="results/{exp}/experiment.json",
         stats=rules.stats.output,
         manifest="results/{exp}/images/manifest.json",
-        ethograms=lambda w: [f"results/{w.exp}/images/ethogram_{d}.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
+        ethograms=lambda w: ethograms(w.exp),
         predictions=lambda w: predictions(w.exp),
-        protocols=lambda w: [f"results/{w.exp}/labels/{d}.protocol.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
+        protocols=lambda w: protocols(w.exp),
         code=stage_code("report"),
     output:
         report("results/{exp}/report.md", category="Report"),

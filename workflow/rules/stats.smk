@@ -13,9 +13,7 @@ rule experiment_record:
     output:
         "results/{exp}/experiment.json",
     params:
-        record=lambda w: as_json({"name": w.exp, **{k: exp_cfg(w)[k] for k in (
-            "description", "seeds", "pretrain_dataset", "eval_datasets", "runs", "study",
-            "backbone", "crop", "training")}}),
+        record=lambda w: as_json(experiment_record(w.exp)),
     log:
         "results/{exp}/logs/experiment_record.log",
     conda:
