@@ -2,6 +2,7 @@
 # lives in the twbyol package and the rules in workflow/rules/.
 #   snakemake --cores 1 smoke                 every stage on tiny synthetic data
 #   snakemake --cores N synthetic             the whole study matrix on synthetic data
+#   snakemake --cores N NAME [--configfile mine.yaml]   any experiment, by its name
 #   snakemake --profile profiles/slurm        the MABe22 study on a SLURM cluster
 from snakemake.utils import min_version
 
@@ -34,28 +35,34 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        lambda w: report_for("mabe22"),
-        lambda w: submissions("mabe22"),
+        lambda w: experiment_targets("mabe22"),
 
 
-rule smoke:
+# every experiment of the merged config (config/config.yaml and any --configfile) is a target
+# of its name: `snakemake --cores N NAME` builds its report and submissions
+check_names([r.name for r in workflow.rules])
+for _exp in EXPERIMENTS:
+
+    rule:
+        name:
+            _exp
+        input:
+            lambda w, exp=_exp: experiment_targets(exp),
+
+
+rule unknown_target:
+    """`snakemake NAME` where NAME is no experiment, rule or path: fails at planning with the
+    experiments defined (its input function raises), not with 'No rule to produce NAME'."""
+    output:
+        "{target}",
+    wildcard_constraints:
+        target=r"[A-Za-z0-9_-]+",
     input:
-        lambda w: report_for("smoke"),
-        lambda w: submissions("smoke"),
-
-
-rule synthetic:
-    input:
-        lambda w: report_for("synthetic"),
-        lambda w: submissions("synthetic"),
-
-
-rule real:
-    input:
-        lambda w: report_for("real"),
-
-
-rule mabe22:
-    input:
-        lambda w: report_for("mabe22"),
-        lambda w: submissions("mabe22"),
+        lambda w: unknown_target(w.target, [r.name for r in workflow.rules]),
+    log:
+        "results/logs/unknown_target/{target}.log",  # never written: planning fails first
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "false > {log}"

@@ -227,3 +227,44 @@ def test_the_configs_experiments_plan_their_reports():
         assert len(plan.figure_embeddings(exps, name)) == len(
             [k for k in plan.FIGURE_ROLES if e["study"].get(k)]
         )
+
+
+def test_every_experiment_is_a_target_of_its_name():
+    assert plan.targets(EXPS, "tiny") == [
+        "results/tiny/report.md",
+        "results/tiny/submission/base/seed0/mice.npy",
+        "results/tiny/submission/base/seed1/mice.npy",
+        "results/tiny/submission/tw/seed5/mice.npy",
+    ]
+    with pytest.raises(ValueError, match="experiment 'report' is named like a rule"):
+        plan.check_names({"report": tiny()}, ["report", "stats"])
+    plan.check_names(EXPS, ["report", "stats"])
+    rules = ["all", "smoke", "report"]
+    assert (
+        plan.unknown_target(["tiny", "all", "results/tiny/report.md", "x.yaml"], EXPS, rules)
+        is None
+    )
+    error = plan.unknown_target(["tiny", "tinyy"], {"tiny": tiny(), "lab": tiny()}, rules)
+    assert "no experiment or rule named 'tinyy'" in error and "Experiments: tiny, lab" in error
+
+
+def test_an_experiment_without_a_study_plans_its_runs_without_the_criteria():
+    """No study block: no step benchmark (criterion 4's), predictions of the first run that
+    trains, the figures' embeddings of the first three runs; the record leaves it out."""
+    runs = {"ctrl": {"method": "random_init"}, "base": {"method": "byol"}, "tw": {"method": "byol"}}
+    e = {k: v for k, v in tiny(runs=runs).items() if k != "study"}
+    exps = {"lab": e}
+    assert plan.step_benchmarks(exps, "lab") == [] and plan.study_pair(e) == []
+    assert plan.step_benchmarks(EXPS, "tiny") == ["results/tiny/stats/step_benchmark.json"]
+    assert plan.predict_runs(e) == [("base", 0)]
+    assert plan.predict_runs({**e, "predict": {"runs": ["tw"]}}) == [("tw", 0)]
+    assert [p.split("/")[3] for p in plan.figure_embeddings(exps, "lab")] == ["ctrl", "base", "tw"]
+    assert "study" not in plan.experiment_record("lab", e)
+
+
+def test_a_missing_data_folder_says_how_to_run_another_experiment(tmp_path):
+    e = tiny(datasets={"mice": {"format": "mabe22", "path": str(tmp_path / "no"), "frames": {}}})
+    with pytest.raises(
+        FileNotFoundError, match=r"does not exist.*snakemake --cores N NAME.*defined: mabe22, tiny"
+    ):
+        plan.dataset_root({"mabe22": e, "tiny": tiny()}, "mabe22", "mice")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from twbyol import slurm
@@ -48,6 +48,39 @@ def experiment(experiments: Mapping[str, dict], exp: str) -> dict:
     return experiments[exp]
 
 
+def targets(experiments: Mapping[str, dict], exp: str) -> list[str]:
+    """What `snakemake NAME` builds for experiment NAME: its report (which plans the whole
+    experiment) and its leaderboard submissions."""
+    return [report_path(experiments, exp), *submissions(experiments, exp)]
+
+
+def check_names(experiments: Mapping[str, dict], rules: Iterable[str]) -> None:
+    """Every experiment is a target of its name: none may be named like a rule."""
+    clash = sorted(set(experiments) & set(rules))
+    if clash:
+        raise ValueError(
+            f"config: experiment {clash[0]!r} is named like a rule of the workflow; rename it "
+            f"(the rules: {', '.join(sorted(rules))})"
+        )
+
+
+def unknown_target(
+    targets: Iterable[str], experiments: Mapping[str, dict], rules: Iterable[str]
+) -> str | None:
+    """The error for a command-line target that is neither a rule, nor an experiment, nor a
+    path (`snakemake mylabb`), naming the defined experiments; None when every one is
+    known."""
+    known = set(rules) | set(experiments)
+    for t in targets:
+        if t not in known and "/" not in t and "." not in t:
+            return (
+                f"no experiment or rule named {t!r}. Experiments: {', '.join(experiments)} "
+                f"(run one with `snakemake --cores N NAME`; add your own in a config file of "
+                f"your own, `snakemake --cores N NAME --configfile mine.yaml`: config/README.md)"
+            )
+    return None
+
+
 def report_path(experiments: Mapping[str, dict], exp: str) -> str:
     """The report of experiment `exp`, the target that plans its whole study."""
     experiment(experiments, exp)
@@ -57,7 +90,7 @@ def report_path(experiments: Mapping[str, dict], exp: str) -> str:
 def experiment_record(exp: str, e: dict) -> dict:
     """What stats, figures and report need to know of the design (results/{exp}/experiment.json):
     the experiment's name and its RECORD_KEYS."""
-    return {"name": exp, **{k: e[k] for k in RECORD_KEYS}}
+    return {"name": exp, **{k: e[k] for k in RECORD_KEYS if k in e}}
 
 
 # ---------------------------------------------------------------- datasets
@@ -70,9 +103,13 @@ def dataset_root(experiments: Mapping[str, dict], exp: str, dataset: str) -> str
     if "path" in ds:
         root = Path(ds["path"]).expanduser()
         if not root.exists():
+            where = "; docs/mabe22.md" if exp == "mabe22" else ""
             raise FileNotFoundError(
-                f"config: experiments.{exp}.datasets.{dataset}.path: "
-                f"{root} does not exist (download the data or fix the path)"
+                f"config: experiments.{exp}.datasets.{dataset}.path: {root} does not exist "
+                f"(download the data or fix the path{where})."
+                f" Bare `snakemake` runs the MABe22 study; any other experiment runs by its "
+                f"name: `snakemake --cores N NAME` (defined: {', '.join(experiments)}; "
+                f"`make smoke` runs every stage on embedded synthetic data)"
             )
         return str(root)
     return f"results/{exp}/data/{dataset}/synth.json"
@@ -126,8 +163,14 @@ def frame_shards(experiments: Mapping[str, dict], exp: str, dataset: str) -> lis
 
 
 def study_pair(e: dict) -> list[str]:
-    """The study's proposed and baseline run, the pair criterion 4 compares."""
-    return [e["study"][k] for k in ("proposed", "baseline")]
+    """The study's proposed and baseline run, the pair criterion 4 compares (none without a
+    study)."""
+    return [e["study"][k] for k in ("proposed", "baseline")] if e.get("study") else []
+
+
+def step_benchmarks(experiments: Mapping[str, dict], exp: str) -> list[str]:
+    """Criterion 4's step benchmark, when the experiment has a study (its two runs)."""
+    return [f"results/{exp}/stats/step_benchmark.json"] if study_pair(experiments[exp]) else []
 
 
 def run_seed_paths(experiments: Mapping[str, dict], exp: str, pattern: str) -> list[str]:
@@ -161,8 +204,13 @@ def submissions(experiments: Mapping[str, dict], exp: str) -> list[str]:
 
 def predict_runs(e: dict) -> list[tuple[str, int]]:
     """(run, seed) of each run whose predictions are made: the experiment's predict.runs
-    (default: the study's proposed run), each at its first seed."""
-    runs = (e.get("predict") or {}).get("runs") or [e["study"]["proposed"]]
+    (default: the study's proposed run; without a study, the first run that trains), each at
+    its first seed."""
+    runs = (e.get("predict") or {}).get("runs") or (
+        [e["study"]["proposed"]]
+        if e.get("study")
+        else [next(r for r, c in e["runs"].items() if c["method"] != "random_init")]
+    )
     return [(r, run_seeds(e, r)[0]) for r in runs]
 
 
@@ -202,9 +250,11 @@ def figure_dataset(e: dict) -> str | None:
 
 def figure_embeddings(experiments: Mapping[str, dict], exp: str) -> list[str]:
     """The embeddings the t-SNE and retrieval figures show: the first seed of the study's
-    baseline, proposed and control run (those it names), on figure_dataset."""
+    baseline, proposed and control run (those it names; without a study, the first three
+    runs), on figure_dataset."""
     e = experiment(experiments, exp)
-    runs = [e["study"][k] for k in FIGURE_ROLES if e["study"].get(k)]
+    study = e.get("study")
+    runs = [study[k] for k in FIGURE_ROLES if study.get(k)] if study else list(e["runs"])[:3]
     return [
         f"results/{exp}/embed/{r}/seed{run_seeds(e, r)[0]}/{figure_dataset(e)}.npy" for r in runs
     ]

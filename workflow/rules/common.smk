@@ -5,6 +5,7 @@
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.resources import Resources
 from snakemake.utils import validate
 
@@ -129,6 +130,23 @@ def figure_dataset(exp):
 
 def figure_embeddings(exp):
     return plan.figure_embeddings(EXPERIMENTS, exp)
+
+
+def experiment_targets(exp):
+    return plan.targets(EXPERIMENTS, exp)
+
+
+def check_names(rules):
+    plan.check_names(EXPERIMENTS, rules)
+
+
+def unknown_target(target, rules):
+    """The input function of the catch-all rule: an error naming the experiments."""
+    raise WorkflowError(plan.unknown_target([target], EXPERIMENTS, rules))
+
+
+def step_benchmarks(exp):
+    return plan.step_benchmarks(EXPERIMENTS, exp)
 
 
 def report_for(exp):

@@ -54,8 +54,8 @@ rule stats:
         experiment="results/{exp}/experiment.json",
         evaluations=lambda w: evaluations(w.exp),
         efficiency=lambda w: run_seed_paths(w.exp, "results/{exp}/pretrain/{run}/seed{seed}/efficiency.json"),
-        # criterion 4 reads it when the runs trained on CPU
-        step_benchmark="results/{exp}/stats/step_benchmark.json",
+        # criterion 4 reads it when the runs trained on CPU (an experiment with a study)
+        step_benchmark=lambda w: step_benchmarks(w.exp),
         code=stage_code("stats"),
     output:
         comparison="results/{exp}/stats/comparison.tsv",
@@ -63,6 +63,8 @@ rule stats:
         criteria="results/{exp}/stats/criteria.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/stats",
+        step_benchmark=lambda w, input: (f"--step-benchmark {input.step_benchmark}"
+                                         if input.step_benchmark else ""),
     log:
         "results/{exp}/logs/stats.log",
     benchmark:
@@ -74,5 +76,5 @@ rule stats:
         ENV
     shell:
         "twbyol stats --experiment {input.experiment} --evaluations {input.evaluations}"
-        " --efficiency {input.efficiency} --step-benchmark {input.step_benchmark}"
+        " --efficiency {input.efficiency} {params.step_benchmark}"
         " --out-dir {params.out_dir} > {log} 2>&1"
