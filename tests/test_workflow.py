@@ -161,6 +161,38 @@ def test_missing_real_data_path_fails_at_once_naming_it(tmp_path):
     assert p.returncode != 0 and "/nonexistent/mabe22" in p.stdout + p.stderr
 
 
+def test_a_labs_own_experiment_runs_by_name_from_its_own_config_file(tmp_path):
+    """The newcomer's path: `twbyol init` on a folder, then `snakemake NAME --configfile
+    NAME.yaml` plans the whole experiment (no study block: no step benchmark); a mistyped
+    name fails listing the experiments; bare `snakemake` without the MABe22 data says how to
+    run another one."""
+    from tests.test_init import _folder
+
+    (tmp_path / "wd").mkdir()
+    wd = copy_workflow(tmp_path / "wd")
+    folder = _folder(tmp_path)
+    init = subprocess.run(
+        [sys.executable, "-m", "twbyol", "init", "--videos", str(folder), "--name", "mylab"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env_with_venv(),
+    )
+    assert init.returncode == 0, init.stderr
+    mine = str(tmp_path / "mylab.yaml")
+    jobs = planned(wd, "mylab", extra=("--configfile", mine))
+    assert jobs["mylab"] == 1 and jobs["report"] == 1 and jobs["pretrain"] == 9, jobs
+    assert "step_benchmark" not in jobs and jobs["predict"] == 1
+    p = snakemake(wd, "mylabb", "-n", "--cores", "1", "--configfile", mine, check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0 and "no experiment or rule named 'mylabb'" in out, out[-2000:]
+    assert "smoke" in out and "mylab" in out
+    p = snakemake(wd, "-n", "--cores", "1", check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0 and "Bare `snakemake` runs the MABe22 study" in out, out[-2000:]
+    assert not (wd / "results").exists()
+
+
 # ---------------------------------------------------------------- end to end
 
 
