@@ -14,7 +14,8 @@ from twbyol.data import mabe22
 from twbyol.data.artifacts import Labels
 from twbyol.evaluate import protocol_scores
 from twbyol.reference import window_label_features
-from twbyol.split import EVALUATOR_SEED, derived_protocol
+from twbyol.settings import EVALUATOR_SEED
+from twbyol.split import derived_protocol
 from twbyol.synthetic import dataset, ethogram, motion, scene
 from twbyol.synthetic.social import CENTRE, LEFT_FOREPAW, NECK, NOSE
 from twbyol.temporal import Window

@@ -44,14 +44,15 @@ from torch import nn
 from twbyol import deps, distributed, io
 from twbyol.allocator import keep_large_allocations
 from twbyol.data.augment import augment_batch
-from twbyol.data.sampling import AUGMENT_ON, CropConfig, TemporalCropDataset, select_clips
+from twbyol.data.crops import CropConfig
+from twbyol.data.sampling import AUGMENT_ON, TemporalCropDataset, select_clips
 from twbyol.experiment import check_run, uses_labels
 from twbyol.hardware import autocast_dtype, peak_memory_mb, pick_device
-from twbyol.methods import METHODS, build_method
+from twbyol.methods import build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
-from twbyol.settings import DEFAULT_TAU, TIME_UNITS
+from twbyol.settings import DEFAULT_TAU, METHODS, TIME_UNITS
 
 WARM_STEPS = 5  # efficiency.json's steady rate leaves out the first steps of a process
 # Settings a checkpoint may be resumed under changed: where and how often the run writes and

@@ -50,7 +50,6 @@ from typing import Any
 import numpy as np
 
 from twbyol.data.clips import (
-    VIDEO_SUFFIXES,
     ClipSet,
     Dataset,
     VideoOnlyClip,
@@ -60,6 +59,7 @@ from twbyol.data.clips import (
     normalise_task_types,
 )
 from twbyol.io import atomic_path, read_json, write_json
+from twbyol.settings import VIDEO_SUFFIXES
 from twbyol.split import SCORED, SPLITS, Protocol
 
 # Logical file -> names tried in order (CaltechDATA first, then AIcrowd / the evaluator).

@@ -17,9 +17,9 @@ import torch
 from torchvision import tv_tensors
 
 from twbyol.data.augment import ParamDrawer
-from twbyol.data.crops import CROP_POLICIES, CropConfig  # noqa: F401 - re-exported
+from twbyol.data.crops import CROP_POLICIES, CropConfig
 from twbyol.data.transforms import build_augmentation
-from twbyol.models.backbones import MEAN, STD, to_model_input  # noqa: F401 - re-exported
+from twbyol.models.backbones import to_model_input
 from twbyol.settings import LABELLED_WEIGHTINGS, TIME_UNITS
 
 # where a crop is augmented: in the loader worker (torchvision transforms, per crop) or on

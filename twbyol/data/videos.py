@@ -40,13 +40,13 @@ import numpy as np
 import pandas as pd
 
 from twbyol.data.clips import (
-    VIDEO_SUFFIXES,
     ClipSet,
     Dataset,
     VideoOnlyClip,
     count_video_frames,
 )
 from twbyol.io import files_under
+from twbyol.settings import VIDEO_SUFFIXES
 
 CLIP_SEP = "__"
 BACKGROUND = "background"  # DeepEthogram's "no behaviour" column

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from twbyol.settings import METHODS  # noqa: F401 (the methods' names, with their modules)
+from twbyol.settings import METHODS
 
 # Defaults where the papers differ from BYOL's (see methods/contrastive.py for sources).
 DEFAULT_TEMPERATURE = {"moco_v3": 1.0, "simclr_v2": 0.1, "time_contrast": 0.1}

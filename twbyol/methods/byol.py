@@ -51,13 +51,7 @@ from torch import nn
 
 from twbyol import distributed
 from twbyol.hardware import host_to_device
-from twbyol.settings import (  # noqa: F401 (re-exported)
-    CONTROLS,
-    DEFAULT_TAU,
-    LABELLED_WEIGHTINGS,
-    PAIR_WEIGHTINGS,
-    WEIGHTINGS,
-)
+from twbyol.settings import DEFAULT_TAU, LABELLED_WEIGHTINGS, PAIR_WEIGHTINGS, WEIGHTINGS
 
 
 def temporal_weight(
