@@ -55,6 +55,7 @@ from twbyol.data.clips import (
     VideoOnlyClip,
     check_frame_axis,
     check_label_array,
+    count_video_frames,
     match_video_length,
     normalise_task_types,
 )
@@ -513,8 +514,6 @@ def read(
             continue  # a userTrain clip without video adds nothing to pretraining
         n_kp = ut_kp[c].shape[0] if c in ut_kp else None
         if n_kp is None:
-            from twbyol.data.clips import count_video_frames
-
             n, rate = count_video_frames(p)
             cut = 0
         else:
