@@ -28,7 +28,8 @@ from twbyol.allocator import keep_large_allocations
 from twbyol.benchmark import interleaved, step_timer
 from twbyol.data.artifacts import read_index
 from twbyol.data.augment import augment_batch
-from twbyol.data.sampling import CropConfig, TemporalCropDataset
+from twbyol.data.crops import CropConfig
+from twbyol.data.sampling import TemporalCropDataset
 from twbyol.methods.byol import BYOL
 from twbyol.models.backbones import build_backbone, to_channels_last
 

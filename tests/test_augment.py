@@ -10,12 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from twbyol.data.augment import P, ParamDrawer, augment_batch, blur_matrices, resample_matrices
-from twbyol.data.sampling import (
-    STD,
-    CropConfig,
-    TemporalCropDataset,
-)
+from twbyol.data.crops import CropConfig
+from twbyol.data.sampling import TemporalCropDataset
 from twbyol.data.transforms import SeparableGaussianBlur, blur_kernel_size, build_augmentation
+from twbyol.models.backbones import STD
 
 
 def frames_dir(tmp_path, n_clips=3, n_frames=120, h=40, w=48):

@@ -10,11 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from twbyol.data import frames, index, mabe22, ratsi
+from twbyol.data import artifacts, frames, index, mabe22, ratsi
+from twbyol.data.clips import CENTRE, NOSE, TAIL_BASE
 from twbyol.data.frames import extract_frames
 from twbyol.synthetic import dataset as motion_dataset
 from twbyol.synthetic import generate as synth
-from twbyol.synthetic.social import CENTRE, NOSE, TAIL_BASE
 
 N_CLIPS, N_FRAMES, SIZE, SEED = 3, 40, 64, 7
 LABELS, FRAME_MAP = "submission_labels.npy", "frame_number_map.npy"  # the AIcrowd names
@@ -305,9 +305,9 @@ def test_read_dataset_and_extract_frames_cli(mice, tmp_path):
         )
         == 0
     )
-    df = index.read_index(idx)
-    assert list(df.columns) == list(index.INDEX_COLUMNS) and sorted(df["shard"]) == [0, 0, 1]
-    labels = index.load_labels(lab)
+    df = artifacts.read_index(idx)
+    assert list(df.columns) == list(artifacts.INDEX_COLUMNS) and sorted(df["shard"]) == [0, 0, 1]
+    labels = artifacts.load_labels(lab)
     cs = mabe22.read(mice).clips
     assert labels.clips == df["clip_id"].tolist() == cs.clip_ids
     np.testing.assert_array_equal(labels.label_array, cs.label_array)
@@ -373,13 +373,13 @@ def test_read_index_rejects_bad_tables(tmp_path):
     )
     p = tmp_path / "index.tsv"
     p.write_text(good)
-    assert index.read_index(p)["clip_id"].tolist() == ["0012"]
+    assert artifacts.read_index(p)["clip_id"].tolist() == ["0012"]
     p.write_text(good.replace("\tshard", "\tsharp"))
     with pytest.raises(ValueError, match="index.tsv.*shard"):
-        index.read_index(p)
+        artifacts.read_index(p)
     p.write_text(good.replace("\t0\t10\t", "\t0\t11\t"))
     with pytest.raises(ValueError, match="index.tsv.*end to end"):
-        index.read_index(p)
+        artifacts.read_index(p)
 
 
 def test_extract_frames_equals_direct_decode(mice, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twbyol.data import frames, index, mabe22
+from twbyol.data import artifacts, frames, index, mabe22
 from twbyol.split import read_protocol
 from twbyol.synthetic import generate as synth
 from twbyol.synthetic.render import encode_video
@@ -79,12 +79,12 @@ def test_read_dataset_cli_writes_index_labels_protocol_and_trims(release, tmp_pa
         "2",
     ]
     assert index.main(args) == 0
-    df = index.read_index(out / "index.tsv")
+    df = artifacts.read_index(out / "index.tsv")
     n_lab = N_CLIPS - 1
     assert df["labelled"].tolist() == [1] * n_lab + [0] * N_USER
     assert df["splits"].tolist()[n_lab:] == ["UserTrain"] * N_USER
     assert set(df["splits"][:n_lab]) <= {"SubmissionTrain", "publicTest", "privateTest"}
-    labels = index.load_labels(out / "mice.npz")
+    labels = artifacts.load_labels(out / "mice.npz")
     assert labels.clips == df["clip_id"][:n_lab].tolist()
     assert labels.label_array.shape[1] == df["end"][n_lab - 1]
     assert read_protocol(out / "p.json").video_only == df["clip_id"][n_lab:].tolist()

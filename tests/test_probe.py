@@ -16,8 +16,8 @@ from twbyol.probe import (
     linear_probe,
     linear_probes,
     predict_classes,
-    split_clips,
 )
+from twbyol.split import split_clips
 
 
 def _task(seed: int, n: int = 6000, d: int = 24, dtype=np.float64, offset: float = 3.0):

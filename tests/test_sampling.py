@@ -8,8 +8,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from twbyol.data.crops import CropConfig
 from twbyol.data.sampling import (
-    CropConfig,
     TemporalCropDataset,
     crop_states,
     gap_density,

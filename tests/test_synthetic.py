@@ -12,12 +12,13 @@ import pytest
 
 from twbyol.data import mabe22
 from twbyol.data.artifacts import Labels
+from twbyol.data.clips import CENTRE, LEFT_FOREPAW, NECK, NOSE
 from twbyol.evaluate import protocol_scores
 from twbyol.reference import window_label_features
-from twbyol.split import EVALUATOR_SEED, derived_protocol
+from twbyol.settings import EVALUATOR_SEED
+from twbyol.split import derived_protocol
 from twbyol.synthetic import dataset, ethogram, motion, scene
 from twbyol.synthetic.generate import SynthConfig, generate
-from twbyol.synthetic.social import CENTRE, LEFT_FOREPAW, NECK, NOSE
 from twbyol.temporal import Window
 
 FPS = 30.0

@@ -92,7 +92,7 @@ def test_window_is_the_embed_stages(nf, stride, w):
 def test_the_evaluation_sees_the_crops_the_sampler_draws_when_the_config_leaves_them_out():
     """An experiment whose crop block names none of the keys: the evaluation's view of the
     crops is CropConfig's defaults, which the trainer's sampler uses too (one home)."""
-    from twbyol.data.sampling import CropConfig
+    from twbyol.data.crops import CropConfig
     from twbyol.experiment import evaluation_config
 
     ev = evaluation_config({"crop": {}})

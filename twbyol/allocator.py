@@ -4,6 +4,9 @@ gains no code inputs."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 
 def keep_large_allocations() -> bool:
     """Have glibc's malloc serve blocks up to 32 MiB (its maximum) from its heap and keep
@@ -15,9 +18,6 @@ def keep_large_allocations() -> bool:
     took 1.032-1.052x pytorchvideo's BYOL (3 runs), with this 0.962-0.997x (4 runs; tiny
     backbone, batch 32, 2 cores, 2026-12-02). The process's peak memory is unchanged; its
     resident memory stays at the peak. Returns whether it applied (glibc only)."""
-    import ctypes
-    import ctypes.util
-
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")

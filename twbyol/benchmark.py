@@ -30,8 +30,15 @@ import time
 from collections.abc import Callable
 
 import torch
+from scipy import stats
 
 from twbyol import io
+from twbyol.allocator import keep_large_allocations
+from twbyol.hardware import autocast_dtype
+from twbyol.methods import build_method
+from twbyol.models.backbones import channels_last_wanted, to_channels_last
+from twbyol.optim import build_optimizer
+from twbyol.train import TrainConfig
 
 # Settings by backbone: the smoke experiment's tiny backbone takes ~0.16 s a step at batch 8
 # on one CPU thread (0.24 s at 16: mostly fixed cost), so 40 step pairs cost ~15 s and give a
@@ -101,8 +108,6 @@ def median_ratio(a: list[float], b: list[float], level: float = 0.95) -> dict:
     few pairs for that level (n < 6 at 95 %) the bounds are NaN.
     Returns {"median_ratio", "ci95", "ci_level", "ratio_of_medians", "n_pairs"}.
     """
-    from scipy import stats
-
     if len(a) != len(b) or not a:
         raise ValueError(f"median_ratio: {len(a)} and {len(b)} times cannot be paired")
     r = sorted(x / y for x, y in zip(a, b))
@@ -138,12 +143,6 @@ def training_step(
     benchmarks/bench_gpu_run.py; training does not compile); `lars_foreach`: LARS's step
     form (None: as training, twbyol.optim.LARS.step). Returns (step, autocast dtype
     or None)."""
-    from twbyol.hardware import autocast_dtype
-    from twbyol.methods import build_method
-    from twbyol.models.backbones import channels_last_wanted, to_channels_last
-    from twbyol.optim import build_optimizer
-    from twbyol.train import TrainConfig
-
     cfg = TrainConfig.from_dict(cfg_dict)
     if cfg.method in ("supervised", "random_init"):
         raise ValueError(
@@ -206,8 +205,6 @@ def step_benchmark(
     t0 = time.perf_counter()
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        from twbyol.allocator import keep_large_allocations
-
         keep_large_allocations()  # as training on a CPU: both runs' steps alike
     ref = configs[proposed]
     settings = default_settings(ref["backbone"]["name"])

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from twbyol import io
+from twbyol.allocator import keep_large_allocations
+from twbyol.data.artifacts import read_index
 from twbyol.hardware import pick_device, run_autocast
 from twbyol.models.backbones import (
     build_backbone,
@@ -146,9 +148,6 @@ def embed(
 
     Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
     x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated."""
-    from twbyol.allocator import keep_large_allocations
-    from twbyol.data.artifacts import read_index
-
     device = pick_device()
     if device.type == "cpu":  # 2,552-3,192 vs 2,107-2,472 frames/s (tiny backbone, 2 cores)
         keep_large_allocations()

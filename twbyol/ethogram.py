@@ -20,10 +20,18 @@ import argparse
 import sys
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on cluster nodes
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 
 from twbyol import io
 from twbyol.bouts import run_spans
+from twbyol.data.artifacts import load_labels, read_index
+from twbyol.figures import Figures
+from twbyol.predict import SUMMARY, read_predictions
 from twbyol.probe import classification_scores
 
 TEST_SPLITS = ("privateTest", "publicTest")
@@ -68,15 +76,6 @@ def ethogram(
     out_dir: str | Path,
     max_clips: int = 4,
 ) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from twbyol.data.artifacts import load_labels, read_index
-    from twbyol.figures import Figures
-    from twbyol.predict import SUMMARY, read_predictions
-
     pred_dir = Path(pred_dir)
     summary = io.read_json(pred_dir / SUMMARY)
     lab = load_labels(labels_path)
@@ -122,8 +121,6 @@ def ethogram(
         ax.set_title(f"{cid} ({kind})", fontsize=7, loc="left")
         ax.tick_params(axis="x", labelsize=6)
     axes[-1, 0].set_xlabel("time (s)")
-    from matplotlib.patches import Patch
-
     axes[0, 0].legend(
         handles=[Patch(color="C0", label="predicted"), Patch(color="C1", label="labelled")],
         loc="lower right",

@@ -31,7 +31,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from twbyol import io
+from twbyol.data.artifacts import labelled_spans, load_labels
 from twbyol.fmt import num
+from twbyol.probe import unit_rows
 from twbyol.tables import (
     Table,
     headline_dataset,
@@ -531,9 +533,6 @@ def qualitative(
     n_tsne: int = 1500,
     seed: int = 0,
 ) -> None:
-    from twbyol.data.artifacts import labelled_spans, load_labels
-    from twbyol.probe import unit_rows
-
     lab = load_labels(labels_path)
     clips, _, _ = labelled_spans(index_path)
     rng = np.random.default_rng(seed)
@@ -553,6 +552,8 @@ def qualitative(
     n = lab.label_array.shape[1]
     pick = np.sort(rng.choice(n, min(n, n_tsne), replace=False))
 
+    # deferred: sklearn takes ~1 s to import and only this panel needs it (ethogram, which
+    # imports this module for Figures, never does)
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 

@@ -65,11 +65,13 @@ class Trainer:
         # would read that stale error as this attempt's result.
         submitit.JobEnvironment().paths.result_pickle.unlink(missing_ok=True)
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        # deferred: torch and the training loop only in the job; the launcher (a local
+        # rule on the login node) submits it without them
         from twbyol.train import Preemption, TrainConfig, train
 
         torch_threads = os.environ.get("SLURM_CPUS_PER_TASK")
         if torch_threads:  # don't oversubscribe the cores SLURM gave this task
-            import torch
+            import torch  # deferred: as twbyol.train above
 
             torch.set_num_threads(int(torch_threads))
         # submitit's USR2 handler (checkpoint + requeue), deferred to the loop's next sync
@@ -298,7 +300,7 @@ def _collect_logs(job: submitit.Job, out: Path) -> None:
 
 
 def _run_here(cfg: dict, out: Path) -> None:
-    from twbyol.train import TrainConfig, train
+    from twbyol.train import TrainConfig, train  # deferred: torch (see Trainer.__call__)
 
     # the logs written as the run goes (a live stdout.log, as a submitted job's)
     with (

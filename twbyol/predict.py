@@ -32,8 +32,10 @@ from io import StringIO
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from twbyol import io
+from twbyol.data.artifacts import read_index
 from twbyol.predictor import load_probes
 
 SUMMARY = "predictions.json"
@@ -57,8 +59,6 @@ def write_predictions(
 
 def read_predictions(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(behaviours, calls (T, K), scores (T, K)) of a predictions CSV."""
-    import pandas as pd
-
     df = pd.read_csv(path)
     k = (df.shape[1] - 2) // 2
     names = list(df.columns[2 : 2 + k])
@@ -69,6 +69,8 @@ class _Embedder:
     """A pretraining run's backbone embedding one clip's frames as the embed stage does."""
 
     def __init__(self, model: str | os.PathLike, window_stride: int, batch_size: int) -> None:
+        # deferred: torch only where frames are embedded; ethogram imports this module
+        # for its CSV reader and needs none (the same for the imports below)
         from twbyol.allocator import keep_large_allocations
         from twbyol.embed import load_backbone
         from twbyol.hardware import pick_device, run_autocast
@@ -81,7 +83,7 @@ class _Embedder:
         self.window_stride, self.batch_size = window_stride, batch_size
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        from twbyol.embed import embed_clip
+        from twbyol.embed import embed_clip  # deferred: torch (see __init__)
 
         return embed_clip(
             self.backbone,
@@ -141,8 +143,6 @@ def predict_dataset(
     batch_size: int,
 ) -> dict:
     """Predictions for every clip of a study's dataset (its extracted frames), labelled or not."""
-    from twbyol.data.artifacts import read_index
-
     probes = load_probes(probes_path)
     emb = _Embedder(model, int(probes.meta["window_stride"]), batch_size)
     index = read_index(index_path)
@@ -167,6 +167,7 @@ def predict_videos(
     log=print,
 ) -> dict:
     """Predictions for every video under the folder `videos` (any layout; labels not read)."""
+    # deferred: PyAV and the folder reader, only to predict a folder of videos
     from twbyol.data.clips import count_video_frames
     from twbyol.data.frames import decode_video
     from twbyol.data.videos import clip_id_of, find_videos

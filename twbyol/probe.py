@@ -14,7 +14,8 @@ by one Gram pass over the data); the tasks of an evaluation share that pass (`Mo
 (benchmarks/bench_probe.py). Multi-class tasks use one-vs-rest ridge columns and macro F1,
 as sklearn's RidgeClassifier and f1_score do.
 
-    from twbyol.probe import split_clips, linear_probe, linear_probes
+    from twbyol.split import split_clips
+    from twbyol.probe import linear_probe, linear_probes
     train_clips, test_clips = split_clips(clips)            # the evaluator's split
     res = linear_probe(x_train, y_train, x_test, y_test)    # {"f1": ..., ...}
     per_task = linear_probes(x_train, Y_train, x_test, Y_test, task_types)  # Y: (K, N)
@@ -26,8 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from twbyol.split import split_clips  # noqa: F401 - re-exported: the evaluator's split
 
 # Rows per streamed block: 8192 x 130 float32 is 4 MiB, so a block's temporaries stay in
 # cache between the elementwise passes and the syrk (measured fastest on 1M x 128).

@@ -3,9 +3,9 @@
 - Pretraining: one submitit job per run and seed, shaped by the experiment's `resources`
   block (`twbyol.launch.executor_parameters`).
 - Every other stage: one job of snakemake-executor-plugin-slurm per rule instance, shaped by
-  the experiment's `stage_resources` block (`plugin_resources`, read by
-  workflow/rules/common.smk). Only what an entry says is set; the rest comes from the
-  profile's `default-resources`.
+  the experiment's `stage_resources` block (`plugin_resources`, merged with the profile's
+  default-resources by twbyol.plan.stage_resources). Only what an entry says is set; the
+  rest comes from the profile's `default-resources`.
 
 Both blocks take `sbatch_extra`, further sbatch options as a mapping
 (`{exclusive: true, mail-type: END}` -> `--exclusive --mail-type=END`). An option that

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from twbyol import io
-from twbyol.settings import EVALUATOR_SEED, EVALUATOR_TEST_SIZE  # noqa: F401 (re-exported)
+from twbyol.settings import EVALUATOR_SEED, EVALUATOR_TEST_SIZE
 
 SPLITS = ("UserTrain", "SubmissionTrain", "publicTest", "privateTest")
 SCORED = ("SubmissionTrain", "publicTest", "privateTest")  # splits of labelled clips

@@ -80,7 +80,7 @@ def ttest_power(effect: float, sd: float, n: int, alpha: float = ALPHA) -> float
     """Power of the one-sided paired t-test (H1: mean difference > 0, level `alpha`, n pairs)
     when the differences are N(effect, sd^2): P(T > t_{1-alpha, n-1}) for T noncentral t with
     n - 1 df and noncentrality effect * sqrt(n) / sd (exact). NaN for n < 2 or sd <= 0."""
-    from scipy import stats
+    from scipy import stats  # lazy: as in paired_ttest
 
     if n < 2 or not sd > 0:
         return float("nan")
@@ -93,7 +93,7 @@ def min_detectable_effect(sd: float, n: int, alpha: float = ALPHA, power: float 
     `power` at n pairs of differences of SD `sd` (solves ttest_power = power; the noncentral t,
     not the normal approximation, which understates it badly at 3 seeds). NaN for n < 2 or
     sd <= 0."""
-    from scipy import optimize, stats
+    from scipy import optimize, stats  # lazy: as in paired_ttest
 
     if n < 2 or not sd > 0:
         return float("nan")
@@ -132,7 +132,7 @@ def sd_upper(sd: float, n: int, level: float = 0.95) -> float:
     from n values: sd * sqrt((n - 1) / chi2_{(1 - level)/2, n - 1}). A handful of seeds
     estimates an SD poorly (3 seeds: the bound is 6.3x the estimate), so an MDE from the point
     SD alone overstates what the seeds can show. NaN for n < 2."""
-    from scipy import stats
+    from scipy import stats  # lazy: as in paired_ttest
 
     if n < 2 or not sd >= 0:
         return float("nan")
@@ -196,7 +196,7 @@ def pitman_morgan(x: Iterable[float], y: Iterable[float], alpha: float = ALPHA) 
          "ratio_upper" (one-sided 1 - alpha bounds), "reason"}. With fewer than 3 pairs, or a
         run whose values do not vary, the test is undefined: t, p and bounds NaN, reason why.
     """
-    from scipy import stats
+    from scipy import stats  # lazy: as in paired_ttest
 
     x, y = np.asarray(list(x), dtype=float), np.asarray(list(y), dtype=float)
     if x.shape != y.shape:
@@ -256,7 +256,7 @@ def pitman_morgan_power(ratio: float, n: int, alpha: float = ALPHA, rho: float =
     so the power is that noncentral t's tail averaged over W: exact up to the quadrature
     (96-point Gauss-Legendre over W's quantiles, within 1e-5 of adaptive quadrature).
     NaN for n < 3."""
-    from scipy import stats
+    from scipy import stats  # lazy: as in paired_ttest
 
     if n < 3 or not ratio > 0:
         return float("nan")
@@ -276,7 +276,7 @@ def variance_test_power(n: int, ratio: float = 2.0, alpha: float = ALPHA) -> dic
     `ratio`-fold variance difference (either direction: the power at 1/ratio is the same),
     the ratio it detects with POWER (inf beyond e^64), and the seeds a `ratio`-fold
     difference needs (None beyond MAX_SEEDS)."""
-    from scipy import optimize
+    from scipy import optimize  # lazy: as in paired_ttest
 
     def shortfall(log_ratio: float) -> float:
         return pitman_morgan_power(math.exp(log_ratio), n, alpha) - POWER

@@ -43,16 +43,19 @@ from torch import nn
 
 from twbyol import deps, distributed, io
 from twbyol.allocator import keep_large_allocations
+from twbyol.data.artifacts import load_labels, read_clips, read_index
 from twbyol.data.augment import augment_batch
-from twbyol.data.sampling import AUGMENT_ON, CropConfig, TemporalCropDataset, select_clips
+from twbyol.data.crops import CropConfig
+from twbyol.data.sampling import AUGMENT_ON, TemporalCropDataset, select_clips
 from twbyol.experiment import check_run, uses_labels
 from twbyol.hardware import autocast_dtype, peak_memory_mb, pick_device
-from twbyol.methods import METHODS, build_method
+from twbyol.methods import build_method
 from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
 from twbyol.progress import Progress
-from twbyol.settings import DEFAULT_TAU, TIME_UNITS
+from twbyol.settings import DEFAULT_TAU, METHODS, TIME_UNITS
+from twbyol.split import read_protocol
 
 WARM_STEPS = 5  # efficiency.json's steady rate leaves out the first steps of a process
 # Settings a checkpoint may be resumed under changed: where and how often the run writes and
@@ -245,9 +248,6 @@ def supervision(cfg: TrainConfig, clips: list[tuple[str, int]]) -> tuple[list, d
     no test label is ever seen; other runs: all clips, no labels."""
     if not uses_labels(asdict(cfg)):
         return clips, None
-    from twbyol.data.artifacts import load_labels
-    from twbyol.split import read_protocol
-
     lab = load_labels(cfg.labels)
     protocol = read_protocol(cfg.protocol)
     tasks = lab.tasks
@@ -312,8 +312,6 @@ def load_clips(cfg: TrainConfig) -> tuple[list[tuple[str, int]], dict[str, float
     """(clip id, frames) of the clips to pretrain on: those of `pretrain_splits` (all when
     empty), then the run's `data_fraction` of them; and {clip id: frame rate} of them (times
     in seconds are converted with it)."""
-    from twbyol.data.artifacts import read_clips, read_index
-
     # the clip list (clips.tsv) unless splits are chosen: only index.tsv has them
     index = read_index(cfg.index) if cfg.pretrain_splits else read_clips(cfg.index)
     if cfg.pretrain_splits:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from twbyol.data.artifacts import TASK_TYPES  # noqa: F401 (the readers' name for it)
-from twbyol.settings import VIDEO_SUFFIXES  # noqa: F401 (the readers import it from here)
+from twbyol.data.artifacts import TASK_TYPES
+from twbyol.settings import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from twbyol.split import Protocol

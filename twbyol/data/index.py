@@ -36,21 +36,12 @@ from twbyol import io
 from twbyol.data import mabe22, ratsi, videos
 
 # the artifacts' columns, the sources' paths and the validated loaders live in
-# twbyol.data.artifacts (which the later stages import without the readers); re-exported
-from twbyol.data.artifacts import (  # noqa: F401
-    CLIP_COLUMNS,
-    INDEX_COLUMNS,
-    LABEL_KEYS,
-    load_labels,
-    read_clips,
-    read_index,
-    resolve_source,
-    source_path,
-)
+# twbyol.data.artifacts (which the later stages import without the readers)
+from twbyol.data.artifacts import CLIP_COLUMNS, INDEX_COLUMNS, read_clips, source_path
 from twbyol.data.clips import Dataset, VideoOnlyClip
 from twbyol.io import write_npz, write_text
-from twbyol.settings import CLIP_OPTIONS, READER_OPTIONS
-from twbyol.split import EVALUATOR_SEED, Protocol, derived_protocol, write_protocol
+from twbyol.settings import CLIP_OPTIONS, EVALUATOR_SEED, READER_OPTIONS
+from twbyol.split import Protocol, derived_protocol, write_protocol
 
 READERS = {"mabe22": mabe22.read, "ratsi": ratsi.read, "videos": videos.read}
 

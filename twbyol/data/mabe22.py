@@ -50,16 +50,17 @@ from typing import Any
 import numpy as np
 
 from twbyol.data.clips import (
-    VIDEO_SUFFIXES,
     ClipSet,
     Dataset,
     VideoOnlyClip,
     check_frame_axis,
     check_label_array,
+    count_video_frames,
     match_video_length,
     normalise_task_types,
 )
 from twbyol.io import atomic_path, read_json, write_json
+from twbyol.settings import VIDEO_SUFFIXES
 from twbyol.split import SCORED, SPLITS, Protocol
 
 # Logical file -> names tried in order (CaltechDATA first, then AIcrowd / the evaluator).
@@ -514,8 +515,6 @@ def read(
             continue  # a userTrain clip without video adds nothing to pretraining
         n_kp = ut_kp[c].shape[0] if c in ut_kp else None
         if n_kp is None:
-            from twbyol.data.clips import count_video_frames
-
             n, rate = count_video_frames(p)
             cut = 0
         else:

@@ -17,9 +17,10 @@ import torch
 from torchvision import tv_tensors
 
 from twbyol.data.augment import ParamDrawer
-from twbyol.data.crops import CROP_POLICIES, CropConfig  # noqa: F401 - re-exported
+from twbyol.data.crops import CROP_POLICIES, CropConfig
 from twbyol.data.transforms import build_augmentation
-from twbyol.models.backbones import MEAN, STD, to_model_input  # noqa: F401 - re-exported
+from twbyol.methods.byol import temporal_weight
+from twbyol.models.backbones import to_model_input
 from twbyol.settings import LABELLED_WEIGHTINGS, TIME_UNITS
 
 # where a crop is augmented: in the loader worker (torchvision transforms, per crop) or on
@@ -69,8 +70,6 @@ def gap_density(last: int, weighting: str, tau: float) -> np.ndarray:
     uniform loss weights has TW-BYOL's expected objective (uniform pairs, each weighted by
     w(dt), normalised by the weights) at the full batch's effective sample size.
     Returns (last + 1,) float64 summing to 1."""
-    from twbyol.methods.byol import temporal_weight
-
     dt = np.arange(last + 1)
     pairs = np.where(dt == 0, last + 1, 2 * (last + 1 - dt)).astype(np.float64)
     p = pairs * temporal_weight(torch.from_numpy(dt), weighting, tau).double().numpy()

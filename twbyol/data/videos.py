@@ -31,6 +31,7 @@ read.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -39,14 +40,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twbyol.data import boris
 from twbyol.data.clips import (
-    VIDEO_SUFFIXES,
     ClipSet,
     Dataset,
     VideoOnlyClip,
     count_video_frames,
 )
 from twbyol.io import files_under
+from twbyol.settings import VIDEO_SUFFIXES
 
 CLIP_SEP = "__"
 BACKGROUND = "background"  # DeepEthogram's "no behaviour" column
@@ -149,8 +151,6 @@ def looks_like_frame_labels(path: Path, rows: int = 20) -> bool:
     """Whether a CSV reads as a per-frame label file: a header of two or more cells, then rows
     whose first cell counts frames from 0 and whose other cells are all 0, 1, -1 or empty.
     (Pose tables, DeepLabCut's or SimBA's features, hold other numbers.)"""
-    import csv
-
     try:
         with open(path, newline="", encoding="utf-8") as f:
             lines = [r for _, r in zip(range(rows + 1), csv.reader(f))]
@@ -229,8 +229,6 @@ def read(
     without any label is a pretraining-only dataset: its ClipSet is empty (`allow_empty`),
     every video video-only. Every error names the file, before any frame is decoded.
     """
-    from twbyol.data import boris
-
     root = Path(root).expanduser().resolve()
     videos = scan(root)
     paths = [v.video_path for v in videos]

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from torch import nn
 
-from twbyol.settings import METHODS  # noqa: F401 (the methods' names, with their modules)
+from twbyol.models.backbones import build_backbone
+from twbyol.settings import METHODS
 
 # Defaults where the papers differ from BYOL's (see methods/contrastive.py for sources).
 DEFAULT_TEMPERATURE = {"moco_v3": 1.0, "simclr_v2": 0.1, "time_contrast": 0.1}
 
 
 def build_method(cfg, n_tasks: int = 0) -> nn.Module:
-    from twbyol.models.backbones import build_backbone
-
     backbone = build_backbone(**cfg.backbone)
     m = cfg.method
+    # each method's module imported in its branch only: a run loads (and its job's code
+    # inputs name, twbyol.deps.DISPATCH) its own method's module alone
     if m in ("byol", "random_init"):  # random_init: BYOL's initialisation, never trained
         from twbyol.methods.byol import BYOL
 

@@ -51,13 +51,8 @@ from torch import nn
 
 from twbyol import distributed
 from twbyol.hardware import host_to_device
-from twbyol.settings import (  # noqa: F401 (re-exported)
-    CONTROLS,
-    DEFAULT_TAU,
-    LABELLED_WEIGHTINGS,
-    PAIR_WEIGHTINGS,
-    WEIGHTINGS,
-)
+from twbyol.models.backbones import MLP
+from twbyol.settings import DEFAULT_TAU, LABELLED_WEIGHTINGS, PAIR_WEIGHTINGS, WEIGHTINGS
 
 
 def temporal_weight(
@@ -191,8 +186,6 @@ class OnlineNetwork(nn.Module):
         cls, backbone: nn.Module, proj_hidden: int, proj_dim: int, pred_hidden: int
     ) -> OnlineNetwork:
         """BYOL's: a 2-layer projector and predictor (Grill et al. 2020)."""
-        from twbyol.models.backbones import MLP
-
         return cls(
             backbone,
             MLP(backbone.feature_dim, proj_hidden, proj_dim),

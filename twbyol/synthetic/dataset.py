@@ -23,7 +23,8 @@ import numpy as np
 from twbyol.bouts import run_spans
 from twbyol.data import mabe22
 from twbyol.io import write_json
-from twbyol.split import EVALUATOR_SEED, derived_protocol
+from twbyol.settings import EVALUATOR_SEED
+from twbyol.split import derived_protocol
 from twbyol.synthetic import ethogram, motion, scene
 from twbyol.synthetic.render import encode_video
 

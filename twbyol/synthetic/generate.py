@@ -54,18 +54,14 @@ import numpy as np
 
 from twbyol.bouts import runs
 from twbyol.data import mabe22, ratsi
+from twbyol.data.clips import CENTRE, LEFT_EAR, NECK, NOSE, RIGHT_EAR, TAIL_BASE
 from twbyol.io import json_arg, write_json
-from twbyol.split import EVALUATOR_SEED, derived_protocol
+from twbyol.settings import EVALUATOR_SEED
+from twbyol.split import derived_protocol
 from twbyol.synthetic.render import Coat, Scene, encode_video, render
 from twbyol.synthetic.social import (
     BODY_POINTS,
-    CENTRE,
-    LEFT_EAR,
-    NECK,
-    NOSE,
     REACH_KINDS,
-    RIGHT_EAR,
-    TAIL_BASE,
     Action,
     Arena,
     Conditions,

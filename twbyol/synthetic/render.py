@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from twbyol.io import atomic_path
-from twbyol.synthetic.social import (
+from twbyol.data.clips import (
     CENTRE,
     LEFT_EAR,
     LEFT_FOREPAW,
@@ -29,13 +28,12 @@ from twbyol.synthetic.social import (
     RIGHT_EAR,
     RIGHT_FOREPAW,
     RIGHT_HINDPAW,
-    SUPINE,
     TAIL_BASE,
     TAIL_MIDDLE,
     TAIL_TIP,
-    Arena,
-    Simulation,
 )
+from twbyol.io import atomic_path
+from twbyol.synthetic.social import SUPINE, Arena, Simulation
 
 SUPERSAMPLE = 2  # draw at 2x, then average 2x2 blocks: cheap anti-aliasing
 NOISE_POOL = 8  # distinct sensor-noise frames per clip, drawn at random per frame

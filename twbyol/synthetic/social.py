@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # the MABe22 mouse skeleton (a format fact, shared with the readers): twbyol.data.clips
-from twbyol.data.clips import (  # noqa: F401 (the simulator's and renderer's names)
+from twbyol.data.clips import (
     CENTRE,
-    KEYPOINTS,
     LEFT_EAR,
     LEFT_FOREPAW,
     LEFT_HINDPAW,
@@ -37,8 +36,6 @@ from twbyol.data.clips import (  # noqa: F401 (the simulator's and renderer's na
     RIGHT_FOREPAW,
     RIGHT_HINDPAW,
     TAIL_BASE,
-    TAIL_MIDDLE,
-    TAIL_TIP,
 )
 
 # Points of the body proper (no tail): what "contact" and "close" measure between animals.
