@@ -292,12 +292,13 @@ def test_smoke_study_produces_every_artifact(smoke_run):
 
 
 @pytest.mark.slow
-def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path):
-    """benchmarks/readme_results.py rewrites only its marked block, with every run's numbers
-    as comparison.tsv has them, the criteria and the study's time from the Snakemake log."""
+def test_results_block_is_regenerated_from_the_study(smoke_run, tmp_path):
+    """benchmarks/readme_results.py rewrites only its marked block of a results doc
+    (docs/results.md by default), with every run's numbers as comparison.tsv has them, the
+    criteria and the study's time from the Snakemake log."""
     wd, _, _, _ = smoke_run
-    readme = tmp_path / "README.md"
-    readme.write_text(
+    doc = tmp_path / "results.md"
+    doc.write_text(
         "intro\n<!-- results:smoke:begin -->\nSTALE BLOCK\n<!-- results:smoke:end -->\nreading\n"
     )
     subprocess.run(
@@ -309,14 +310,14 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
             str(wd / "results"),
             "--snakemake-logs",
             str(wd / ".snakemake" / "log"),
-            "--readme",
-            str(readme),
+            "--doc",
+            str(doc),
             "--write",
         ],
         check=True,
         env=env_with_venv(),
     )
-    text = readme.read_text()
+    text = doc.read_text()
     assert text.startswith("intro\n<!-- results:smoke:begin -->\n") and text.endswith(
         "<!-- results:smoke:end -->\nreading\n"
     )
