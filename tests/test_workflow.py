@@ -214,7 +214,7 @@ def smoke_run(tmp_path_factory):
         for k, v in before.items()
         if not k.startswith("pretrain/") or "/".join(k.split("/")[1:3]) in done
     }
-    snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (README: recovery)
+    snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (docs/cluster.md)
     p = snakemake(wd, "--cores", "2", "smoke")
     return wd, p, before, orphans
 
@@ -532,7 +532,7 @@ def test_mabe22_dag_plans_the_whole_study_on_the_release(mabe22_wd):
 def test_mabe22_dag_at_the_release_size(tmp_path):
     """Planning with the dataset folder holding the release's 2,614 videos (1,830 submission,
     784 userTrain; empty files: planning reads no dataset file, it only checks the folder).
-    The time is printed for the README; it is not asserted (a shared machine's timings)."""
+    The time is printed for docs/mabe22.md; it is not asserted (a shared machine's timings)."""
     (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
     mice, rats = tmp_path / "mouse triplets", tmp_path / "rats"
