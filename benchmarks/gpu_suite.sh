@@ -23,7 +23,7 @@
 # asserts nothing; exits 1 if any variant failed, 2 if there is no CUDA device.
 #
 # Time on one H100/H200, estimated (not yet timed whole): the bf16 Slow-R50 step at 16 clips
-# took 137-144 ms on an H200 (README, On a GPU); the `mabe22` recipe's fp32 step (TF32
+# took 137-144 ms on an H200 (docs/gpu.md, On a GPU); the `mabe22` recipe's fp32 step (TF32
 # convolutions) is taken as 0.3-0.5 s (~2-3x it; not measured). checks ~0.5 min; gpu_run:
 # 2 real runs x (205 steps x 0.3-0.5 s + ~20 s start-up) = 2.4-4.1 min, bare step
 # 4 variants x 23 rounds x 0.3-0.5 s = 0.5-0.8 min plus torch.compile's compilation

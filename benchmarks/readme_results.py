@@ -1,12 +1,13 @@
-"""Regenerate a study's results block in README.md from its artifacts (never hand-edited).
+"""Regenerate a study's results block in docs/results.md from its artifacts (never hand-edited).
 
     python benchmarks/readme_results.py synthetic            # print the block
-    python benchmarks/readme_results.py synthetic --write    # replace it in README.md
+    python benchmarks/readme_results.py synthetic --write    # replace it in docs/results.md
 
 Reads results/{exp}/experiment.json, stats/{comparison.tsv, ttests.json, criteria.json} and
 report.md (for the code version the report recorded), and the newest Snakemake log that ran
-the target (for the study's wall time and job count). Writes, between the README's markers
-`<!-- results:{exp}:begin -->` and `<!-- results:{exp}:end -->`, a header (date of the
+the target (for the study's wall time and job count). Writes, between the markers
+`<!-- results:{exp}:begin -->` and `<!-- results:{exp}:end -->` of docs/results.md (or
+--doc), a header (date of the
 report, code version, wall time, and the machine this script runs on: run it where the
 study ran), one row per run (pretraining dataset's headline
 metrics, mean +- sd over seeds; the paired difference from the baseline with its 95 % CI,
@@ -206,7 +207,7 @@ def _chance(d: Path, ds: str, run: str | None) -> str:
 def replace_block(readme: str, exp_name: str, text: str) -> str:
     begin, end = f"<!-- results:{exp_name}:begin -->", f"<!-- results:{exp_name}:end -->"
     if begin not in readme or end not in readme:
-        raise SystemExit(f"README.md: markers {begin} / {end} not found")
+        raise SystemExit(f"markers {begin} / {end} not found: add them where the block belongs")
     head, rest = readme.split(begin, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{begin}\n{text}{end}{tail}"
@@ -219,16 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("exp")
     ap.add_argument("--results", default=str(ROOT / "results"))
     ap.add_argument("--snakemake-logs", default=str(ROOT / ".snakemake" / "log"))
-    ap.add_argument("--readme", default=str(ROOT / "README.md"))
-    ap.add_argument("--write", action="store_true", help="replace the block in --readme")
+    ap.add_argument(
+        "--doc",
+        "--readme",  # its name before the blocks moved to docs/results.md
+        dest="doc",
+        default=str(ROOT / "docs" / "results.md"),
+        help="the markdown file that holds the marked block (default docs/results.md)",
+    )
+    ap.add_argument("--write", action="store_true", help="replace the block in --doc")
     a = ap.parse_args(argv)
     text = block(a.exp, Path(a.results), Path(a.snakemake_logs))
     if not a.write:
         print(text, end="")
         return 0
-    readme = Path(a.readme)
-    io.write_text(readme, replace_block(readme.read_text(), a.exp, text))
-    print(f"{readme}: results:{a.exp} block rewritten")
+    doc = Path(a.doc)
+    io.write_text(doc, replace_block(doc.read_text(), a.exp, text))
+    print(f"{doc}: results:{a.exp} block rewritten")
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The criteria in words (twbyol.criteria_text): the sentences the report and the README say
-for the records stats.criteria writes, in the cases whose wording matters."""
+"""The criteria in words (twbyol.criteria_text): the sentences the report and the results
+blocks of docs/results.md say for the records stats.criteria writes, in the cases whose wording
+matters."""
 
 import json
 

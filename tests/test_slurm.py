@@ -16,7 +16,7 @@ from twbyol.launch import executor_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]
-# a typical 4-GPU-node cluster (README, "On a SLURM cluster")
+# a typical 4-GPU-node cluster (docs/cluster.md, "A worked example")
 CLUSTER = {
     "nodes": 1,
     "gpus_per_node": 4,

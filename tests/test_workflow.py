@@ -246,7 +246,7 @@ def smoke_run(tmp_path_factory):
         for k, v in before.items()
         if not k.startswith("pretrain/") or "/".join(k.split("/")[1:3]) in done
     }
-    snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (README: recovery)
+    snakemake(wd, "--unlock")  # a killed snakemake leaves its lock behind (docs/cluster.md)
     p = snakemake(wd, "--cores", "2", "smoke")
     return wd, p, before, orphans
 
@@ -324,12 +324,13 @@ def test_smoke_study_produces_every_artifact(smoke_run):
 
 
 @pytest.mark.slow
-def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path):
-    """benchmarks/readme_results.py rewrites only its marked block, with every run's numbers
-    as comparison.tsv has them, the criteria and the study's time from the Snakemake log."""
+def test_results_block_is_regenerated_from_the_study(smoke_run, tmp_path):
+    """benchmarks/readme_results.py rewrites only its marked block of a results doc
+    (docs/results.md by default), with every run's numbers as comparison.tsv has them, the
+    criteria and the study's time from the Snakemake log."""
     wd, _, _, _ = smoke_run
-    readme = tmp_path / "README.md"
-    readme.write_text(
+    doc = tmp_path / "results.md"
+    doc.write_text(
         "intro\n<!-- results:smoke:begin -->\nSTALE BLOCK\n<!-- results:smoke:end -->\nreading\n"
     )
     subprocess.run(
@@ -341,14 +342,14 @@ def test_readme_results_block_is_regenerated_from_the_study(smoke_run, tmp_path)
             str(wd / "results"),
             "--snakemake-logs",
             str(wd / ".snakemake" / "log"),
-            "--readme",
-            str(readme),
+            "--doc",
+            str(doc),
             "--write",
         ],
         check=True,
         env=env_with_venv(),
     )
-    text = readme.read_text()
+    text = doc.read_text()
     assert text.startswith("intro\n<!-- results:smoke:begin -->\n") and text.endswith(
         "<!-- results:smoke:end -->\nreading\n"
     )
@@ -563,7 +564,7 @@ def test_mabe22_dag_plans_the_whole_study_on_the_release(mabe22_wd):
 def test_mabe22_dag_at_the_release_size(tmp_path):
     """Planning with the dataset folder holding the release's 2,614 videos (1,830 submission,
     784 userTrain; empty files: planning reads no dataset file, it only checks the folder).
-    The time is printed for the README; it is not asserted (a shared machine's timings)."""
+    The time is printed for docs/mabe22.md; it is not asserted (a shared machine's timings)."""
     (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
     mice, rats = tmp_path / "mouse triplets", tmp_path / "rats"

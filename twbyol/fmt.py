@@ -1,5 +1,6 @@
-"""Numbers as text: the one formatter of the report, the README blocks, the figures' labels
-and the stages' logs. Every helper writes "n/a" for a missing number (None or NaN)."""
+"""Numbers as text: the one formatter of the report, the results blocks (docs/results.md), the
+figures' labels and the stages' logs. Every helper writes "n/a" for a missing
+number (None or NaN)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The loader path (`twbyol.data.transforms.build_augmentation`) augments each crop in a loader
 worker with torchvision's transforms: ~750 Python calls and 5 ms a 56 px sample on one core
-here, and on the H200 node measured in the README the 8 workers of a GPU could not feed it.
+here, and on the H200 node measured in docs/gpu.md the 8 workers of a GPU could not feed it.
 Here the workers only slice the crops' uint8 frames from the memmap and draw each crop's
 parameters (`ParamDrawer`); the trainer applies them to the whole batch at once on its
 device (`augment_batch`): random resized crop and flip as two resampling matrices per crop
