@@ -75,7 +75,7 @@ def ethogram(
 
     from twbyol.data.artifacts import load_labels, read_index
     from twbyol.figures import Figures
-    from twbyol.predict import SUMMARY, read_predictions
+    from twbyol.predictions import SUMMARY, read_predictions
 
     pred_dir = Path(pred_dir)
     summary = io.read_json(pred_dir / SUMMARY)
