@@ -63,6 +63,36 @@ rule ethogram:
         " --dataset {wildcards.dataset} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
+def time_budgets(exp):
+    """The export stage's time budget across the videos of each predicted run and dataset
+    (one per predictions folder; common.smk's predictions)."""
+    return [p.replace("/predict/", "/export/", 1) + ".time_budget.csv" for p in predictions(exp)]
+
+
+rule export:
+    """Per predicted video (labelled and unlabelled): bouts table, time budget, BORIS tabular
+    events and NWB file; bouts and time budget across the videos."""
+    input:
+        predictions="results/{exp}/predict/{run}/seed{seed}/{dataset}",
+        code=stage_code("export"),
+    output:
+        folder=directory("results/{exp}/export/{run}/seed{seed}/{dataset}"),
+        bouts="results/{exp}/export/{run}/seed{seed}/{dataset}.bouts.csv",
+        time_budget="results/{exp}/export/{run}/seed{seed}/{dataset}.time_budget.csv",
+    log:
+        "results/{exp}/logs/export/{run}/seed{seed}/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/export/{run}/seed{seed}/{dataset}.tsv"
+    threads: stage_threads("export")
+    resources:
+        **stage_resources("export"),
+    conda:
+        ENV
+    shell:
+        "twbyol export --predictions {input.predictions:q} --out-dir {output.folder:q}"
+        " --bouts {output.bouts:q} --time-budget {output.time_budget:q} > {log:q} 2>&1"
+
+
 rule report:
     input:
         experiment="results/{exp}/experiment.json",
@@ -70,6 +100,7 @@ rule report:
         manifest="results/{exp}/images/manifest.json",
         ethograms=lambda w: [f"results/{w.exp}/images/ethogram_{d}.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         predictions=lambda w: predictions(w.exp),
+        time_budgets=lambda w: time_budgets(w.exp),
         protocols=lambda w: [f"results/{w.exp}/labels/{d}.protocol.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         code=stage_code("report"),
     output:
@@ -87,4 +118,5 @@ rule report:
         ENV
     shell:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
-        " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
+        " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q}"
+        " --time-budgets {input.time_budgets:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
