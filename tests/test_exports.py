@@ -148,3 +148,36 @@ def test_export_writes_nwb_that_reads_back_to_the_bouts(predictions, tmp_path):
         assert scores.rate == FPS and np.allclose(scores.data[:], SCORES, atol=1e-4)
     with NWBHDF5IO(str(out / "b.nwb"), "r") as f:
         assert len(f.read().processing["behavior"]["bouts"]) == 0
+
+
+def test_ethogram_pages_every_video_labelled_and_unlabelled(predictions, tmp_path):
+    """One page per predicted video (the unlabelled `b` included) in the videos PDF; the
+    summary figure's manifest names it."""
+    from twbyol.ethogram import ethogram
+
+    np.savez(
+        tmp_path / "labels.npz",
+        tasks=np.array(B[:2]),
+        task_types=np.array(["Discrete", "Discrete"]),
+        sequence_level=np.zeros(2, bool),
+        label_array=CALLS[:, :2].T.astype(np.float32),
+        clips=np.array(["a"]),
+        starts=np.array([0]),
+        ends=np.array([12]),
+    )
+    (tmp_path / "index.tsv").write_text(
+        "clip_id\tn_frames\tfps\tsource\tshard\tstart\tend\tlabelled\tsplits\n"
+        "a\t12\t10.0\tvideos/a.mp4\t0\t0\t12\t1\tprivateTest\n"
+        "b\t8\t10.0\tvideos/b.mp4\t0\t12\t20\t0\t\n"
+    )
+    info = ethogram(
+        predictions, tmp_path / "labels.npz", tmp_path / "index.tsv", "mice", tmp_path / "img"
+    )
+    assert info["clips"] == ["a", "b"] and info["videos"] == ["a", "b"]
+    assert info["f1"] == {"groom": 1.0, "rear": 1.0}  # labels = the calls
+    pdf = (tmp_path / "img" / "ethogram_mice_videos.pdf").read_bytes()
+    assert pdf[:4] == b"%PDF" and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") == 2
+    m = io.read_json(tmp_path / "img" / "ethogram_mice.json")
+    assert m["videos_pdf"] == "ethogram_mice_videos.pdf" and m["figures"][0]["name"] == (
+        "ethogram_mice"
+    )

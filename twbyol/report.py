@@ -671,6 +671,13 @@ def _efficiency(exp: dict, table: Table) -> list[str]:
 
 def _figures(manifest: dict, images_rel: str) -> list[str]:
     out = ["## Figures", ""]
+    pages = manifest.get("videos_pdf", [])
+    if pages:
+        links = ", ".join(f"[{p}]({images_rel}/{p})" for p in pages)
+        out += [
+            f"Every predicted video's ethogram with its score traces, a page each: {links}.",
+            "",
+        ]
     for f in manifest.get("figures", []):
         out += [
             f"![{f['name']}]({images_rel}/{f['png']})",
@@ -780,7 +787,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if len(folders) != 1:
         ap.error(f"--figures-manifest: manifests of one folder only, got {sorted(folders)}")
     images_rel = Path(os.path.relpath(folders.pop(), Path(args.out).parent)).as_posix()
-    manifest = {"figures": [f for m in args.figures_manifest for f in io.read_json(m)["figures"]]}
+    manifests = [io.read_json(m) for m in args.figures_manifest]
+    manifest = {
+        "figures": [f for m in manifests for f in m["figures"]],
+        "videos_pdf": [m["videos_pdf"] for m in manifests if "videos_pdf" in m],
+    }
     text = build(
         exp,
         hashlib.sha256(Path(args.experiment).read_bytes()).hexdigest(),

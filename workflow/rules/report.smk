@@ -38,7 +38,8 @@ rule figures:
 
 
 rule ethogram:
-    """Predicted above labelled behaviour over time, for a few clips of one dataset."""
+    """Predicted above labelled behaviour over time, for a few clips of one dataset; and every
+    predicted video's calls, labels and score traces, a page each."""
     input:
         predictions=lambda w: ethogram_predictions(w.exp, w.dataset),
         labels="results/{exp}/labels/{dataset}.npz",
@@ -46,6 +47,7 @@ rule ethogram:
         code=stage_code("ethogram"),
     output:
         pdf=report("results/{exp}/images/ethogram_{dataset}.pdf", category="Figures"),
+        videos=report("results/{exp}/images/ethogram_{dataset}_videos.pdf", category="Figures"),
         manifest="results/{exp}/images/ethogram_{dataset}.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
@@ -61,12 +63,6 @@ rule ethogram:
     shell:
         "twbyol ethogram --predictions {input.predictions:q} --labels {input.labels:q} --index {input.index:q}"
         " --dataset {wildcards.dataset} --out-dir {params.out_dir:q} > {log:q} 2>&1"
-
-
-def time_budgets(exp):
-    """The export stage's time budget across the videos of each predicted run and dataset
-    (one per predictions folder; common.smk's predictions)."""
-    return [p.replace("/predict/", "/export/", 1) + ".time_budget.csv" for p in predictions(exp)]
 
 
 rule export:
@@ -100,7 +96,9 @@ rule report:
         manifest="results/{exp}/images/manifest.json",
         ethograms=lambda w: [f"results/{w.exp}/images/ethogram_{d}.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         predictions=lambda w: predictions(w.exp),
-        time_budgets=lambda w: time_budgets(w.exp),
+        # the export stage's time budget across the videos of each predictions folder
+        time_budgets=lambda w: [f"results/{w.exp}/export/{r}/seed{s}/{d}.time_budget.csv"
+                                for r, s in predict_runs(w.exp) for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         protocols=lambda w: [f"results/{w.exp}/labels/{d}.protocol.json" for d in EXPERIMENTS[w.exp]["eval_datasets"]],
         code=stage_code("report"),
     output:
