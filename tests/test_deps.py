@@ -77,6 +77,10 @@ REAL = {  # stage -> modules it must run / must not depend on
         {"figures.py", "tables.py", "probe.py", "data/artifacts.py"},
         {"data/mabe22.py", "train.py", "stats.py", "evaluate.py"},
     ),
+    "export": (
+        {"exports.py", "bouts.py", "predictions.py", "io.py"},
+        {"predict.py", "predictor.py", "embed.py", "figures.py", "ethogram.py"},
+    ),
     "submission": ({"submission.py", "data/artifacts.py"}, {"evaluate.py", "train.py"}),
     "report": ({"report.py", "tables.py"}, {"stats.py", "figures.py"}),
     "embed": (

@@ -13,7 +13,9 @@ def test_conda_env_pins_what_pyproject_pins():
     env = yaml.safe_load((REPO / "envs" / "twbyol.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert sorted(p for p in pip if not p.startswith("-e")) == sorted(deps)
-    assert "-e ../" in pip  # the package itself, from the checkout
+    assert "-e ../[nwb]" in pip  # the package itself, from the checkout, with the NWB extra
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "nwb" in extras["optional-dependencies"]
 
 
 def test_every_rule_names_the_env():

@@ -459,6 +459,15 @@ def test_stats_figures_report(study, capsys):
     ):
         assert needle in text, needle
     assert "| (reference) ceiling: window's ground truth | rats |" not in text  # not generated
+    # per behaviour: precision, recall, F1 (mean +- sd over the 3 seeds) and positive frames
+    per_b = text.split("## Per-behaviour scores")[1].split("\n## ")[0]
+    assert "| behaviour | run | n | precision | recall | F1 | positive frames |" in per_b
+    assert "**mice**" in per_b and "**rats**" in per_b
+    tab = tables.Table.read(root / "stats" / "comparison.tsv")
+    f1 = tab.summary("twbyol_tau30", "mice", "f1/groom")
+    pos = tab.values("twbyol_tau30", "mice", "n_pos/groom")[0]
+    row = next(r for r in per_b.splitlines() if r.startswith("| groom | TW-BYOL (tau=30) |"))
+    assert f"| {f1[0]:.3f} +- {f1[1]:.3f} | {pos:.0f} |" in row
     efficiency = text.split("## Efficiency")[1].split("##")[0]
     assert "| 3 | CPU |" in efficiency
     assert "Overall" in capsys.readouterr().out
@@ -598,3 +607,67 @@ def test_evaluate_runs_on_its_files_alone(study, tmp_path):
     assert (a["split_seed"], a["test_size"], a["knn_k"]) == (42, 0.1, 20)
     with pytest.raises(ValueError, match="knn_kk"):
         evaluate.main([*files, "--config", '{"knn_kk": 5}', "--out", str(tmp_path / "x.json")])
+
+
+def test_an_experiment_without_a_study_block_gets_a_report_of_its_runs(study, tmp_path):
+    """No `study:`: stats still writes the comparison (criteria NOT RUN, no baseline to test
+    against) and the report shows the runs' per-behaviour scores, time budgets and figures."""
+    root, paths = study
+    exp = io.read_json(paths["experiment"])
+    del exp["study"]
+    io.write_json(tmp_path / "experiment.json", exp)
+    assert (
+        stats.main(
+            [
+                "--experiment",
+                str(tmp_path / "experiment.json"),
+                "--evaluations",
+                *map(str, paths["evaluations"]),
+                "--efficiency",
+                *map(str, paths["efficiency"]),
+                "--out-dir",
+                str(tmp_path / "stats"),
+            ]
+        )
+        == 0
+    )
+    crit = io.read_json(tmp_path / "stats" / "criteria.json")
+    assert {c["verdict"] for c in crit["criteria"]} == {"NOT RUN"}
+    budget = tmp_path / "export" / "tw" / "seed0" / "mice.time_budget.csv"
+    budget.parent.mkdir(parents=True)
+    budget.write_text(
+        "behaviour,videos,total_s,percent,bouts,mean_bout_s\n"
+        "groom,2,3.0000,15.0000,4,0.7500\nrear,0,0.0000,0.0000,0,\n"
+    )
+    (tmp_path / "images").mkdir()
+    io.write_json(tmp_path / "images" / "manifest.json", {"figures": []})
+    out = tmp_path / "report.md"
+    assert (
+        report.main(
+            [
+                "--experiment",
+                str(tmp_path / "experiment.json"),
+                "--stats-dir",
+                str(tmp_path / "stats"),
+                "--figures-manifest",
+                str(tmp_path / "images" / "manifest.json"),
+                "--protocols",
+                str(paths["mice"][0]).removesuffix(".npz") + ".protocol.json",
+                "--time-budgets",
+                str(budget),
+                "--out",
+                str(out),
+                "--code-version",
+                "v0-test",
+            ]
+        )
+        == 0
+    )
+    text = out.read_text()
+    assert "## Pass criteria" not in text and "## Verdict" not in text
+    assert "No `study:` block" in text
+    per_b = text.split("## Per-behaviour scores")[1]
+    assert "| groom | supervised |" in per_b or "| groom | " in per_b
+    assert "| groom | 2 | 3.0 | 15.0 | 4 | 0.75 |" in text
+    assert "| rear | 0 | 0.0 | 0.0 | 0 | n/a |" in text
+    assert "[bouts](export/tw/seed0/mice.bouts.csv)" in text

@@ -10,7 +10,7 @@ from tests.test_protocol import _dataset
 from twbyol import io
 from twbyol.embed import pca_reduce
 from twbyol.evaluate import protocol_scores
-from twbyol.predict import read_predictions, write_predictions
+from twbyol.predictions import read_predictions, write_predictions
 from twbyol.predictor import load_probes, save_probes
 from twbyol.probe import classification_scores
 
@@ -173,7 +173,8 @@ def test_evaluate_cli_saves_probes_and_converts_a_gap_in_seconds(tmp_path):
 
 
 def test_the_output_folder_is_replaced_whole_and_only_if_it_holds_predictions(tmp_path):
-    from twbyol.predict import SUMMARY, _fill_dir
+    from twbyol.predict import _fill_dir
+    from twbyol.predictions import SUMMARY
 
     def write(d):
         (d / "a.csv").write_text("frame\n")

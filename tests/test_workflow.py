@@ -704,7 +704,7 @@ def test_real_video_study_predicts_every_video_at_its_own_rate(tmp_path, real_vi
     pred = res / "predict" / "twbyol_1s" / "seed0" / "real"
     assert sorted(p.stem for p in pred.glob("*.csv")) == sorted(made)
     from twbyol.data.artifacts import read_index
-    from twbyol.predict import read_predictions
+    from twbyol.predictions import read_predictions
 
     index = read_index(res / "frames" / "real" / "index.tsv").set_index("clip_id")
     ev = json.loads((res / "evaluate" / "twbyol_1s" / "seed0" / "real.json").read_text())

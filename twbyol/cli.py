@@ -36,6 +36,10 @@ STAGES: dict[str, tuple[str, str]] = {
         "twbyol.predict",
         "behaviour calls and scores per frame of every video (a dataset's or a folder's)",
     ),
+    "export": (
+        "twbyol.exports",
+        "bouts, time budgets, BORIS events and NWB files of a predictions folder",
+    ),
     "ethogram": ("twbyol.ethogram", "ethogram figure: predicted and labelled behaviour over time"),
     "submission": ("twbyol.submission", "an embedding as the MABe22 evaluator's submission file"),
     "record-experiment": (

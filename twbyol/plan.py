@@ -236,6 +236,16 @@ def ethograms(experiments: Mapping[str, dict], exp: str) -> list[str]:
     return [f"results/{exp}/images/ethogram_{d}.json" for d in e["eval_datasets"]]
 
 
+def time_budgets(experiments: Mapping[str, dict], exp: str) -> list[str]:
+    """The export stage's time budget across the videos of each prediction folder."""
+    e = experiment(experiments, exp)
+    return [
+        f"results/{exp}/export/{r}/seed{s}/{d}.time_budget.csv"
+        for r, s in predict_runs(e)
+        for d in e["eval_datasets"]
+    ]
+
+
 def protocols(experiments: Mapping[str, dict], exp: str) -> list[str]:
     """The evaluation protocols of the evaluated datasets."""
     e = experiment(experiments, exp)

@@ -23,46 +23,18 @@ folder as a whole replaces `--out-dir` only when every video is done.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import sys
 import tempfile
-from io import StringIO
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from twbyol import io
 from twbyol.data.artifacts import read_index
+from twbyol.predictions import SUMMARY, write_predictions
 from twbyol.predictor import load_probes
-
-SUMMARY = "predictions.json"
-
-
-def write_predictions(
-    path: str | os.PathLike,
-    behaviours: list[str],
-    calls: np.ndarray,
-    scores: np.ndarray,
-    fps: float,
-) -> None:
-    """One video's predictions as CSV: frame, time_s, the calls, the scores (module doc)."""
-    out = StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["frame", "time_s", *behaviours, *(f"{b}_score" for b in behaviours)])
-    for f in range(len(calls)):
-        w.writerow([f, f"{f / fps:.4f}", *calls[f].tolist(), *(f"{s:.4f}" for s in scores[f])])
-    io.write_text(path, out.getvalue())
-
-
-def read_predictions(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(behaviours, calls (T, K), scores (T, K)) of a predictions CSV."""
-    df = pd.read_csv(path)
-    k = (df.shape[1] - 2) // 2
-    names = list(df.columns[2 : 2 + k])
-    return names, df.iloc[:, 2 : 2 + k].to_numpy(np.uint8), df.iloc[:, 2 + k :].to_numpy()
 
 
 class _Embedder:
@@ -96,8 +68,11 @@ class _Embedder:
         )
 
 
-def _summary(out: Path, probes, model, clips: list[str]) -> None:
-    """predictions.json beside the CSVs: what made them and how well the probes scored."""
+def _summary(
+    out: Path, probes, model, clips: list[str], fps: list[float], media: list[str]
+) -> None:
+    """predictions.json beside the CSVs: what made them, how well the probes scored, and each
+    clip's frame rate and video file (twbyol.predictions)."""
     keep = ("run_id", "seed", "dataset", "probe_seeds", "frames", "window_stride", "f1")
     io.write_json(
         out / SUMMARY,
@@ -106,6 +81,8 @@ def _summary(out: Path, probes, model, clips: list[str]) -> None:
             "behaviours": probes.behaviours,
             "probes": {k: probes.meta.get(k) for k in keep},
             "clips": clips,
+            "fps": dict(zip(clips, map(float, fps))),
+            "media": dict(zip(clips, media)),
         },
     )
 
@@ -152,7 +129,9 @@ def predict_dataset(
             frames = np.load(Path(frames_dir) / f"{cid}.npy", mmap_mode="r")
             calls, scores = probes.predict(emb(frames))
             write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, float(fps))
-        _summary(tmp, probes, model, list(index["clip_id"]))
+        _summary(
+            tmp, probes, model, list(index["clip_id"]), list(index["fps"]), list(index["source"])
+        )
 
     _fill_dir(Path(out_dir), write)
     return {"clips": len(index), "behaviours": probes.behaviours}
@@ -184,6 +163,7 @@ def predict_videos(
     emb = _Embedder(model, int(probes.meta["window_stride"]), batch_size)
 
     def write(tmp: Path) -> None:
+        rates = []
         for p, cid in zip(paths, ids):
             n, fps = count_video_frames(p)
             if fps <= 0:
@@ -191,8 +171,9 @@ def predict_videos(
             frames = decode_video(p, size, fit, expected=n)
             calls, scores = probes.predict(emb(frames))
             write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, fps)
+            rates.append(fps)
             log(f"{p.relative_to(root)}: {len(frames)} frames at {fps:g} fps -> {cid}.csv")
-        _summary(tmp, probes, model, ids)
+        _summary(tmp, probes, model, ids, rates, [str(p.relative_to(root)) for p in paths])
 
     _fill_dir(Path(out_dir), write)
     return {"clips": len(paths), "behaviours": probes.behaviours}

@@ -15,6 +15,7 @@ the figures (linked relative to the report's folder).
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import os
 import subprocess
@@ -290,7 +291,7 @@ def _per_task(
             study.get(k) for k in ("baseline", "proposed", "control", "upper_bound")
         )
         if r
-    ]
+    ] or run_order(exp, table.runs)  # no study: every run
     out = [
         "## Per-task scores (MABe22 protocol)",
         "",
@@ -323,6 +324,95 @@ def _per_task(
             f"**{ds}** ({proto.get('source', '?')})",
             "",
             *markdown_table(["task", "level", *(run_label(exp, r) for r in runs), *ref_head], rows),
+            "",
+        ]
+    return out
+
+
+def _per_behaviour(exp: dict, table: Table, protocols: dict[str, dict]) -> list[str]:
+    """Per behaviour of each evaluated dataset, every run's probe precision, recall and F1
+    (private test frames; mean +- sd over seeds) and the positive test frames they count."""
+    out = [
+        "## Per-behaviour scores",
+        "",
+        "Each run's linear probes per behaviour on the private test frames (privateTest + "
+        "publicTest): precision, recall and F1 of the positive class, mean +- sd over seeds "
+        "(n = seeds; sd n/a for one seed), and the test frames labelled positive (the count "
+        "the scores rest on).",
+        "",
+    ]
+    datasets = list(protocols) or sorted({r["dataset"] for r in table.rows})
+    runs = run_order(exp, table.runs)
+    any_rows = False
+    for ds in datasets:
+        tasks = (protocols.get(ds) or {}).get("tasks") or sorted(
+            {r["metric"].split("/", 1)[1] for r in table.rows if r["metric"].startswith("f1/")}
+        )
+        rows = []
+        for task in tasks:
+            for r in runs:
+                f1 = table.summary(r, ds, f"f1/{task}")
+                if not f1[2]:
+                    continue
+                cells = [table.summary(r, ds, f"{m}/{task}") for m in ("precision", "recall")]
+                pos = table.summary(r, ds, f"n_pos/{task}")[0]
+                rows.append(
+                    [
+                        task,
+                        run_label(exp, r),
+                        str(f1[2]),
+                        *(f"{num(m)} +- {num(sd)}" for m, sd, _ in (*cells, f1)),
+                        "n/a" if missing(pos) else f"{pos:.0f}",
+                    ]
+                )
+        if rows:
+            any_rows = True
+            head = ["behaviour", "run", "n", "precision", "recall", "F1", "positive frames"]
+            out += [f"**{ds}**", "", *markdown_table(head, rows), ""]
+    return out if any_rows else []
+
+
+def _time_budgets(budgets: list[str], report_dir: Path) -> list[str]:
+    """The time budget across the predicted videos of each predicted run (the export stage's
+    {dataset}.time_budget.csv), linked with its bouts table and per-video exports."""
+    if not budgets:
+        return []
+    out = [
+        "## Time budgets of the predicted videos",
+        "",
+        "Per behaviour over every predicted video of the dataset (labelled and unlabelled): "
+        "videos with a bout, total time called (s), its percent of all the videos' duration "
+        "(behaviours may co-occur), bouts and their mean duration (s). Per video: the bouts "
+        "table, time budget, BORIS tabular events and NWB file in the linked folder "
+        "(docs/artifacts.md).",
+        "",
+    ]
+    for p in budgets:
+        path = Path(p)
+        with open(path, newline="") as f:
+            recs = list(csv.DictReader(f))
+        stem = path.name.removesuffix(".time_budget.csv")
+        folder = path.parent / stem
+        rel = Path(os.path.relpath(path.parent, report_dir)).as_posix()
+        run_seed = "/".join(path.parent.parts[-2:])
+        rows = [
+            [
+                r["behaviour"],
+                r["videos"],
+                num(float(r["total_s"]), 1),
+                num(float(r["percent"]), 1),
+                r["bouts"],
+                num(float(r["mean_bout_s"]) if r["mean_bout_s"] else NAN, 2),
+            ]
+            for r in recs
+        ]
+        out += [
+            f"**{run_seed}, {stem}** ([bouts]({rel}/{stem}.bouts.csv), "
+            f"[per video]({rel}/{folder.name}/), [time budget]({rel}/{path.name}))",
+            "",
+            *markdown_table(
+                ["behaviour", "videos", "total (s)", "% of time", "bouts", "mean bout (s)"], rows
+            ),
             "",
         ]
     return out
@@ -581,6 +671,13 @@ def _efficiency(exp: dict, table: Table) -> list[str]:
 
 def _figures(manifest: dict, images_rel: str) -> list[str]:
     out = ["## Figures", ""]
+    pages = manifest.get("videos_pdf", [])
+    if pages:
+        links = ", ".join(f"[{p}]({images_rel}/{p})" for p in pages)
+        out += [
+            f"Every predicted video's ethogram with its score traces, a page each: {links}.",
+            "",
+        ]
     for f in manifest.get("figures", []):
         out += [
             f"![{f['name']}]({images_rel}/{f['png']})",
@@ -601,10 +698,31 @@ def build(
     manifest: dict,
     images_rel: str,
     protocols: dict[str, dict] | None = None,
+    budgets: list[str] | None = None,
+    report_dir: Path = Path("."),
 ) -> str:
     """The whole report; `images_rel` is the figures folder relative to the report's folder;
     `protocols` the evaluated datasets' protocol files by dataset name."""
     protocols = protocols or {}
+    if not exp.get("study"):  # no pre-registered comparison: the runs' scores and outputs
+        return "\n".join(
+            [
+                f"# TW-BYOL experiment: `{exp.get('name', '?')}`",
+                "",
+                *_what_was_run(exp, exp_sha, version),
+                "No `study:` block: this experiment names no proposed, baseline or control "
+                "run, so there are no pre-registered criteria, t-tests or verdict; below are "
+                "its runs' scores and predictions.",
+                "",
+                *_headline(exp, table, tt),
+                *_per_task(exp, table, protocols, tt.get("references")),
+                *_per_behaviour(exp, table, protocols),
+                *_time_budgets(budgets or [], report_dir),
+                *_datasets(protocols),
+                *_efficiency(exp, table),
+                *_figures(manifest, images_rel),
+            ]
+        )
     lines = [
         f"# TW-BYOL study: `{exp.get('name', '?')}`",
         "",
@@ -616,6 +734,8 @@ def build(
         *_headline(exp, table, tt),
         *_vs_control(exp, table),
         *_per_task(exp, table, protocols, tt.get("references")),
+        *_per_behaviour(exp, table, protocols),
+        *_time_budgets(budgets or [], report_dir),
         *_datasets(protocols),
         *_ttests(exp, tt),
         *_criteria(exp, crit),
@@ -648,6 +768,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="the evaluated datasets' protocol .json files (results/{exp}/labels/"
         "{dataset}.protocol.json)",
     )
+    ap.add_argument(
+        "--time-budgets",
+        nargs="*",
+        default=[],
+        help="the export stage's {dataset}.time_budget.csv of each predicted run",
+    )
     ap.add_argument("--out", required=True, help="report .md to write")
     ap.add_argument(
         "--code-version", help="code version to record (default: git describe of this checkout)"
@@ -661,7 +787,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if len(folders) != 1:
         ap.error(f"--figures-manifest: manifests of one folder only, got {sorted(folders)}")
     images_rel = Path(os.path.relpath(folders.pop(), Path(args.out).parent)).as_posix()
-    manifest = {"figures": [f for m in args.figures_manifest for f in io.read_json(m)["figures"]]}
+    manifests = [io.read_json(m) for m in args.figures_manifest]
+    manifest = {
+        "figures": [f for m in manifests for f in m["figures"]],
+        "videos_pdf": [m["videos_pdf"] for m in manifests if "videos_pdf" in m],
+    }
     text = build(
         exp,
         hashlib.sha256(Path(args.experiment).read_bytes()).hexdigest(),
@@ -672,6 +802,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         manifest,
         images_rel,
         {Path(p).name.removesuffix(".protocol.json"): io.read_json(p) for p in args.protocols},
+        args.time_budgets,
+        Path(args.out).parent,
     )
     io.write_text(args.out, text + "\n")
     print(verdict_sentence(exp, crit))

@@ -8,9 +8,11 @@
 Outputs in --out-dir:
 - comparison.tsv: run_id, seed, dataset, metric, value — one row per number. Metrics: the
   headline scalars of each evaluation (HEADLINE), `f1/<task>` and `mse/<task>` per task,
-  `knn_accuracy/<task>`, and `efficiency/<key>` per pretraining run (dataset = the
-  pretraining dataset). Run and seed of an efficiency.json are read from its path,
-  .../{run}/seed{s}/efficiency.json (fields run_id/seed in the file win if present).
+  a binary task's `precision/<task>` and `recall/<task>` (its positive class, private test
+  frames) and `n_pos/<task>` (positive test frames), `knn_accuracy/<task>`, and
+  `efficiency/<key>` per pretraining run (dataset = the pretraining dataset). Run and seed
+  of an efficiency.json are read from its path, .../{run}/seed{s}/efficiency.json (fields
+  run_id/seed in the file win if present).
 - ttests.json: every run against the baseline, per dataset, paired by seed, on every
   HEADLINE metric (one-sided "greater", two-sided p, 95 % t-interval of the mean
   difference), plus per-task wins/ties/losses of mean F1 over seeds (a tie is a mean

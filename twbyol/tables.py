@@ -159,6 +159,13 @@ def comparison_rows(
             for score in ("f1", "mse", "f1_public", "mse_public"):
                 if score in r:
                     rows.append({**key, "metric": f"{score}/{name}", "value": _num(r[score])})
+            positive = r.get("per_class", {}).get("1", {})  # a binary task's positive class
+            for score in ("precision", "recall"):
+                if score in positive:
+                    value = _num(positive[score])
+                    rows.append({**key, "metric": f"{score}/{name}", "value": value})
+            if "n_pos_test" in r:
+                rows.append({**key, "metric": f"n_pos/{name}", "value": _num(r["n_pos_test"])})
             if "knn" in r:
                 rows.append(
                     {**key, "metric": f"knn_accuracy/{name}", "value": _num(r["knn"]["accuracy"])}

@@ -120,6 +120,10 @@ def ethograms(exp):
     return plan.ethograms(EXPERIMENTS, exp)
 
 
+def time_budgets(exp):
+    return plan.time_budgets(EXPERIMENTS, exp)
+
+
 def protocols(exp):
     return plan.protocols(EXPERIMENTS, exp)
 

@@ -38,7 +38,8 @@ rule figures:
 
 
 rule ethogram:
-    """Predicted above labelled behaviour over time, for a few clips of one dataset."""
+    """Predicted above labelled behaviour over time, for a few clips of one dataset; and every
+    predicted video's calls, labels and score traces, a page each."""
     input:
         predictions=lambda w: ethogram_predictions(w.exp, w.dataset),
         labels="results/{exp}/labels/{dataset}.npz",
@@ -46,6 +47,7 @@ rule ethogram:
         code=stage_code("ethogram"),
     output:
         pdf=report("results/{exp}/images/ethogram_{dataset}.pdf", category="Figures"),
+        videos=report("results/{exp}/images/ethogram_{dataset}_videos.pdf", category="Figures"),
         manifest="results/{exp}/images/ethogram_{dataset}.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
@@ -63,6 +65,30 @@ rule ethogram:
         " --dataset {wildcards.dataset} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
+rule export:
+    """Per predicted video (labelled and unlabelled): bouts table, time budget, BORIS tabular
+    events and NWB file; bouts and time budget across the videos."""
+    input:
+        predictions="results/{exp}/predict/{run}/seed{seed}/{dataset}",
+        code=stage_code("export"),
+    output:
+        folder=directory("results/{exp}/export/{run}/seed{seed}/{dataset}"),
+        bouts="results/{exp}/export/{run}/seed{seed}/{dataset}.bouts.csv",
+        time_budget="results/{exp}/export/{run}/seed{seed}/{dataset}.time_budget.csv",
+    log:
+        "results/{exp}/logs/export/{run}/seed{seed}/{dataset}.log",
+    benchmark:
+        "results/{exp}/benchmarks/export/{run}/seed{seed}/{dataset}.tsv"
+    threads: stage_threads("export")
+    resources:
+        **stage_resources("export"),
+    conda:
+        ENV
+    shell:
+        "twbyol export --predictions {input.predictions:q} --out-dir {output.folder:q}"
+        " --bouts {output.bouts:q} --time-budget {output.time_budget:q} > {log:q} 2>&1"
+
+
 rule report:
     input:
         experiment="results/{exp}/experiment.json",
@@ -70,6 +96,8 @@ rule report:
         manifest="results/{exp}/images/manifest.json",
         ethograms=lambda w: ethograms(w.exp),
         predictions=lambda w: predictions(w.exp),
+        # the export stage's time budget across the videos of each predictions folder
+        time_budgets=lambda w: time_budgets(w.exp),
         protocols=lambda w: protocols(w.exp),
         code=stage_code("report"),
     output:
@@ -87,4 +115,5 @@ rule report:
         ENV
     shell:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
-        " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
+        " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q}"
+        " --time-budgets {input.time_budgets:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
