@@ -200,6 +200,7 @@ def make_study(root: Path) -> dict:
                         pre / "efficiency.json",
                         {
                             "wall_s": 100.0 + r + seed,
+                            "samples": 0 if run == "random_init" else 640,
                             "gpu_hours": 0.0,
                             "n_gpus": 0,
                             "samples_per_s": 50.0 - r,
@@ -671,3 +672,91 @@ def test_an_experiment_without_a_study_block_gets_a_report_of_its_runs(study, tm
     assert "| groom | 2 | 3.0 | 15.0 | 4 | 0.75 |" in text
     assert "| rear | 0 | 0.0 | 0.0 | 0 | n/a |" in text
     assert "[bouts](export/tw/seed0/mice.bouts.csv)" in text
+
+
+def test_each_frame_is_coloured_by_its_labelled_behaviour():
+    """Codes into ["unlabelled", "none", *behaviours]: the rarer behaviour wins a frame where
+    two are 1; "none" where every label is 0; "unlabelled" where none is labelled."""
+    from twbyol.data.artifacts import Labels
+
+    nan = np.nan
+    y = np.array(
+        [
+            [1, 1, 0, 0, nan, 1, 0, 1],  # walk: common
+            [0, 1, 0, 0, nan, 0, 0, 0],  # rear: rare
+        ],
+        np.float32,
+    )
+    lab = Labels(
+        ["walk", "rear"],
+        ["Discrete", "Discrete"],
+        np.zeros(2, bool),
+        y,
+        ["a"],
+        np.array([0]),
+        np.array([8]),
+    )
+    names, codes = figures.frame_behaviours(lab)
+    assert names == ["unlabelled", "none", "walk", "rear"]
+    assert [names[c] for c in codes] == [
+        "walk", "rear", "none", "none", "unlabelled", "walk", "none", "walk"
+    ]  # fmt: skip
+
+
+def test_retrieval_neighbours_come_from_other_clips():
+    """Two clips of slowly drifting embeddings: a query's nearest frames are its own clip's
+    neighbours, which the demo leaves out; with one clip, those beyond its window."""
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=(200, 8)), axis=0)
+    u = walk / np.linalg.norm(walk, axis=1, keepdims=True)
+    clip_of = np.repeat([0, 1], 100)
+    nn, sim = figures.neighbours(u, 50, clip_of, 4, exclude=30)
+    assert (clip_of[nn] == 1).all() and np.isinf(sim[:100]).all()
+    nn, _ = figures.neighbours(u, 50, np.zeros(200, int), 4, exclude=30)
+    assert (np.abs(nn - 50) > 30).all()
+
+
+def _eff(run, seed, samples, gpu_hours=0.0, wall=100.0):
+    return {
+        "run_id": run, "seed": seed, "samples": samples, "gpu_hours": gpu_hours, "wall_s": wall,
+        "samples_per_s": samples / wall, "peak_mem_mb": 500.0, "peak_mem_kind": "cpu_peak_rss",
+    }  # fmt: skip
+
+
+def test_the_efficiency_figure_shows_only_what_means_something_where_the_runs_trained(
+    tmp_path, monkeypatch
+):
+    """On CPU: no wall time, no samples/s, the step benchmark's ratio instead; on GPUs:
+    GPU-hours vs the baseline. The untrained control is left out (no '-100 %')."""
+    exp = {
+        "runs": {"base": {"method": "byol"}, "tw": {"method": "byol"}, "ctrl": {}},
+        "study": {"baseline": "base", "proposed": "tw", "control": "ctrl"},
+    }
+    bench = {
+        "proposed": "tw",
+        "baseline": "base",
+        "comparison": {"median_ratio": 1.03, "ci95": [1.01, 1.05]},
+    }
+    cpu = [_eff(r, s, 0 if r == "ctrl" else 640) for r in ("base", "tw", "ctrl") for s in (0, 1)]
+    figs = figures.Figures(tmp_path / "cpu")
+    shown = {}
+    table = figures.plt.Axes.table
+
+    def spy(self, cellText, colLabels, **kw):
+        shown["cells"], shown["header"] = cellText, colLabels
+        return table(self, cellText=cellText, colLabels=colLabels, **kw)
+
+    monkeypatch.setattr(figures.plt.Axes, "table", spy)
+    figures.efficiency_table(figs, exp, cpu, bench)
+    caption = figs.entries[-1]["caption"]
+    assert shown["header"] == ["run", "seeds", "samples", "peak memory (MB)",
+                               "step time vs baseline"]  # fmt: skip
+    rows = {c[0]: c for c in shown["cells"]}
+    assert set(rows) == {"base", "tw"} and rows["tw"][-1] == "+3.0% [+1.0%, +5.0%]"
+    assert "Not trained (no cost): ctrl" in caption and "measure the machine" in caption
+    gpu = [_eff(r, s, 640, gpu_hours=2.0 if r == "tw" else 1.0) for r in ("base", "tw")
+           for s in (0, 1)] + [_eff("ctrl", 0, 0)]  # fmt: skip
+    figures.efficiency_table(figures.Figures(tmp_path / "gpu"), exp, gpu, bench)
+    rows = {c[0]: c for c in shown["cells"]}
+    assert shown["header"][2:4] == ["GPU-hours", "vs baseline"]
+    assert rows["tw"][3] == "+100.0%" and "ctrl" not in rows

@@ -13,6 +13,8 @@ rule figures:
         embeddings=lambda w: figure_embeddings(w.exp),
         labels=lambda w: f"results/{w.exp}/labels/{figure_dataset(w.exp)}.npz",
         index=lambda w: f"results/{w.exp}/frames/{figure_dataset(w.exp)}/index.tsv",
+        # the efficiency table's cost comparison of runs trained on CPU (criterion 4's)
+        step_benchmark=lambda w: step_benchmarks(w.exp),
         code=stage_code("figures"),
     output:
         per_task=report("results/{exp}/images/per_task_f1.pdf", category="Figures"),
@@ -21,6 +23,8 @@ rule figures:
         manifest="results/{exp}/images/manifest.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
+        step_benchmark=lambda w, input: (f"--step-benchmark {input.step_benchmark}"
+                                         if input.step_benchmark else ""),
     log:
         "results/{exp}/logs/figures.log",
     benchmark:
@@ -34,7 +38,7 @@ rule figures:
         "twbyol figures --experiment {input.experiment} --comparison {input.comparison}"
         " --evaluations {input.evaluations} --metrics {input.metrics} --efficiency {input.efficiency}"
         " --embeddings {input.embeddings} --labels {input.labels} --index {input.index}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " {params.step_benchmark} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule ethogram:
@@ -51,6 +55,8 @@ rule ethogram:
         manifest="results/{exp}/images/ethogram_{dataset}.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
+        step_benchmark=lambda w, input: (f"--step-benchmark {input.step_benchmark}"
+                                         if input.step_benchmark else ""),
     log:
         "results/{exp}/logs/ethogram/{dataset}.log",
     benchmark:
