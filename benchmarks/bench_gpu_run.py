@@ -309,7 +309,7 @@ def bare_forward(
     full batches of ready windows on the device, under the stage's autocast (`autocast`: the
     dtype's name as the stage reports it, None: fp32); each window stands for
     `window_stride` frames, as in the stage."""
-    from twbyol.embed import load_backbone
+    from twbyol.features import load_backbone
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone, _ = load_backbone(model, device)

@@ -186,3 +186,24 @@ def test_the_package_has_no_import_cycle():
         if not state.get(n):
             visit(n, [n])
     assert not cycles, cycles
+
+
+# the imports of one stage by another that are one stage's two parts, or no stage's code
+SHARED_STAGE_MODULES = {
+    "twbyol.train",  # pretrain's submitted job: `twbyol pretrain` launches it
+    "twbyol.experiment",  # the settings layer (runs resolved, cross-key checks); its main
+    # only writes the experiment record
+    "twbyol.data.frames",  # the data layer's video decoder, which predict --videos decodes
+    # with as extract-frames does; its main extracts one shard
+}
+
+
+def test_no_stage_imports_another_stage():
+    """A stage's helpers live in the modules that own them (features.py, plotting.py,
+    predictions.py, ...), never in another stage: editing one stage reruns only its jobs."""
+    from twbyol.cli import STAGES
+
+    stage_modules = {m for m, _ in STAGES.values()} - SHARED_STAGE_MODULES
+    for stage, (module, _) in STAGES.items():
+        others = (stage_modules - {module}) & set(deps.closure(module))
+        assert not others, f"{stage} ({module}) imports the stage(s) {sorted(others)}"

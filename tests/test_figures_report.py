@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twbyol import evaluate, figures, io, report, stats, tables
+from twbyol import evaluate, figures, io, plotting, report, stats, tables
 from twbyol.split import derived_protocol, write_protocol
 
 N_CLIPS, LENGTH, DIM = 12, 150, 16
@@ -507,7 +507,7 @@ def test_ablation_figures_from_a_hand_made_table(tmp_path):
         for s in SEEDS
         for m, v in (("mean_f1", 0.6 + 0.01 * i), ("spearman_rho", 0.3 + 0.02 * i))
     ]
-    figs = figures.Figures(tmp_path)
+    figs = plotting.Figures(tmp_path)
     figures.ablation_figures(figs, exp, tables.Table(rows))
     made = {e["name"]: e["caption"] for e in figs.entries}
     assert set(made) == {"tau_sensitivity", "weighting_ablation", "data_fraction", "crop_policy"}
@@ -540,7 +540,7 @@ def test_tau_sweep_includes_the_proposed_run_at_its_tau(tmp_path, monkeypatch):
         "_metric_panels",
         lambda figs, exp, table, lines, xlabel, name, *a: drawn.setdefault(name, lines),
     )
-    figures.ablation_figures(figures.Figures(tmp_path), exp, tables.Table(rows))
+    figures.ablation_figures(plotting.Figures(tmp_path), exp, tables.Table(rows))
     ((_, sweep, taus),) = drawn["tau_sensitivity"]
     assert sweep == ["exp15", "exp30", "exp60"] and taus == [15.0, 30.0, 60.0]
 
@@ -556,7 +556,7 @@ def test_per_task_panels_show_each_datasets_own_tasks(tmp_path):
     import matplotlib.pyplot as plt
 
     seen = []
-    figs = figures.Figures(tmp_path)
+    figs = plotting.Figures(tmp_path)
     orig = figs.save
     figs.save = lambda fig, name, caption: (
         seen.extend([t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]),
@@ -738,7 +738,7 @@ def test_the_efficiency_figure_shows_only_what_means_something_where_the_runs_tr
         "comparison": {"median_ratio": 1.03, "ci95": [1.01, 1.05]},
     }
     cpu = [_eff(r, s, 0 if r == "ctrl" else 640) for r in ("base", "tw", "ctrl") for s in (0, 1)]
-    figs = figures.Figures(tmp_path / "cpu")
+    figs = plotting.Figures(tmp_path / "cpu")
     shown = {}
     table = figures.plt.Axes.table
 
@@ -756,7 +756,7 @@ def test_the_efficiency_figure_shows_only_what_means_something_where_the_runs_tr
     assert "Not trained (no cost): ctrl" in caption and "measure the machine" in caption
     gpu = [_eff(r, s, 640, gpu_hours=2.0 if r == "tw" else 1.0) for r in ("base", "tw")
            for s in (0, 1)] + [_eff("ctrl", 0, 0)]  # fmt: skip
-    figures.efficiency_table(figures.Figures(tmp_path / "gpu"), exp, gpu, bench)
+    figures.efficiency_table(plotting.Figures(tmp_path / "gpu"), exp, gpu, bench)
     rows = {c[0]: c for c in shown["cells"]}
     assert shown["header"][2:4] == ["GPU-hours", "vs baseline"]
     assert rows["tw"][3] == "+100.0%" and "ctrl" not in rows

@@ -110,7 +110,8 @@ def test_embed_runs_the_model_in_the_precision_it_was_trained_in(
     """The embed stage's numbers for a run's model are its backbone's under the run's
     autocast (fp32, or bf16 for a cpu_bf16 run), and bf16 ones differ from fp32 ones: so the
     precision is really applied, and GPU and CPU embeddings of an fp32 run agree."""
-    from twbyol.embed import embed, embed_clip, load_backbone
+    from twbyol.embed import embed
+    from twbyol.features import embed_clip, load_backbone
 
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     out = tmp_path / "run"

@@ -33,7 +33,7 @@ def _ranges(n_clips: int, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _window_average(x: np.ndarray, win: Window) -> np.ndarray:
     """(T, D) per-frame input -> (T, D) embedding as the embed stage builds it from a network
-    that averages its input window: windows of twbyol.embed.window_indices' frames centred
+    that averages its input window: windows of twbyol.features.window_indices' frames centred
     every window_stride frames (clipped at the ends), each frame taking its nearest centre's."""
     n = len(x)
     centres = np.arange(0, n, win.window_stride)
@@ -68,7 +68,7 @@ def _half_turn(rng: np.random.Generator, length: int) -> np.ndarray:
 
 @pytest.mark.parametrize("nf, stride, w", [(8, 2, 1), (8, 2, 2), (8, 9, 4), (1, 1, 1), (5, 3, 3)])
 def test_window_is_the_embed_stages(nf, stride, w):
-    from twbyol.embed import window_indices
+    from twbyol.features import window_indices
 
     n = 200
     win = Window(nf, stride, w)

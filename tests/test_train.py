@@ -589,7 +589,7 @@ def test_channels_last_trains_the_same_network_and_its_model_loads_anywhere(fram
     """channels_last (auto: on, on a CPU) only changes the memory layout of the 3D convolutions:
     the run's losses agree with a contiguous run's to float rounding, and its model.pt loads into
     a contiguous backbone that embeds exactly as the channels-last one does."""
-    from twbyol.embed import load_backbone
+    from twbyol.features import load_backbone
     from twbyol.models.backbones import build_backbone, channels_last_wanted
 
     assert channels_last_wanted("auto", torch.device("cpu"))

@@ -33,7 +33,7 @@ from matplotlib.patches import Patch
 from twbyol import io
 from twbyol.bouts import run_spans
 from twbyol.data.artifacts import load_labels, read_index
-from twbyol.figures import Figures
+from twbyol.plotting import Figures
 from twbyol.predictions import SUMMARY, read_predictions
 from twbyol.probe import classification_scores
 

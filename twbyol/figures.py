@@ -33,6 +33,7 @@ import numpy as np
 from twbyol import io
 from twbyol.data.artifacts import labelled_spans, load_labels
 from twbyol.fmt import num
+from twbyol.plotting import Figures
 from twbyol.probe import unit_rows
 from twbyol.tables import (
     Table,
@@ -55,26 +56,6 @@ plt.rcParams.update(
         "figure.constrained_layout.use": True,
     }
 )
-
-
-class Figures:
-    """Collects figures into --out-dir and their entries for manifest.json."""
-
-    def __init__(self, out_dir: Path):
-        self.out_dir, self.entries = out_dir, []
-
-    def save(self, fig: plt.Figure, name: str, caption: str) -> None:
-        for ext in ("pdf", "png"):
-            with io.atomic_path(self.out_dir / f"{name}.{ext}") as tmp:
-                fig.savefig(tmp, format=ext)
-        plt.close(fig)
-        self.entries.append(
-            {"name": name, "pdf": f"{name}.pdf", "png": f"{name}.png", "caption": caption}
-        )
-        print(f"wrote {self.out_dir / name}.pdf/.png")
-
-    def write_manifest(self) -> None:
-        io.write_json(self.out_dir / "manifest.json", {"figures": self.entries})
 
 
 # ---- runs ----------------------------------------------------------------------------------

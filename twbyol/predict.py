@@ -32,7 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from twbyol import io
+from twbyol.allocator import keep_large_allocations
 from twbyol.data.artifacts import read_index
+from twbyol.features import embed_clip, load_backbone
+from twbyol.hardware import pick_device, run_autocast
 from twbyol.predictions import SUMMARY, write_predictions
 from twbyol.predictor import load_probes
 
@@ -41,12 +44,6 @@ class _Embedder:
     """A pretraining run's backbone embedding one clip's frames as the embed stage does."""
 
     def __init__(self, model: str | os.PathLike, window_stride: int, batch_size: int) -> None:
-        # deferred: torch only where frames are embedded; ethogram imports this module
-        # for its CSV reader and needs none (the same for the imports below)
-        from twbyol.allocator import keep_large_allocations
-        from twbyol.embed import load_backbone
-        from twbyol.hardware import pick_device, run_autocast
-
         self.device = pick_device()
         if self.device.type == "cpu":  # as the embed stage
             keep_large_allocations()
@@ -55,8 +52,6 @@ class _Embedder:
         self.window_stride, self.batch_size = window_stride, batch_size
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        from twbyol.embed import embed_clip  # deferred: torch (see __init__)
-
         return embed_clip(
             self.backbone,
             frames,

@@ -40,7 +40,7 @@ from twbyol.probe import unit_rows
 @dataclass(frozen=True)
 class Window:
     """The input window of each frame's embedding, as the embed stage builds it
-    (twbyol.embed.window_indices; tests/test_temporal.py checks the two agree).
+    (twbyol.features.window_indices; tests/test_temporal.py checks the two agree).
 
     num_frames frames every `stride` source frames (the training crop: span
     (num_frames - 1) * stride + 1), centred on every `window_stride`-th frame. (1, 1, 1) is an
@@ -86,7 +86,7 @@ class Window:
     def rows(self, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
         """Frame indices of every window of a clip of n_frames (n_windows, num_frames),
         clipped to the clip, and each frame's window (n_frames,): the embed stage's
-        (twbyol.embed.window_indices, which tests/test_temporal.py checks this against)."""
+        (twbyol.features.window_indices, which tests/test_temporal.py checks this against)."""
         centres = np.arange(0, n_frames, self.window_stride)
         idx = np.clip(centres[:, None] + self.offsets[None, :], 0, n_frames - 1)
         nearest = np.round(np.arange(n_frames) / self.window_stride).astype(np.int64)
