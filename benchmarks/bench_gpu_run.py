@@ -54,6 +54,7 @@ import yaml
 
 from twbyol.benchmark import WARMUP
 from twbyol.experiment import embedding_config, run_config
+from twbyol.features import EmbedConfig
 from twbyol.train import WARM_STEPS
 
 # The MABe22 mouse-triplet video: 4.7 million frames (Sun et al. 2023, abstract) in
@@ -460,7 +461,7 @@ def main() -> None:
             flush=True,
         )
 
-    emb = embedding_config(e)
+    emb = EmbedConfig.from_dict(embedding_config(e)).to_dict()
     fresh_peak_memory()
     info = embed(
         str(work / "run" / "model.pt"),
@@ -468,9 +469,7 @@ def main() -> None:
         str(frames_dir / "index.tsv"),
         str(work / "embedding.npy"),
         str(work / "projection.npz"),
-        window_stride=emb["window_stride"],
-        batch_size=emb["batch_size"],
-        max_dim=emb["max_dim"],
+        EmbedConfig(**emb),
     )
 
     # under the stage's own autocast (it follows the run's precision; older stages reported

@@ -40,6 +40,7 @@ from twbyol.data.artifacts import load_labels  # noqa: E402
 from twbyol.embed import embed  # noqa: E402
 from twbyol.evaluate import EvaluateConfig, evaluate  # noqa: E402
 from twbyol.experiment import embedding_config, evaluation_config, run_config  # noqa: E402
+from twbyol.features import EmbedConfig  # noqa: E402
 from twbyol.split import read_protocol  # noqa: E402
 from twbyol.statistics import paired_ttest  # noqa: E402
 from twbyol.train import TrainConfig, train  # noqa: E402
@@ -112,7 +113,7 @@ def main() -> None:
     index_path = REPO / f"results/{exp}/frames/{ds}/index.tsv"
     lab = load_labels(labels_path)
     protocol = read_protocol(REPO / f"results/{exp}/labels/{ds}.protocol.json")
-    emb_cfg = embedding_config(e)
+    emb_cfg = EmbedConfig.from_dict(embedding_config(e))
     rows = []
     for run in args.runs:
         for seed in args.seeds:
@@ -142,9 +143,7 @@ def main() -> None:
                 str(index_path),  # the labelled clips (a run's own "index" is its clip list)
                 str(emb_path),
                 str(emb_path.with_suffix(".projection.npz")),
-                emb_cfg["window_stride"],
-                emb_cfg["batch_size"],
-                emb_cfg["max_dim"],
+                emb_cfg,
             )
             # the rule's settings (a gap in seconds stays unconverted: crop_gap is used)
             res = evaluate(np.load(emb_path), lab, protocol, evaluation)

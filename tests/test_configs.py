@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from twbyol.evaluate import DERIVED_FIELDS, EvaluateConfig
-from twbyol.experiment import evaluation_config
+from twbyol.experiment import embedding_config, evaluation_config
+from twbyol.features import EmbedConfig
 from twbyol.synthetic.generate import SynthConfig
 from twbyol.train import TrainConfig
 
@@ -26,6 +27,7 @@ BLOCKS = {
     "evaluation": SCHEMA["$defs"]["experiment"]["properties"]["evaluation"],
     "synthetic": SCHEMA["$defs"]["dataset"]["properties"]["synthetic"],
     "training": SCHEMA["$defs"]["training"],
+    "embedding": SCHEMA["$defs"]["experiment"]["properties"]["embedding"],
 }
 # TrainConfig's fields that are no setting of the training block: the run's own (the run
 # block), the experiment's other blocks, and what run_config derives (ids, paths)
@@ -78,6 +80,20 @@ def test_the_evaluation_block_is_evaluate_configs_settings():
     assert set(DERIVED_FIELDS) <= _names(EvaluateConfig)
 
 
+def test_the_embedding_block_is_embed_config():
+    """embed and predict read the experiment's embedding block (the rules pass it whole)."""
+    assert set(BLOCKS["embedding"]["properties"]) == _names(EmbedConfig)
+    for e in _validated().values():
+        given = embedding_config(e)
+        cfg = EmbedConfig.from_dict(json.loads(json.dumps(given, sort_keys=True)))
+        assert {k: cfg.to_dict()[k] for k in given} == given
+    rules = (REPO / "workflow/rules/embed.smk").read_text()
+    rules += (REPO / "workflow/rules/evaluate.smk").read_text()
+    assert rules.count("cfg=lambda w: as_json(embedding_cfg(w))") == 2
+    with pytest.raises(ValueError, match="window_strid"):
+        EmbedConfig.from_dict({"window_strid": 2})
+
+
 def test_the_synthetic_block_is_synth_config():
     block = BLOCKS["synthetic"]
     assert set(block["properties"]) == _names(SynthConfig)
@@ -96,7 +112,12 @@ def test_the_training_block_is_train_configs_settings():
 
 @pytest.mark.parametrize(
     "block, cls",
-    [("evaluation", EvaluateConfig), ("synthetic", SynthConfig), ("training", TrainConfig)],
+    [
+        ("evaluation", EvaluateConfig),
+        ("synthetic", SynthConfig),
+        ("training", TrainConfig),
+        ("embedding", EmbedConfig),
+    ],
 )
 def test_a_default_the_schema_states_is_the_dataclasses(block, cls):
     stated = _stated_defaults(BLOCKS[block])

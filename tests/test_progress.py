@@ -60,3 +60,25 @@ def test_training_prints_progress_lines_with_every_field(frames, tmp_path, capsy
             assert f"| {field}" in x, (field, x)
         assert re.search(r"\| eta \d+:\d\d:\d\d$", x), x
     assert float(re.search(r"\| loss ([\d.]+)", lines[-1])[1]) > 0
+
+
+def test_embedding_reports_frames_done_rate_and_eta(frames, tmp_path, capsys):
+    from twbyol.embed import embed
+    from twbyol.features import EmbedConfig
+
+    out = tmp_path / "run"
+    train(cfg(frames, out, epochs=1))
+    capsys.readouterr()
+    emb = tmp_path / "e.npy"
+    info = embed(
+        str(out / "model.pt"),
+        str(frames),
+        str(frames / "index.tsv"),
+        str(emb),
+        str(tmp_path / "p.npz"),
+        EmbedConfig(window_stride=2),
+    )
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[embed]")]
+    n = info["frames"]
+    assert lines and lines[-1].startswith("[embed] clip ") and f"frame {n}/{n} (100 %)" in lines[-1]
+    assert re.search(r"\| [\d.e+]+ frames/s \| elapsed .* \| eta 0:00:00$", lines[-1])

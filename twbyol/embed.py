@@ -28,9 +28,9 @@ import numpy as np
 from twbyol import io
 from twbyol.allocator import keep_large_allocations
 from twbyol.data.artifacts import read_index
-from twbyol.features import embed_clip, load_backbone, read_frames
+from twbyol.features import EmbedConfig, embed_clip, load_backbone, read_frames
 from twbyol.hardware import pick_device, run_autocast
-from twbyol.settings import EMBEDDING_DEFAULTS
+from twbyol.progress import Progress
 
 
 def pca_reduce(
@@ -59,9 +59,7 @@ def embed(
     index_path: str,
     out: str,
     projection: str,
-    window_stride: int = EMBEDDING_DEFAULTS["window_stride"],
-    batch_size: int = EMBEDDING_DEFAULTS["batch_size"],
-    max_dim: int = EMBEDDING_DEFAULTS["max_dim"],
+    cfg: EmbedConfig | None = None,
 ) -> dict:
     """Embed the labelled clips of `index_path` with `model`'s backbone into `out`, and
     write the reduction applied to the backbone's features to `projection` (.npz: mean (D,)
@@ -71,17 +69,20 @@ def embed(
     window_stride), which the evaluation reads when not told.
 
     Memory: one float32 (frames, feature_dim) array filled clip by clip (3.29 M MABe22 frames
-    x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated."""
+    x 2048 Slow-R50 features = 27 GB), then the PCA's output; nothing is concatenated.
+    `cfg`: the embedding settings (None: EmbedConfig's defaults)."""
+    cfg = cfg or EmbedConfig()
     device = pick_device()
     if device.type == "cpu":  # 2,552-3,192 vs 2,107-2,472 frames/s (tiny backbone, 2 cores)
         keep_large_allocations()
-    backbone, cfg = load_backbone(model, device)
-    autocast = run_autocast(cfg, device)  # the run's precision, not the device's
+    backbone, run = load_backbone(model, device)
+    autocast = run_autocast(run, device)  # the run's precision, not the device's
     index = read_index(index_path)
     index = index[index["labelled"] == 1]
     t0 = time.time()
     feats = np.empty((int(index["n_frames"].sum()), int(backbone.feature_dim)), np.float32)
     clips = list(zip(index["clip_id"], index["start"], index["end"]))
+    progress = Progress(len(feats), "frame")
     # the next clip is read from disk while this one runs through the network
     with ThreadPoolExecutor(1) as pool:
         paths = [Path(frames_dir) / f"{c}.npy" for c, _, _ in clips]
@@ -91,22 +92,18 @@ def embed(
             if k + 1 < len(clips):
                 ahead = pool.submit(read_frames, paths[k + 1], device)
             feats[start:end] = embed_clip(
-                backbone,
-                frames,
-                cfg["crop"],
-                window_stride,
-                batch_size,
-                device,
-                autocast,
+                backbone, frames, run["crop"], cfg.window_stride, cfg.batch_size, device, autocast
             )
-    if feats.shape[1] > max_dim:
-        emb, mean, axes = pca_reduce(feats, max_dim)
+            if progress.due(end) or k + 1 == len(clips):
+                print(progress.line(int(end), prefix=f"[embed] clip {k + 1}/{len(clips)} |"))
+    if feats.shape[1] > cfg.max_dim:
+        emb, mean, axes = pca_reduce(feats, cfg.max_dim)
     else:
         emb, mean, axes = feats, np.zeros(0), np.zeros((0, 0))
     del feats
     if not np.isfinite(emb).all():
         raise FloatingPointError(f"{model}: non-finite embeddings for {index_path}")
-    window = [int(cfg["crop"]["num_frames"]), int(cfg["crop"]["stride"]), int(window_stride)]
+    window = [int(run["crop"]["num_frames"]), int(run["crop"]["stride"]), cfg.window_stride]
     io.write_npz(projection, mean=mean, axes=axes, window=np.array(window, np.int64))
     io.write_npy(out, emb)
     wall = time.time() - t0
@@ -136,26 +133,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="output .npz: the PCA applied to the features (empty arrays: none), for predict",
     )
     ap.add_argument(
-        "--window-stride",
-        type=int,
-        required=True,
-        help="frames between window centres (the workflow's default 4: 133 ms at 30 fps)",
-    )
-    ap.add_argument("--batch-size", type=int, required=True, help="windows per forward pass")
-    ap.add_argument(
-        "--max-dim", type=int, required=True, help="PCA above this width (MABe22's limit: 128)"
+        "--config",
+        default="{}",
+        help="the embedding settings as JSON, inline or a file (twbyol.features.EmbedConfig: "
+        "window_stride, batch_size, max_dim; each defaults there)",
     )
     a = ap.parse_args(argv)
-    embed(
-        a.model,
-        a.frames_dir,
-        a.index,
-        a.out,
-        a.projection,
-        a.window_stride,
-        a.batch_size,
-        a.max_dim,
-    )
+    cfg = EmbedConfig.from_dict(io.json_arg(a.config))
+    embed(a.model, a.frames_dir, a.index, a.out, a.projection, cfg)
     return 0
 
 

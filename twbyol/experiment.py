@@ -17,15 +17,15 @@ from twbyol import io, slurm
 from twbyol.data.crops import crop_defaults
 from twbyol.settings import (
     DEFAULT_FRAME_FIT,
-    EMBEDDING_DEFAULTS,
     EVALUATOR_SEED,
     LABELLED_WEIGHTINGS,
 )
 
 
 def embedding_config(e: dict) -> dict:
-    """Experiment `e`'s `embedding` block over EMBEDDING_DEFAULTS."""
-    return {**EMBEDDING_DEFAULTS, **e.get("embedding", {})}
+    """Experiment `e`'s `embedding` block as given: the fields of twbyol.features.EmbedConfig,
+    which holds every default."""
+    return dict(e.get("embedding", {}))
 
 
 def evaluation_config(e: dict, dataset: str | None = None) -> dict:
@@ -44,7 +44,8 @@ def evaluation_config(e: dict, dataset: str | None = None) -> dict:
         **e.get("evaluation", {}),
         "num_frames": crop["num_frames"],
         "frame_stride": crop["stride"],
-        "window_stride": embedding_config(e)["window_stride"],
+        # the embedding block's, else None: the window the embed stage recorded
+        "window_stride": embedding_config(e).get("window_stride"),
         "crop_policy": crop["policy"],
         "crop_rho": crop["rho"],
         "crop_gap": crop["gap"],

@@ -6,6 +6,7 @@ features).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,31 @@ from twbyol.models.backbones import (
     to_channels_last,
     to_model_input,
 )
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """The settings of turning a run's frames into features (the experiment's `embedding`
+    block): the embed stage's all three, predict's batch size (its window stride is the
+    probes', the one the evaluation saw). Passed by the rules as one JSON object."""
+
+    window_stride: int = 4  # frames between window centres: 133 ms at 30 fps, finer than
+    # the shortest MABe22 behaviour bouts; each frame takes its nearest centre's window
+    batch_size: int = 64  # windows per forward pass: fits a tiny or Slow-R50 backbone's
+    # activations on a CPU or one GPU
+    max_dim: int = 128  # PCA above this width: the MABe22 evaluator's submission limit
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EmbedConfig:
+        """The config of a JSON object; an unknown key is a ValueError naming it."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"embedding config: unknown key(s) {unknown} (known: {known})")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def load_backbone(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:

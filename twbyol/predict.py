@@ -34,10 +34,11 @@ import numpy as np
 from twbyol import io
 from twbyol.allocator import keep_large_allocations
 from twbyol.data.artifacts import read_index
-from twbyol.features import embed_clip, load_backbone
+from twbyol.features import EmbedConfig, embed_clip, load_backbone
 from twbyol.hardware import pick_device, run_autocast
 from twbyol.predictions import SUMMARY, write_predictions
 from twbyol.predictor import load_probes
+from twbyol.progress import Progress
 
 
 class _Embedder:
@@ -119,11 +120,17 @@ def predict_dataset(
     emb = _Embedder(model, int(probes.meta["window_stride"]), batch_size)
     index = read_index(index_path)
 
+    progress = Progress(int(index["n_frames"].sum()), "frame")
+
     def write(tmp: Path) -> None:
-        for cid, fps in zip(index["clip_id"], index["fps"]):
+        done = 0
+        for k, (cid, fps) in enumerate(zip(index["clip_id"], index["fps"])):
             frames = np.load(Path(frames_dir) / f"{cid}.npy", mmap_mode="r")
             calls, scores = probes.predict(emb(frames))
             write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, float(fps))
+            done += len(frames)
+            if progress.due(done) or k + 1 == len(index):
+                print(progress.line(done, prefix=f"[predict] video {k + 1}/{len(index)} |"))
         _summary(
             tmp, probes, model, list(index["clip_id"]), list(index["fps"]), list(index["source"])
         )
@@ -157,17 +164,23 @@ def predict_videos(
     size, fit = int(probes.meta["frames"]["size"]), probes.meta["frames"]["fit"]
     emb = _Embedder(model, int(probes.meta["window_stride"]), batch_size)
 
+    counts = [count_video_frames(p) for p in paths]  # (frames, fps), read from the containers
+    for p, (_, fps) in zip(paths, counts):
+        if fps <= 0:
+            raise ValueError(f"{p}: video has no frame rate")
+    progress = Progress(sum(n for n, _ in counts), "frame")
+
     def write(tmp: Path) -> None:
-        rates = []
-        for p, cid in zip(paths, ids):
-            n, fps = count_video_frames(p)
-            if fps <= 0:
-                raise ValueError(f"{p}: video has no frame rate")
+        rates, done = [], 0
+        for k, (p, cid, (n, fps)) in enumerate(zip(paths, ids, counts)):
             frames = decode_video(p, size, fit, expected=n)
             calls, scores = probes.predict(emb(frames))
             write_predictions(tmp / f"{cid}.csv", probes.behaviours, calls, scores, fps)
             rates.append(fps)
             log(f"{p.relative_to(root)}: {len(frames)} frames at {fps:g} fps -> {cid}.csv")
+            done += n
+            if progress.due(done) or k + 1 == len(paths):
+                log(progress.line(done, prefix=f"[predict] video {k + 1}/{len(paths)} |"))
         _summary(tmp, probes, model, ids, rates, [str(p.relative_to(root)) for p in paths])
 
     _fill_dir(Path(out_dir), write)
@@ -189,14 +202,20 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument(
         "--out-dir", dest="out", required=True, help="the folder of CSVs to write, one per video"
     )
-    ap.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    ap.add_argument(
+        "--config",
+        default="{}",
+        help="the embedding settings as JSON, inline or a file (twbyol.features.EmbedConfig; "
+        "predict uses its batch_size: the window stride is the probes')",
+    )
     a = ap.parse_args(argv)
+    batch = EmbedConfig.from_dict(io.json_arg(a.config)).batch_size
     if a.frames_dir is not None:
         if a.index is None:
             ap.error("--frames-dir needs --index")
-        info = predict_dataset(a.model, a.probes, a.frames_dir, a.index, a.out, a.batch_size)
+        info = predict_dataset(a.model, a.probes, a.frames_dir, a.index, a.out, batch)
     else:
-        info = predict_videos(a.model, a.probes, a.videos, a.out, a.batch_size)
+        info = predict_videos(a.model, a.probes, a.videos, a.out, batch)
     print(f"{info['clips']} videos, behaviours {info['behaviours']} -> {a.out}", flush=True)
     return 0
 

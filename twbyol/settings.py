@@ -55,5 +55,3 @@ CLIP_OPTIONS = {
 }
 FRAME_FITS = ("letterbox", "crop")
 DEFAULT_FRAME_FIT = "letterbox"
-
-EMBEDDING_DEFAULTS = {"window_stride": 4, "batch_size": 64, "max_dim": 128}  # 133 ms at 30 fps

@@ -11,7 +11,7 @@ rule embed:
         npy="results/{exp}/embed/{run}/seed{seed}/{dataset}.npy",
         projection="results/{exp}/embed/{run}/seed{seed}/{dataset}.projection.npz",
     params:
-        e=lambda w: canonical(embedding_cfg(w)),
+        cfg=lambda w: as_json(embedding_cfg(w)),
         frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/embed/{run}/seed{seed}/{dataset}.log",
@@ -24,5 +24,4 @@ rule embed:
         ENV
     shell:
         "twbyol embed --model {input.model:q} --frames-dir {params.frames_dir:q} --index {input.index:q}"
-        " --out {output.npy:q} --projection {output.projection:q} --window-stride {params.e[window_stride]} --batch-size {params.e[batch_size]}"
-        " --max-dim {params.e[max_dim]} > {log:q} 2>&1"
+        " --out {output.npy:q} --projection {output.projection:q} --config {params.cfg:q} > {log:q} 2>&1"

@@ -46,7 +46,7 @@ rule predict:
     output:
         directory("results/{exp}/predict/{run}/seed{seed}/{dataset}"),
     params:
-        e=lambda w: canonical(embedding_cfg(w)),
+        cfg=lambda w: as_json(embedding_cfg(w)),
         frames_dir=lambda w: f"results/{w.exp}/frames/{w.dataset}",
     log:
         "results/{exp}/logs/predict/{run}/seed{seed}/{dataset}.log",
@@ -59,7 +59,7 @@ rule predict:
         ENV
     shell:
         "twbyol predict --model {input.model:q} --probes {input.probes:q} --frames-dir {params.frames_dir:q}"
-        " --index {input.index:q} --out-dir {output:q} --batch-size {params.e[batch_size]} > {log:q} 2>&1"
+        " --index {input.index:q} --out-dir {output:q} --config {params.cfg:q} > {log:q} 2>&1"
 
 
 rule submission:
