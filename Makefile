@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,nwb]'
+	$(PY) -m pip install -q -e '.[test,nwb,tensorboard]'
 	touch $@
 
 smoke: setup

@@ -13,9 +13,10 @@ def test_conda_env_pins_what_pyproject_pins():
     env = yaml.safe_load((REPO / "envs" / "twbyol.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert sorted(p for p in pip if not p.startswith("-e")) == sorted(deps)
-    assert "-e ../[nwb]" in pip  # the package itself, from the checkout, with the NWB extra
+    # the package itself, from the checkout, with its optional extras
+    assert "-e ../[nwb,tensorboard]" in pip
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert "nwb" in extras["optional-dependencies"]
+    assert {"nwb", "tensorboard"} <= set(extras["optional-dependencies"])
 
 
 def test_every_rule_names_the_env():

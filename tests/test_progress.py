@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+
+import pytest
 
 from tests.test_train import cfg
 from twbyol.progress import Progress, duration
@@ -82,3 +85,22 @@ def test_embedding_reports_frames_done_rate_and_eta(frames, tmp_path, capsys):
     n = info["frames"]
     assert lines and lines[-1].startswith("[embed] clip ") and f"frame {n}/{n} (100 %)" in lines[-1]
     assert re.search(r"\| [\d.e+]+ frames/s \| elapsed .* \| eta 0:00:00$", lines[-1])
+
+
+def test_training_writes_tensorboard_scalars(frames, tmp_path):
+    """With the optional extra installed (make setup installs it): the progress lines' and
+    epoch lines' numbers as scalars in the run's tensorboard/ folder."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    train(cfg(frames, out, log_every=4))
+    board = EventAccumulator(str(out / "tensorboard"))
+    board.Reload()
+    tags = set(board.Tags()["scalars"])
+    assert {"step/loss", "step/samples_per_s", "step/data_ms", "epoch/loss", "epoch/lr"} <= tags
+    assert [e.step for e in board.Scalars("step/loss")] == [1, 4, 8, 9]
+    assert [e.step for e in board.Scalars("epoch/loss")] == [3, 6, 9]
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e.value for e in board.Scalars("epoch/loss")] == pytest.approx(
+        [m["loss"] for m in metrics], rel=1e-6
+    )

@@ -466,12 +466,15 @@ def train(cfg: TrainConfig, preemption: Preemption | None = None) -> dict:
     run.warm_at = min(step + WARM_STEPS, total)
     run.progress = Progress(total, "step", every=cfg.log_every, start=step)
     run.line_step, run.line_t = step, time.perf_counter()
+    run.board = tensorboard_writer(out_dir / "tensorboard") if is_main else None
     model.train()
     batches = iter(loader)
     for epoch in range(first, cfg.epochs):
         left = steps_per_epoch - (in_epoch if epoch == first else 0)
         train_one_epoch(run, itertools.islice(batches, left), preemption)
 
+    if run.board is not None:
+        run.board.close()
     wall = run.wall()
     steady = None  # samples/s from the end of step warm_at to the end of the last step
     if run.t_warm is not None and run.t_end is not None and total > run.warm_at:
@@ -559,9 +562,11 @@ class _Run:
     t0: float = field(default_factory=time.time)
     history: list = field(default_factory=list)  # the epochs' metrics lines
     progress: Progress | None = None  # rank 0's progress lines (twbyol.progress)
+    board: object | None = None  # rank 0's TensorBoard writer, when the extra is installed
     data_s: float = 0.0  # seconds the loop waited for batches since the last progress line
     line_step: int = 0  # the step and perf_counter time of the last progress line
     line_t: float = field(default_factory=time.perf_counter)
+    last_line: dict = field(default_factory=dict)  # the numbers of the last progress line
 
     def __post_init__(self) -> None:
         self.is_main = self.rank == 0
@@ -708,6 +713,10 @@ class _Run:
         self.history.append(line)
         if self.is_main:
             print(json.dumps(line), flush=True)
+            if self.board is not None:
+                for k, v in line.items():
+                    if isinstance(v, (int, float)) and k not in ("seed", "epoch", "step"):
+                        self.board.add_scalar(f"epoch/{k}", v, self.step)
         self.write_metrics()
         self.new_epoch()
         self.save_checkpoint()
@@ -759,6 +768,9 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
             run.sums[k] = run.sums.get(k, 0.0) + v
         if run.is_main and run.progress is not None and run.progress.due(run.step):
             print(progress_line(run, loss), flush=True)
+            if run.board is not None:
+                for k, v in run.last_line.items():
+                    run.board.add_scalar(f"step/{k}", v, run.step)
         epoch_end = run.step % run.steps_per_epoch == 0
         periodic = bool(cfg.checkpoint_every) and run.step % cfg.checkpoint_every == 0
         if not (epoch_end or periodic or (cfg.sync_every and run.step % cfg.sync_every == 0)):
@@ -772,6 +784,18 @@ def train_one_epoch(run: _Run, batches, preemption: Preemption | None = None) ->
             run.save_checkpoint()
         if preempted:
             preemption.fire(run.step, run.is_main)
+
+
+def tensorboard_writer(folder: Path):
+    """A TensorBoard SummaryWriter of `folder` when the optional extra `tensorboard` is
+    installed (pyproject.toml), else None: the run's progress and epoch scalars, for
+    `tensorboard --logdir results/{exp}/pretrain`."""
+    try:
+        # deferred: an optional extra; importing it costs ~1 s where it is installed
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(folder))
 
 
 def _waited(batches, run: _Run):
@@ -801,12 +825,17 @@ def progress_line(run: _Run, loss: torch.Tensor | None) -> str:
     mean = float(run.sums["loss"]) / taken if taken else float("nan")
     peak, kind = peak_memory_mb(run.device)
     epoch = min(run.step // run.steps_per_epoch + 1, cfg.epochs)
+    sps = p.rate(run.step) * cfg.batch_size
+    run.last_line = {"samples_per_s": sps, "data_ms": data * 1e3, "peak_mem_mb": peak}
+    run.last_line["compute_ms"] = max(step_s - data, 0.0) * 1e3
+    if loss is not None:
+        run.last_line["loss"] = float(loss)
     return p.line(
         run.step,
         prefix=f"[{cfg.run_id} seed {cfg.seed}] epoch {epoch}/{cfg.epochs} |",
         loss=f"{float(loss):.4f}" if loss is not None else "none (no pair weighed)",
         epoch_mean=f"{mean:.4f}",
-        samples_per_s=f"{p.rate(run.step) * cfg.batch_size:.1f}",
+        samples_per_s=f"{sps:.1f}",
         data=f"{data * 1e3:.1f} ms/step",
         compute=f"{max(step_s - data, 0.0) * 1e3:.1f} ms/step",
         peak_mem=f"{peak:.0f} MB ({kind})",
