@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make smoke   set up .venv and run every stage of the study on tiny synthetic data
 #   make test    set up .venv and run the test suite (it starts a local SLURM cluster)
+#   make report  the smoke study's results as one HTML page: results/smoke/report.html
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,9 +9,16 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 CORES ?= 2
 
-.PHONY: setup smoke synthetic real test test-fast lint cluster-up cluster-down clean-smoke
+.PHONY: setup browser smoke synthetic real report test test-fast lint cluster-up cluster-down clean-smoke
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser
+
+# Debian's chromium, in which tests/test_report_html.py opens the HTML report (root: apt-get;
+# without root the test skips, naming it; under CI=true it fails)
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium \
+		|| { apt-get update -q && apt-get install -y -q chromium; }; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +31,14 @@ smoke: setup
 
 synthetic: setup
 	snakemake --cores $(CORES) synthetic
+
+# the smoke study's HTML report (snakemake --report): every figure, table and the verdict, each
+# with its description (workflow/report/), after running whatever of the study is not yet
+# done; EXP=name for another experiment's. Snakemake fetches the page's scripts once (network)
+EXP ?= smoke
+report: setup
+	snakemake --cores $(CORES) $(EXP)
+	snakemake --report results/$(EXP)/report.html $(EXP)
 
 # the real-video experiment: a folder of own videos built from the real mouse videos
 # (TWBYOL_REAL_VIDEOS, default ../shared/real_rodent_video; tests/README.md)

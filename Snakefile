@@ -4,12 +4,17 @@
 #   snakemake --cores N synthetic             the whole study matrix on synthetic data
 #   snakemake --cores N NAME [--configfile mine.yaml]   any experiment, by its name
 #   snakemake --profile profiles/slurm        the MABe22 study on a SLURM cluster
+#   snakemake --report results/NAME/report.html NAME   its results as one HTML page
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+# the HTML report's front page (`snakemake --report`); each result's caption is beside it
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

@@ -54,6 +54,16 @@ def _unavailable(msg: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke study run end to end, once per session (tests/test_workflow.py's
+    run_smoke_study: Snakemake killed mid-run, then rerun): (folder, the rerun's process,
+    outputs finished before the kill with their times, runs orphaned by the kill)."""
+    from tests.test_workflow import run_smoke_study  # the workflow tests' own helpers
+
+    return run_smoke_study(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def real_video_dir() -> Path:
     """The folder of real mouse videos (benchmarks/real_videos.py's SHARED: the setting
     TWBYOL_REAL_VIDEOS, by default ../shared/real_rodent_video beside the checkout)."""

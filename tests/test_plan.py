@@ -232,6 +232,7 @@ def test_the_configs_experiments_plan_their_reports():
 def test_every_experiment_is_a_target_of_its_name():
     assert plan.targets(EXPS, "tiny") == [
         "results/tiny/report.md",
+        "results/tiny/report/figures",
         "results/tiny/submission/base/seed0/mice.npy",
         "results/tiny/submission/base/seed1/mice.npy",
         "results/tiny/submission/tw/seed5/mice.npy",

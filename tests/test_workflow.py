@@ -213,9 +213,9 @@ def training_now(res: Path) -> list[Path]:
     ]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The smoke study, Snakemake killed (SIGKILL to its process alone, as `kill -9` does)
+def run_smoke_study(tmp_path_factory):
+    """conftest.py's session fixture `smoke_run` (this file's tests and test_report_html.py
+    share it): the smoke study, Snakemake killed (SIGKILL to its process alone, as `kill -9` does)
     once two pretraining runs have finished and another trains, then rerun to the end: the
     reliability drill and the end-to-end run in one. The killed Snakemake's jobs live on
     (their launchers and submitit's local jobs); the rerun must not train their runs a second

@@ -50,8 +50,13 @@ def experiment(experiments: Mapping[str, dict], exp: str) -> dict:
 
 def targets(experiments: Mapping[str, dict], exp: str) -> list[str]:
     """What `snakemake NAME` builds for experiment NAME: its report (which plans the whole
-    experiment) and its leaderboard submissions."""
-    return [report_path(experiments, exp), *submissions(experiments, exp)]
+    experiment), the figures folder of its HTML report (`snakemake --report`) and its
+    leaderboard submissions."""
+    return [
+        report_path(experiments, exp),
+        f"results/{exp}/report/figures",
+        *submissions(experiments, exp),
+    ]
 
 
 def check_names(experiments: Mapping[str, dict], rules: Iterable[str]) -> None:

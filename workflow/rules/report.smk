@@ -17,9 +17,10 @@ rule figures:
         step_benchmark=lambda w: step_benchmarks(w.exp),
         code=stage_code("figures"),
     output:
-        per_task=report("results/{exp}/images/per_task_f1.pdf", category="Figures"),
-        loss=report("results/{exp}/images/loss_curves.pdf", category="Figures"),
-        distance=report("results/{exp}/images/distance_vs_dt.pdf", category="Figures"),
+        # in the HTML report through report_figures (which figures exist depends on the study)
+        per_task="results/{exp}/images/per_task_f1.pdf",
+        loss="results/{exp}/images/loss_curves.pdf",
+        distance="results/{exp}/images/distance_vs_dt.pdf",
         manifest="results/{exp}/images/manifest.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
@@ -50,13 +51,22 @@ rule ethogram:
         index="results/{exp}/frames/{dataset}/index.tsv",
         code=stage_code("ethogram"),
     output:
-        pdf=report("results/{exp}/images/ethogram_{dataset}.pdf", category="Figures"),
-        videos=report("results/{exp}/images/ethogram_{dataset}_videos.pdf", category="Figures"),
+        pdf="results/{exp}/images/ethogram_{dataset}.pdf",
+        png=report(
+            "results/{exp}/images/ethogram_{dataset}.png",
+            caption="../report/ethogram.rst",
+            category="Ethograms",
+            labels={"dataset": "{dataset}", "figure": "clips shown"},
+        ),
+        videos=report(
+            "results/{exp}/images/ethogram_{dataset}_videos.pdf",
+            caption="../report/ethogram_videos.rst",
+            category="Ethograms",
+            labels={"dataset": "{dataset}", "figure": "every video, a page each"},
+        ),
         manifest="results/{exp}/images/ethogram_{dataset}.json",
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
-        step_benchmark=lambda w, input: (f"--step-benchmark {input.step_benchmark}"
-                                         if input.step_benchmark else ""),
     log:
         "results/{exp}/logs/ethogram/{dataset}.log",
     benchmark:
@@ -79,8 +89,18 @@ rule export:
         code=stage_code("export"),
     output:
         folder=directory("results/{exp}/export/{run}/seed{seed}/{dataset}"),
-        bouts="results/{exp}/export/{run}/seed{seed}/{dataset}.bouts.csv",
-        time_budget="results/{exp}/export/{run}/seed{seed}/{dataset}.time_budget.csv",
+        bouts=report(
+            "results/{exp}/export/{run}/seed{seed}/{dataset}.bouts.csv",
+            caption="../report/bouts.rst",
+            category="Predictions",
+            labels={"dataset": "{dataset}", "run": "{run}", "seed": "{seed}", "table": "bouts"},
+        ),
+        time_budget=report(
+            "results/{exp}/export/{run}/seed{seed}/{dataset}.time_budget.csv",
+            caption="../report/time_budget.rst",
+            category="Predictions",
+            labels={"dataset": "{dataset}", "run": "{run}", "seed": "{seed}", "table": "time budget"},
+        ),
     log:
         "results/{exp}/logs/export/{run}/seed{seed}/{dataset}.log",
     benchmark:
@@ -107,7 +127,12 @@ rule report:
         protocols=lambda w: protocols(w.exp),
         code=stage_code("report"),
     output:
-        report("results/{exp}/report.md", category="Report"),
+        report(
+            "results/{exp}/report.md",
+            caption="../report/study_report.rst",
+            category="Study",
+            labels={"result": "report.md: the verdict and the write-up"},
+        ),
     params:
         stats_dir=lambda w: f"results/{w.exp}/stats",
     log:
@@ -123,3 +148,27 @@ rule report:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
         " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q}"
         " --time-budgets {input.time_budgets:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
+
+
+rule report_figures:
+    """The figures stage's PNGs, copied into a folder of their own for the HTML report
+    (`snakemake --report`): which figures a study has depends on its runs (ablations) and
+    embeddings (t-SNE, retrieval), so the report takes them from a directory by pattern, each
+    described by workflow/report/figures.rst; their folder images/ holds the ethograms too."""
+    input:
+        manifest="results/{exp}/images/manifest.json",
+    output:
+        report(
+            directory("results/{exp}/report/figures"),
+            patterns=["{figure}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+    log:
+        "results/{exp}/logs/report_figures.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/report_figures.py"

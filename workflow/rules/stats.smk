@@ -58,9 +58,19 @@ rule stats:
         step_benchmark=lambda w: step_benchmarks(w.exp),
         code=stage_code("stats"),
     output:
-        comparison="results/{exp}/stats/comparison.tsv",
+        comparison=report(
+            "results/{exp}/stats/comparison.tsv",
+            caption="../report/comparison.rst",
+            category="Study",
+            labels={"result": "comparison.tsv: every score"},
+        ),
         ttests="results/{exp}/stats/ttests.json",
-        criteria="results/{exp}/stats/criteria.json",
+        criteria=report(
+            "results/{exp}/stats/criteria.json",
+            caption="../report/criteria.rst",
+            category="Study",
+            labels={"result": "criteria.json: the criteria judged"},
+        ),
     params:
         out_dir=lambda w: f"results/{w.exp}/stats",
         step_benchmark=lambda w, input: (f"--step-benchmark {input.step_benchmark}"
