@@ -177,8 +177,8 @@ def _stand_ins(tmp_path: Path, snakemake_rc: int, sleep: float = 0) -> tuple[Pat
         f"""#!/usr/bin/env python3
 import signal, sys, time
 from pathlib import Path
-Path("snakemake.args").write_text("\\n".join(sys.argv[1:]) + "\\n")
-try:
+try:  # the args written inside: a SIGINT right after them is the interruption too
+    Path("snakemake.args").write_text("\\n".join(sys.argv[1:]) + "\\n")
     time.sleep({sleep})
 except KeyboardInterrupt:
     Path("snakemake.interrupted").write_text("")

@@ -709,6 +709,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     )
     ap.add_argument("--out-dir", required=True)
     ap.add_argument(
+        "--report-dir",
+        type=Path,
+        help="also copy every figure's PNG here (the HTML report's folder of figures)",
+    )
+    ap.add_argument(
         "--step-benchmark",
         help="step_benchmark.json (twbyol.benchmark): the cost comparison of runs on CPU",
     )
@@ -721,7 +726,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     evaluations = load_evaluations(args.evaluations)
     frame_tasks, seq_tasks = task_kinds(evaluations)
     metrics = [m for p in args.metrics for m in io.read_jsonl(p)]
-    figs = Figures(Path(args.out_dir))
+    if args.report_dir is not None:
+        args.report_dir.mkdir(parents=True, exist_ok=True)
+    figs = Figures(Path(args.out_dir), args.report_dir)
 
     per_task_f1(figs, exp, table, frame_tasks, seq_tasks)
     loss_curves(figs, exp, metrics)

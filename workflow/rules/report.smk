@@ -17,11 +17,20 @@ rule figures:
         step_benchmark=lambda w: step_benchmarks(w.exp),
         code=stage_code("figures"),
     output:
-        # in the HTML report through report_figures (which figures exist depends on the study)
         per_task="results/{exp}/images/per_task_f1.pdf",
         loss="results/{exp}/images/loss_curves.pdf",
         distance="results/{exp}/images/distance_vs_dt.pdf",
         manifest="results/{exp}/images/manifest.json",
+        # the PNGs again, for the HTML report (`snakemake --report`), which takes them by
+        # pattern: which figures a study has depends on its runs (ablations) and embeddings
+        # (t-SNE, retrieval); each described by workflow/report/figures.rst
+        report_pngs=report(
+            directory("results/{exp}/report/figures"),
+            patterns=["{figure}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
     params:
         out_dir=lambda w: f"results/{w.exp}/images",
         step_benchmark=lambda w, input: (f"--step-benchmark {input.step_benchmark}"
@@ -39,7 +48,7 @@ rule figures:
         "twbyol figures --experiment {input.experiment} --comparison {input.comparison}"
         " --evaluations {input.evaluations} --metrics {input.metrics} --efficiency {input.efficiency}"
         " --embeddings {input.embeddings} --labels {input.labels} --index {input.index}"
-        " {params.step_benchmark} --out-dir {params.out_dir} > {log} 2>&1"
+        " {params.step_benchmark} --out-dir {params.out_dir} --report-dir {output.report_pngs} > {log} 2>&1"
 
 
 rule ethogram:
@@ -148,27 +157,3 @@ rule report:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
         " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q}"
         " --time-budgets {input.time_budgets:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
-
-
-rule report_figures:
-    """The figures stage's PNGs, copied into a folder of their own for the HTML report
-    (`snakemake --report`): which figures a study has depends on its runs (ablations) and
-    embeddings (t-SNE, retrieval), so the report takes them from a directory by pattern, each
-    described by workflow/report/figures.rst; their folder images/ holds the ethograms too."""
-    input:
-        manifest="results/{exp}/images/manifest.json",
-    output:
-        report(
-            directory("results/{exp}/report/figures"),
-            patterns=["{figure}.png"],
-            caption="../report/figures.rst",
-            category="Figures",
-            labels={"figure": "{figure}"},
-        ),
-    log:
-        "results/{exp}/logs/report_figures.log",
-    localrule: True
-    conda:
-        ENV
-    script:
-        "../scripts/report_figures.py"
