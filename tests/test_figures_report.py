@@ -712,6 +712,11 @@ def test_retrieval_neighbours_come_from_other_clips():
     clip_of = np.repeat([0, 1], 100)
     nn, sim = figures.neighbours(u, 50, clip_of, 4, exclude=30)
     assert (clip_of[nn] == 1).all() and np.isinf(sim[:100]).all()
+    # with clips enough, the best frame of each: 5 clips of 40, 4 neighbours from 4 others
+    clip_of = np.repeat(np.arange(5), 40)
+    nn, sim = figures.neighbours(u, 50, clip_of, 4, exclude=30)
+    assert sorted(clip_of[nn]) == [0, 2, 3, 4]
+    assert all(sim[j] == sim[clip_of == clip_of[j]].max() for j in nn)
     nn, _ = figures.neighbours(u, 50, np.zeros(200, int), 4, exclude=30)
     assert (np.abs(nn - 50) > 30).all()
 

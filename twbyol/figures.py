@@ -555,14 +555,21 @@ def neighbours(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The `k` rows of unit embeddings u (N, D) most cosine-similar to row q, from other clips
     than q's (its own clip holds its near-copies: the frames around it, the same scene
-    later); with one clip, beyond +-`exclude` frames of q. Returns (rows, similarities of
-    every row, -inf where excluded)."""
+    later), the best frame of each clip (when k clips are left); with one clip, beyond
+    +-`exclude` frames of q. Returns (rows, similarities of every row, -inf where
+    excluded)."""
     sim = u @ u[q]
     near = clip_of == clip_of[q]
     if len(np.unique(clip_of)) == 1:
         near &= np.abs(np.arange(len(u)) - q) <= exclude
     sim[near] = -np.inf
-    return np.argsort(-sim)[:k], sim
+    order = np.argsort(-sim)
+    # one frame per clip where there are clips enough (the best of each): a clip's frames
+    # around its best match are near-copies of it
+    _, first = np.unique(clip_of[order], return_index=True)
+    best_per_clip = order[np.sort(first)]
+    best_per_clip = best_per_clip[np.isfinite(sim[best_per_clip])]
+    return (best_per_clip if len(best_per_clip) >= k else order)[:k], sim
 
 
 def qualitative(
@@ -659,7 +666,7 @@ def qualitative(
                 )
             row[0].set_ylabel(run_label(exp, run), fontsize=7)
     where = (
-        "in other clips (the query's own clip excluded)"
+        "in other clips, the best frame of each (the query's own clip excluded)"
         if other_clips
         else f"beyond +-{exclude} frames of the query (one clip)"
     )
