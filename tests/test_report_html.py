@@ -212,3 +212,19 @@ def test_the_study_and_its_verdict_are_in_the_report(shown):
         assert first_sentence(caption) in words(r["info"]), path
         assert r["href"].startswith("data:"), path
     assert "Verdict" in words(result(seen, "results/smoke/report.md")["info"])
+
+
+def test_the_verdict_is_on_the_page(shown):
+    """report.md as a page (report/study.html) is shown in the report itself, its figures
+    inlined: the verdict reads without a download."""
+    res, seen = shown
+    r = result(seen, "results/smoke/report/study.html")
+    assert first_sentence("study_page.rst") in words(r["info"])
+    assert r["shown"]["iframe"].startswith("data:text/html")
+    page = (res / "report" / "study.html").read_text()
+    md = (res / "report.md").read_text()
+    verdict = md.split("## Verdict", 1)[1].split("\n## ", 1)[0].replace("*", "").replace("`", "")
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "<h2>Verdict</h2>" in page and " ".join(verdict.split()[:12]) in words(text)
+    assert 'src="data:image/png;base64,' in page and 'src="images/' not in page
+    assert "<table>" in page  # the headline table rendered

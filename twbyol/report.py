@@ -15,12 +15,16 @@ the figures (linked relative to the report's folder).
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import markdown
 
 from twbyol import criteria_text, io
 from twbyol.fmt import missing, num, points, pval, sig
@@ -746,6 +750,30 @@ def build(
     return "\n".join(lines)
 
 
+def as_html(text: str, base: Path, name: str) -> str:
+    """report.md as one HTML page: the markdown rendered (tables included), each local image
+    inlined as a data URI so that the page stands alone (as the HTML report shows it)."""
+    body = markdown.markdown(text, extensions=["tables"])
+
+    def inline(m: re.Match) -> str:
+        path = base / m.group(1)
+        if not path.is_file():
+            return m.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    body = re.sub(r'src="([^":]+\.png)"', inline, body)
+    style = (
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;"
+        "padding:2px 6px}img{max-width:100%}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>twbyol: {name}</title>'
+        f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -775,6 +803,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="the export stage's {dataset}.time_budget.csv of each predicted run",
     )
     ap.add_argument("--out", required=True, help="report .md to write")
+    ap.add_argument(
+        "--html-out",
+        help="also the report as one self-contained HTML page (its figures inlined), for the "
+        "HTML report of `snakemake --report`",
+    )
     ap.add_argument(
         "--code-version", help="code version to record (default: git describe of this checkout)"
     )
@@ -806,6 +839,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         Path(args.out).parent,
     )
     io.write_text(args.out, text + "\n")
+    if args.html_out:
+        io.write_text(args.html_out, as_html(text, Path(args.out).parent, exp.get("name", "")))
     print(verdict_sentence(exp, crit))
     return 0
 

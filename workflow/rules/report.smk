@@ -136,11 +136,18 @@ rule report:
         protocols=lambda w: protocols(w.exp),
         code=stage_code("report"),
     output:
-        report(
+        md=report(
             "results/{exp}/report.md",
             caption="../report/study_report.rst",
             category="Study",
             labels={"result": "report.md: the verdict and the write-up"},
+        ),
+        # the same as a page the HTML report shows (figures inlined): the verdict on the page
+        html=report(
+            "results/{exp}/report/study.html",
+            caption="../report/study_page.rst",
+            category="Study",
+            labels={"result": "the report, as a page"},
         ),
     params:
         stats_dir=lambda w: f"results/{w.exp}/stats",
@@ -156,4 +163,4 @@ rule report:
     shell:
         "twbyol report --experiment {input.experiment} --stats-dir {params.stats_dir}"
         " --figures-manifest {input.manifest} {input.ethograms} --protocols {input.protocols:q}"
-        " --time-budgets {input.time_budgets:q} --out {output} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
+        " --time-budgets {input.time_budgets:q} --out {output.md} --html-out {output.html} --code-version \"$(git describe --always --dirty 2>/dev/null || echo unknown)\" > {log} 2>&1"
