@@ -10,15 +10,16 @@ from twbyol import init
 from twbyol.synthetic.render import encode_video
 
 
-def _folder(tmp_path, labelled=2, unlabelled=1, fps=(30.0, 15.0, 120.0)):
-    """Videos of 40 frames at the given rates; the first `labelled` with a label CSV."""
+def _folder(tmp_path, labelled=2, unlabelled=1, fps=(30.0, 15.0, 120.0), n=40):
+    """Videos of `n` frames at the given rates; the first `labelled` with a label CSV."""
     folder = tmp_path / "cage videos"
     for i in range(labelled + unlabelled):
         v = folder / ("day1" if i % 2 else "day2") / f"mouse {i}.mp4"
         v.parent.mkdir(parents=True, exist_ok=True)
-        encode_video(v, (np.full((48, 64), 5 * t, np.uint8) for t in range(40)), fps[i % len(fps)])
+        frames = (np.full((48, 64), (5 * t) % 256, np.uint8) for t in range(n))
+        encode_video(v, frames, fps[i % len(fps)])
         if i < labelled:
-            rows = "".join(f"{t},{t % 2},{int(t > 30)}\n" for t in range(40))
+            rows = "".join(f"{t},{(t // 10) % 2},{int(t > 30)}\n" for t in range(n))
             v.with_suffix(".csv").write_text("frame,groom,rear\n" + rows)
     return folder
 

@@ -193,6 +193,44 @@ def test_a_labs_own_experiment_runs_by_name_from_its_own_config_file(tmp_path):
     assert not (wd / "results").exists()
 
 
+@pytest.mark.slow
+def test_a_labs_experiment_without_a_study_runs_to_a_report_of_its_runs(tmp_path):
+    """`twbyol init` on a folder of 3 videos of 200 frames (2 labelled), shrunk to one seed
+    and 4 steps a run, run by name: every stage runs without a study block; the report shows
+    the runs' per-behaviour scores and time budgets, and no criteria; every video is
+    predicted and exported."""
+    from tests.test_init import _folder
+
+    (tmp_path / "wd").mkdir()
+    wd = copy_workflow(tmp_path / "wd")
+    folder = _folder(tmp_path, n=200)
+    init = subprocess.run(
+        [sys.executable, "-m", "twbyol", "init", "--videos", str(folder), "--name", "mylab"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env_with_venv(),
+    )
+    assert init.returncode == 0, init.stderr
+    mine = tmp_path / "mylab.yaml"
+    cfg = yaml.safe_load(mine.read_text())
+    e = cfg["experiments"]["mylab"]
+    e["seeds"] = [0]
+    e["training"].update(epochs=2, samples_per_epoch=64, checkpoint_every=0)
+    mine.write_text(yaml.safe_dump(cfg))
+    snakemake(wd, "--cores", "2", "mylab", "--configfile", str(mine))
+    res = wd / "results" / "mylab"
+    report = (res / "report.md").read_text()
+    assert "## Verdict" not in report and "## Pass criteria" not in report
+    assert "Per-behaviour scores" in report and "groom" in report and "rear" in report
+    assert not (res / "stats" / "step_benchmark.json").exists()
+    pred = res / "predict" / "twbyol_1s" / "seed0" / "mylab"
+    assert len(list(pred.glob("*.csv"))) == 3  # the unlabelled video too
+    export = res / "export" / "twbyol_1s" / "seed0" / "mylab"
+    assert len(list(export.glob("*.bouts.csv"))) == 3
+    assert (res / "report" / "study.html").exists()
+
+
 # ---------------------------------------------------------------- end to end
 
 
