@@ -138,6 +138,10 @@ def test_wrapper_job_interrupts_snakemake_and_requeues_before_its_time_limit(tmp
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as slurmd starts a batch job: SIGINT at its default, even where this test runs
+        # under a shell's background job (which ignores SIGINT for all it starts, and an
+        # ignored signal can be neither trapped nor reset by bash)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 20
     while not (work / "snakemake.args").exists():
