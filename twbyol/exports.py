@@ -35,9 +35,7 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from io import StringIO
 from pathlib import Path
@@ -250,9 +248,7 @@ def export(
     per_video: list[tuple[list[dict], float]] = []
     files: dict[str, list[str]] = {}
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with io.atomic_dir(out_dir) as tmp:
         for cid in clips:
             names, calls, scores = read_predictions(pred_dir / f"{cid}.csv")
             if names != behaviours:
@@ -285,12 +281,6 @@ def export(
             "nwb_missing": why_no_nwb,
         }
         io.write_json(tmp / MANIFEST, manifest)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     io.write_text(bouts_path, table_csv(("clip", *BOUT_COLUMNS), all_bouts))
     io.write_text(budget_path, table_csv(ACROSS_COLUMNS, across_budget(behaviours, per_video)))
     return manifest

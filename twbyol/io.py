@@ -110,6 +110,24 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new temp folder beside `path`; on success it replaces `path` (an existing
+    folder of that name is removed first), on failure it is removed: a folder of outputs
+    appears whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
 def files_under(root: str | os.PathLike, suffixes: tuple[str, ...]) -> list[Path]:
     """The files below `root` whose suffix (any case) is one of `suffixes`, top-down with
     each folder's entries sorted; hidden folders and files (".*") skipped."""
