@@ -117,3 +117,19 @@ def test_the_shard_needs_what_it_adds_and_one_temporary_copy(tmp_path):
     assert frames.shard_bytes(rows, tmp_path, 8) == each["a"] + each["b"]
     np.save(tmp_path / "b.npy", np.zeros((30, 8, 8), np.uint8))  # b is there already
     assert frames.shard_bytes(rows, tmp_path, 8) == each["a"] + each["b"]  # + b's new copy
+
+
+def test_an_atomic_folder_appears_whole_or_leaves_the_old_one(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.csv").write_text("old")
+    with pytest.raises(RuntimeError):
+        with io.atomic_dir(out) as tmp:
+            (tmp / "new.csv").write_text("half")
+            raise RuntimeError("killed midway")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temp folder left
+    assert [p.name for p in out.iterdir()] == ["old.csv"]
+    with io.atomic_dir(out) as tmp:
+        (tmp / "new.csv").write_text("whole")
+    assert [p.name for p in out.iterdir()] == ["new.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
