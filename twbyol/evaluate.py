@@ -77,7 +77,7 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,7 @@ from twbyol.probe import (
     task_score,
 )
 from twbyol.reference import reference_lines, window_label_features
-from twbyol.settings import EVALUATOR_SEED, EVALUATOR_TEST_SIZE, FRAME_FITS
+from twbyol.settings import EVALUATOR_SEED, EVALUATOR_TEST_SIZE, FRAME_FITS, check_keys
 from twbyol.split import Protocol, read_protocol
 from twbyol.temporal import (
     CropPolicy,
@@ -173,12 +173,7 @@ class EvaluateConfig:
     def from_dict(cls, d: dict) -> EvaluateConfig:
         """The config of a JSON object; an unknown key or a bad choice is a ValueError
         naming it."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(
-                f"evaluate config: unknown key(s) {unknown} (known: {', '.join(known)})"
-            )
+        check_keys(cls, d, "evaluate")
         d = dict(d)
         if "few_shot" in d:
             d["few_shot"] = tuple(d["few_shot"])

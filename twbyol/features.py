@@ -6,7 +6,7 @@ features).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from twbyol.models.backbones import (
     to_channels_last,
     to_model_input,
 )
+from twbyol.settings import check_keys
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,7 @@ class EmbedConfig:
     @classmethod
     def from_dict(cls, d: dict) -> EmbedConfig:
         """The config of a JSON object; an unknown key is a ValueError naming it."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"embedding config: unknown key(s) {unknown} (known: {known})")
+        check_keys(cls, d, "embedding")
         return cls(**d)
 
     def to_dict(self) -> dict:

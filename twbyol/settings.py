@@ -2,13 +2,15 @@
 workflow imports it at every Snakemake start, and the stages that read only these values do
 not depend on the modules that use them).
 
-The workflow fills an experiment's `embedding` block with these defaults (twbyol.experiment)
-and passes every value to the stage. A stage's own settings have their defaults in its config
-dataclass (twbyol.train.TrainConfig, twbyol.evaluate.EvaluateConfig,
-twbyol.synthetic.generate.SynthConfig), not here.
+A stage's own settings have their defaults in its config dataclass (twbyol.train.TrainConfig,
+twbyol.evaluate.EvaluateConfig, twbyol.synthetic.generate.SynthConfig,
+twbyol.features.EmbedConfig), not here; `check_keys` is their one check of a JSON object's
+keys.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 # the methods, each with the module it is built from (twbyol.methods.build_method imports it;
 # twbyol.deps follows that import per run)
@@ -55,3 +57,12 @@ CLIP_OPTIONS = {
 }
 FRAME_FITS = ("letterbox", "crop")
 DEFAULT_FRAME_FIT = "letterbox"
+
+
+def check_keys(cls, d: dict, what: str) -> None:
+    """A stage config's JSON object `d` holds only fields of the dataclass `cls`: else a
+    ValueError naming the unknown keys and the known ones (`what`: the config's name)."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"{what} config: unknown keys {unknown} (known: {', '.join(known)})")

@@ -34,7 +34,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ from twbyol.methods.byol import ema_momentum
 from twbyol.models.backbones import channels_last_wanted, to_channels_last
 from twbyol.optim import build_optimizer, cosine_schedule
 from twbyol.progress import Progress
-from twbyol.settings import DEFAULT_TAU, METHODS, TIME_UNITS
+from twbyol.settings import DEFAULT_TAU, METHODS, TIME_UNITS, check_keys
 from twbyol.split import read_protocol
 
 WARM_STEPS = 5  # efficiency.json's steady rate leaves out the first steps of a process
@@ -146,10 +146,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"training config: unknown keys {unknown}")
+        check_keys(cls, d, "training")
         cfg = cls(**d)
         if cfg.method not in METHODS:
             raise ValueError(f"method: unknown {cfg.method!r}; expected one of {METHODS}")

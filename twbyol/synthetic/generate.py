@@ -56,7 +56,7 @@ from twbyol.bouts import runs
 from twbyol.data import mabe22, ratsi
 from twbyol.data.clips import CENTRE, LEFT_EAR, NECK, NOSE, RIGHT_EAR, TAIL_BASE
 from twbyol.io import json_arg, write_json
-from twbyol.settings import EVALUATOR_SEED
+from twbyol.settings import EVALUATOR_SEED, check_keys
 from twbyol.split import derived_protocol
 from twbyol.synthetic.render import Coat, Scene, encode_video, render
 from twbyol.synthetic.social import (
@@ -120,10 +120,7 @@ class SynthConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SynthConfig:
         """The config of a JSON object; an unknown or missing key is a ValueError naming it."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"synth config: unknown key(s) {unknown} (known: {', '.join(known)})")
+        check_keys(cls, d, "synth")
         required = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING]
         if required:
             raise ValueError(f"synth config: give {', '.join(required)} (they have no default)")
