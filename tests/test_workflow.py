@@ -161,16 +161,15 @@ def test_missing_real_data_path_fails_at_once_naming_it(tmp_path):
     assert p.returncode != 0 and "/nonexistent/mabe22" in p.stdout + p.stderr
 
 
-def test_a_labs_own_experiment_runs_by_name_from_its_own_config_file(tmp_path):
-    """The newcomer's path: `twbyol init` on a folder, then `snakemake NAME --configfile
-    NAME.yaml` plans the whole experiment (no study block: no step benchmark); a mistyped
-    name fails listing the experiments; bare `snakemake` without the MABe22 data says how to
-    run another one."""
+def init_lab(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
+    """A workflow copy in tmp_path/wd and `twbyol init --name mylab` run (as a user runs it)
+    on a folder of 3 videos of `n` frames, 2 labelled (tests/test_init.py); returns the copy
+    and the written mylab.yaml."""
     from tests.test_init import _folder
 
     (tmp_path / "wd").mkdir()
     wd = copy_workflow(tmp_path / "wd")
-    folder = _folder(tmp_path)
+    folder = _folder(tmp_path, n=n)
     init = subprocess.run(
         [sys.executable, "-m", "twbyol", "init", "--videos", str(folder), "--name", "mylab"],
         cwd=tmp_path,
@@ -179,7 +178,16 @@ def test_a_labs_own_experiment_runs_by_name_from_its_own_config_file(tmp_path):
         env=env_with_venv(),
     )
     assert init.returncode == 0, init.stderr
-    mine = str(tmp_path / "mylab.yaml")
+    return wd, tmp_path / "mylab.yaml"
+
+
+def test_a_labs_own_experiment_runs_by_name_from_its_own_config_file(tmp_path):
+    """The newcomer's path: `twbyol init` on a folder, then `snakemake NAME --configfile
+    NAME.yaml` plans the whole experiment (no study block: no step benchmark); a mistyped
+    name fails listing the experiments; bare `snakemake` without the MABe22 data says how to
+    run another one."""
+    wd, config = init_lab(tmp_path)
+    mine = str(config)
     jobs = planned(wd, "mylab", extra=("--configfile", mine))
     assert jobs["mylab"] == 1 and jobs["report"] == 1 and jobs["pretrain"] == 9, jobs
     assert "step_benchmark" not in jobs and jobs["predict"] == 1
@@ -199,20 +207,7 @@ def test_a_labs_experiment_without_a_study_runs_to_a_report_of_its_runs(tmp_path
     and 4 steps a run, run by name: every stage runs without a study block; the report shows
     the runs' per-behaviour scores and time budgets, and no criteria; every video is
     predicted and exported."""
-    from tests.test_init import _folder
-
-    (tmp_path / "wd").mkdir()
-    wd = copy_workflow(tmp_path / "wd")
-    folder = _folder(tmp_path, n=200)
-    init = subprocess.run(
-        [sys.executable, "-m", "twbyol", "init", "--videos", str(folder), "--name", "mylab"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env_with_venv(),
-    )
-    assert init.returncode == 0, init.stderr
-    mine = tmp_path / "mylab.yaml"
+    wd, mine = init_lab(tmp_path, n=200)
     cfg = yaml.safe_load(mine.read_text())
     e = cfg["experiments"]["mylab"]
     e["seeds"] = [0]
