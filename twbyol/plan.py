@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from twbyol import slurm
@@ -184,15 +184,15 @@ def run_seed_paths(experiments: Mapping[str, dict], exp: str, pattern: str) -> l
     return [pattern.format(exp=exp, run=r, seed=s) for r in e["runs"] for s in run_seeds(e, r)]
 
 
+def _evaluated(e: dict) -> Iterator[tuple[str, int, str]]:
+    """(run, seed, dataset) of every run at each of its seeds on every evaluated dataset."""
+    return ((r, s, d) for r in e["runs"] for s in run_seeds(e, r) for d in e["eval_datasets"])
+
+
 def evaluations(experiments: Mapping[str, dict], exp: str) -> list[str]:
     """The evaluation of every run and seed on every evaluated dataset."""
     e = experiment(experiments, exp)
-    return [
-        f"results/{exp}/evaluate/{r}/seed{s}/{d}.json"
-        for r in e["runs"]
-        for s in run_seeds(e, r)
-        for d in e["eval_datasets"]
-    ]
+    return [f"results/{exp}/evaluate/{r}/seed{s}/{d}.json" for r, s, d in _evaluated(e)]
 
 
 def submissions(experiments: Mapping[str, dict], exp: str) -> list[str]:
@@ -200,9 +200,7 @@ def submissions(experiments: Mapping[str, dict], exp: str) -> list[str]:
     e = experiment(experiments, exp)
     return [
         f"results/{exp}/submission/{r}/seed{s}/{d}.npy"
-        for r in e["runs"]
-        for s in run_seeds(e, r)
-        for d in e["eval_datasets"]
+        for r, s, d in _evaluated(e)
         if e["datasets"][d]["format"] == "mabe22"
     ]
 
